@@ -1,0 +1,238 @@
+"""Reading a spend CSV in chunks and validating every row with vectorised checks.
+
+A chunk comes out as the rows that passed (with `amount_micros`, UTC `occurred_at` and the
+brand-local `local_date` added) plus one `Rejection` per bad row. Nothing here touches a database.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+REQUIRED_COLUMNS = ("record_id", "campaign_id", "amount", "occurred_at")
+MAX_RECORD_ID = 128
+CHUNK_ROWS = 200_000
+_AMOUNT = r"\d+(?:\.\d+)?"
+_INSTANT = r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d{1,9})?)?(?:Z|z|[+-]\d{2}(?::?\d{2})?)"
+_NAIVE = r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d{1,9})?)?)?"
+_SKIPPED = re.compile(r"Skipping line (\d+): (.*)")
+
+
+class SpendFileError(Exception):
+    """The file as a whole cannot be ingested (not CSV, a required column missing)."""
+
+
+@dataclass(frozen=True)
+class Rejection:
+    line_no: int
+    reason: str
+    record_id: str | None
+    raw: str
+
+
+@dataclass
+class Chunk:
+    valid: pd.DataFrame  # line_no, record_id, campaign_id, amount_micros, occurred_at, local_date
+    rejections: list[Rejection]
+
+
+def read_spend_file(path: Path, zones: Mapping[str, str], chunk_rows: int = CHUNK_ROWS) -> Iterator[Chunk]:
+    """Stream `path` in chunks of `chunk_rows`; `zones` maps campaign id to its brand's zone.
+
+    Raises SpendFileError before yielding anything if the file is not a readable CSV with the
+    required columns; a bad row never raises, it becomes a Rejection.
+    """
+    _check_header(path)
+    next_line = 2
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        reader = pd.read_csv(
+            path,
+            dtype=str,
+            keep_default_na=False,
+            na_values=[],
+            skip_blank_lines=False,
+            on_bad_lines="warn",
+            chunksize=chunk_rows,
+            encoding="utf-8",
+            encoding_errors="strict",
+        )
+        try:
+            for frame in reader:
+                skipped = _skipped_lines(caught)
+                caught.clear()
+                lines = _line_numbers(next_line, len(frame), skipped)
+                next_line = int(lines[-1]) + 1 if len(lines) else next_line + len(skipped)
+                chunk = validate(frame, lines, zones)
+                chunk.rejections.extend(
+                    Rejection(line, f"malformed row: {why}", None, "") for line, why in skipped.items()
+                )
+                yield chunk
+            tail = _skipped_lines(caught)
+            if tail:
+                yield Chunk(
+                    _empty_valid(),
+                    [Rejection(n, f"malformed row: {w}", None, "") for n, w in tail.items()],
+                )
+        except (UnicodeDecodeError, pd.errors.ParserError) as exc:
+            raise SpendFileError(f"{path.name}: not a readable UTF-8 CSV file ({_first_line(exc)})") from None
+
+
+def _check_header(path: Path) -> None:
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(64 * 1024)
+    except OSError as exc:
+        raise SpendFileError(f"{path}: cannot read the file: {exc.strerror}") from None
+    if b"\x00" in head:
+        raise SpendFileError(f"{path.name}: not a CSV file (binary content)")
+    try:
+        header = pd.read_csv(path, dtype=str, nrows=0, encoding="utf-8", encoding_errors="strict")
+    except (UnicodeDecodeError, pd.errors.ParserError) as exc:
+        raise SpendFileError(f"{path.name}: not a readable UTF-8 CSV file ({_first_line(exc)})") from None
+    except pd.errors.EmptyDataError:
+        raise SpendFileError(f"{path.name}: empty file, expected a CSV header") from None
+    missing = [column for column in REQUIRED_COLUMNS if column not in header.columns]
+    if missing:
+        raise SpendFileError(
+            f"{path.name}: missing required column{'s' if len(missing) > 1 else ''} "
+            f"{', '.join(missing)} (header has: {', '.join(map(str, header.columns))})"
+        )
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def _skipped_lines(caught: list[warnings.WarningMessage]) -> dict[int, str]:
+    skipped: dict[int, str] = {}
+    for message in caught:
+        for match in _SKIPPED.finditer(str(message.message)):
+            skipped[int(match.group(1))] = match.group(2).strip()
+    return skipped
+
+
+def _line_numbers(first: int, count: int, skipped: Mapping[int, str]) -> np.ndarray:
+    """File line numbers of `count` parsed rows starting at line `first`, around skipped lines."""
+    candidates = np.arange(first, first + count + len(skipped), dtype=np.int64)
+    return np.setdiff1d(candidates, np.fromiter(skipped, dtype=np.int64), assume_unique=True)[:count]
+
+
+def _empty_valid() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "line_no": pd.Series(dtype="int64"),
+            "record_id": pd.Series(dtype="str"),
+            "campaign_id": pd.Series(dtype="str"),
+            "amount_micros": pd.Series(dtype="int64"),
+            "occurred_at": pd.Series(dtype="datetime64[us, UTC]"),
+            "local_date": pd.Series(dtype="datetime64[s]"),
+        }
+    )
+
+
+def amount_micros(amounts: pd.Series) -> pd.Series:
+    """Exact integer micro-units of validated amount strings ("12", "12.5", "0.000001")."""
+    parts = amounts.str.partition(".")
+    whole = parts[0].astype("int64")
+    fraction = parts[2].str.pad(6, side="right", fillchar="0").replace("", "0").astype("int64")
+    return whole * 1_000_000 + fraction
+
+
+def validate(frame: pd.DataFrame, lines: np.ndarray, zones: Mapping[str, str]) -> Chunk:
+    """Split one chunk into valid rows and rejections; every check is vectorised."""
+    frame = frame.reset_index(drop=True)
+    present = frame[list(REQUIRED_COLUMNS)].apply(lambda s: s.str.strip())
+    blank_line = (present == "").all(axis=1) & (frame == "").all(axis=1)
+    reason = pd.Series("", index=frame.index, dtype="str")
+
+    def reject(mask: pd.Series, text: pd.Series | str) -> None:
+        target = mask & (reason == "")
+        if target.any():
+            reason[target] = text[target] if isinstance(text, pd.Series) else text
+
+    for column in REQUIRED_COLUMNS:
+        reject(present[column] == "", f"missing {column}")
+    record_id, campaign, amount, occurred = (present[c] for c in REQUIRED_COLUMNS)
+    reject(record_id.str.len() > MAX_RECORD_ID, f"record_id longer than {MAX_RECORD_ID} characters")
+    reject(~campaign.isin(zones.keys()), "unknown campaign_id '" + campaign + "'")
+
+    is_number = amount.str.fullmatch(_AMOUNT)
+    reject(amount.str.fullmatch("-" + _AMOUNT), "amount '" + amount + "' is negative")
+    reject(~is_number, "amount '" + amount + "' is not a decimal number")
+    reject(
+        amount.str.partition(".")[2].str.len() > 6,
+        "amount '" + amount + "' has more than 6 decimals",
+    )
+    reject(
+        amount.str.partition(".")[0].str.lstrip("0").str.len() > 9,
+        "amount '" + amount + "' is not below 1000000000",
+    )
+
+    reject(occurred.str.fullmatch(_NAIVE), "occurred_at '" + occurred + "' has no UTC offset")
+    reject(
+        ~occurred.str.fullmatch(_INSTANT),
+        "occurred_at '" + occurred + "' is not an ISO-8601 timestamp",
+    )
+    instants = pd.to_datetime(occurred.where(reason == "", None), format="ISO8601", utc=True, errors="coerce")
+    reject(instants.isna(), "occurred_at '" + occurred + "' is not a valid timestamp")
+
+    good = (reason == "") & ~blank_line
+    valid = pd.DataFrame(
+        {
+            "line_no": lines[good.to_numpy()],
+            "record_id": record_id[good],
+            "campaign_id": campaign[good],
+            "amount_micros": amount_micros(amount[good]) if good.any() else pd.Series(dtype="int64"),
+            "occurred_at": instants[good].astype("datetime64[us, UTC]"),
+        }
+    )
+    valid["local_date"] = _local_dates(valid, zones)
+    valid, duplicates = _split_in_chunk_duplicates(valid)
+
+    bad = (reason != "") & ~blank_line
+    raw_rows = frame[bad].astype(str).agg(",".join, axis=1) if bad.any() else pd.Series(dtype="str")
+    rejections = [
+        Rejection(int(line), str(why), str(rid) or None, str(raw))
+        for line, why, rid, raw in zip(lines[bad.to_numpy()], reason[bad], record_id[bad], raw_rows, strict=True)
+    ]
+    rejections.extend(duplicates)
+    return Chunk(valid.reset_index(drop=True), rejections)
+
+
+def _local_dates(valid: pd.DataFrame, zones: Mapping[str, str]) -> pd.Series:
+    """Brand-local calendar date of each row, converting once per distinct time zone."""
+    out = pd.Series(pd.NaT, index=valid.index, dtype="datetime64[s]")
+    zone = valid["campaign_id"].map(zones)
+    for name, index in valid.groupby(zone).groups.items():
+        local = valid.loc[index, "occurred_at"].dt.tz_convert(str(name)).dt.tz_localize(None)
+        out.loc[index] = local.dt.floor("D").astype("datetime64[s]")
+    return out
+
+
+def _split_in_chunk_duplicates(valid: pd.DataFrame) -> tuple[pd.DataFrame, list[Rejection]]:
+    """Repeats of a record_id inside the chunk: identical ones are dropped as duplicates (the
+    store counts them), different ones become conflicting-duplicate rejections."""
+    repeated = valid["record_id"].duplicated(keep="first")
+    if not repeated.any():
+        return valid, []
+    content = ["campaign_id", "amount_micros", "occurred_at"]
+    first = valid.groupby("record_id")[content].transform("first")
+    conflict = repeated & (first != valid[content]).any(axis=1)
+    rejections = [
+        Rejection(
+            int(row.line_no),
+            f"conflicting duplicate of record_id '{row.record_id}'",
+            row.record_id,
+            "",
+        )
+        for row in valid[conflict].itertuples()
+    ]
+    # Identical repeats stay in: the store's insert ignores them and counts them as duplicates.
+    return valid[~conflict], rejections

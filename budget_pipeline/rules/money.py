@@ -1,0 +1,19 @@
+"""Parsing money amounts exactly."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+
+_AMOUNT = re.compile(r"\d+(\.\d+)?")
+
+
+def parse_amount(text: str, *, max_decimals: int) -> Decimal:
+    """A non-negative decimal written as plain digits with at most `max_decimals` decimals."""
+    text = text.strip()
+    if not _AMOUNT.fullmatch(text):
+        raise ValueError(f'{text!r} is not a decimal amount like "12.50"')
+    decimals = len(text.partition(".")[2])
+    if decimals > max_decimals:
+        raise ValueError(f"{text!r} has {decimals} decimals, at most {max_decimals} allowed")
+    return Decimal(text)

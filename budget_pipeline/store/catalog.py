@@ -1,0 +1,149 @@
+"""Making the database match a catalog file: brands, campaigns and their dayparting windows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, Engine, delete, insert, select, update
+
+from budget_pipeline.ingest.catalog import Catalog
+from budget_pipeline.rules.dayparting import Window, weekday_mask, weekdays_from_mask
+from budget_pipeline.store.db import writing
+from budget_pipeline.store.schema import Brand, Campaign, DaypartingWindow
+from budget_pipeline.store.spend import relocalize_campaigns
+
+brands_t = Brand.__table__
+campaigns_t = Campaign.__table__
+windows_t = DaypartingWindow.__table__
+
+
+@dataclass(frozen=True)
+class ApplySummary:
+    brands_created: int
+    brands_updated: int
+    campaigns_created: int
+    campaigns_updated: int
+    records_relocalized: int
+
+    def __str__(self) -> str:
+        return (
+            f"brands: {self.brands_created} created, {self.brands_updated} updated; "
+            f"campaigns: {self.campaigns_created} created, {self.campaigns_updated} updated"
+        )
+
+
+def apply_catalog(engine: Engine, catalog: Catalog) -> ApplySummary:
+    """Create or update every brand and campaign in `catalog` in one transaction; campaigns
+    missing from the file are left alone. Spend of a campaign whose time zone changed (its
+    brand's zone changed, or it moved brand) is re-dated to its new local days."""
+    with writing(engine) as conn:
+        return _apply(conn, catalog)
+
+
+def _apply(conn: Connection, catalog: Catalog) -> ApplySummary:
+    existing_brands = {row.name: row for row in conn.execute(select(brands_t))}
+    old_zone = {
+        row.id: row.timezone
+        for row in conn.execute(
+            select(campaigns_t.c.id, brands_t.c.timezone).join(brands_t, campaigns_t.c.brand_id == brands_t.c.id)
+        )
+    }
+
+    new_brands = [b for b in catalog.brands if b.name not in existing_brands]
+    if new_brands:
+        conn.execute(
+            insert(brands_t),
+            [
+                {
+                    "name": b.name,
+                    "timezone": b.timezone,
+                    "daily_budget": b.daily_budget,
+                    "monthly_budget": b.monthly_budget,
+                }
+                for b in new_brands
+            ],
+        )
+    changed_brands = [
+        b
+        for b in catalog.brands
+        if b.name in existing_brands
+        and (
+            existing_brands[b.name].timezone,
+            existing_brands[b.name].daily_budget,
+            existing_brands[b.name].monthly_budget,
+        )
+        != (b.timezone, b.daily_budget, b.monthly_budget)
+    ]
+    for b in changed_brands:
+        conn.execute(
+            update(brands_t)
+            .where(brands_t.c.name == b.name)
+            .values(timezone=b.timezone, daily_budget=b.daily_budget, monthly_budget=b.monthly_budget)
+        )
+    brand_ids = {row.name: row.id for row in conn.execute(select(brands_t.c.id, brands_t.c.name))}
+
+    rows = [
+        {
+            "id": c.id,
+            "brand_id": brand_ids[b.name],
+            "name": c.name,
+            "enabled": c.enabled,
+            "daily_cap": c.daily_budget,
+            "monthly_cap": c.monthly_budget,
+        }
+        for b in catalog.brands
+        for c in b.campaigns
+    ]
+    new_rows = [r for r in rows if r["id"] not in old_zone]
+    old_rows = [r for r in rows if r["id"] in old_zone]
+    if new_rows:
+        conn.execute(insert(campaigns_t), [{**r, "active": True, "pause_reasons": ""} for r in new_rows])
+    current = (
+        {
+            row.id: row
+            for row in conn.execute(select(campaigns_t).where(campaigns_t.c.id.in_([r["id"] for r in old_rows])))
+        }
+        if old_rows
+        else {}
+    )
+    updated = [r for r in old_rows if any(getattr(current[r["id"]], key) != value for key, value in r.items())]
+    for r in updated:
+        conn.execute(
+            update(campaigns_t).where(campaigns_t.c.id == r["id"]).values(**{k: v for k, v in r.items() if k != "id"})
+        )
+
+    ids = [r["id"] for r in rows]
+    for chunk in _chunks(ids, 500):
+        conn.execute(delete(windows_t).where(windows_t.c.campaign_id.in_(chunk)))
+    window_rows = [
+        {
+            "campaign_id": c.id,
+            "position": position,
+            "weekdays": weekday_mask(window.weekdays),
+            "start_minute": window.start,
+            "end_minute": window.end,
+        }
+        for b in catalog.brands
+        for c in b.campaigns
+        for position, window in enumerate(spec.window() for spec in c.dayparting)
+    ]
+    if window_rows:
+        conn.execute(insert(windows_t), window_rows)
+
+    zone_of = {c.id: b.timezone for b in catalog.brands for c in b.campaigns}
+    moved = [cid for cid, zone in old_zone.items() if cid in zone_of and zone_of[cid] != zone]
+    relocalized = relocalize_campaigns(conn, moved) if moved else 0
+    return ApplySummary(len(new_brands), len(changed_brands), len(new_rows), len(updated), relocalized)
+
+
+def windows_by_campaign(conn: Connection) -> dict[str, tuple[Window, ...]]:
+    out: dict[str, list[Window]] = {}
+    for row in conn.execute(select(windows_t).order_by(windows_t.c.campaign_id, windows_t.c.position)):
+        out.setdefault(row.campaign_id, []).append(
+            Window(weekdays_from_mask(row.weekdays), row.start_minute, row.end_minute)
+        )
+    return {cid: tuple(ws) for cid, ws in out.items()}
+
+
+def _chunks(items: list[str], size: int) -> list[list[str]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]

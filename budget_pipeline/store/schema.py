@@ -1,0 +1,172 @@
+"""The budget database: typed SQLAlchemy models. Migrations under `migrations/` create them."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from sqlalchemy import (
+    Boolean,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from budget_pipeline.store.types import Money, UTCDateTime
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Brand(Base):
+    __tablename__ = "brands"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    timezone: Mapped[str] = mapped_column(String(64))
+    daily_budget: Mapped[Decimal] = mapped_column(Money)
+    monthly_budget: Mapped[Decimal] = mapped_column(Money)
+    # The brand-local date / month start of the last reset, so each zone resets once, on time.
+    last_daily_reset: Mapped[dt.date | None] = mapped_column(Date)
+    last_monthly_reset: Mapped[dt.date | None] = mapped_column(Date)
+
+
+class Campaign(Base):
+    __tablename__ = "campaigns"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    brand_id: Mapped[int] = mapped_column(ForeignKey("brands.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    daily_cap: Mapped[Decimal | None] = mapped_column(Money)
+    monthly_cap: Mapped[Decimal | None] = mapped_column(Money)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Sorted, comma-separated pause reasons ("" when active); see rules.reasons.
+    pause_reasons: Mapped[str] = mapped_column(String(200), default="")
+    status_changed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class DaypartingWindow(Base):
+    __tablename__ = "dayparting_windows"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    campaign_id: Mapped[str] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    # Bit i set = the window may start on weekday i (0 = Monday).
+    weekdays: Mapped[int] = mapped_column(Integer)
+    start_minute: Mapped[int] = mapped_column(Integer)
+    end_minute: Mapped[int] = mapped_column(Integer)
+
+
+class SpendFile(Base):
+    """One ingestion of one spend file; its id tags every record and quarantined row it added."""
+
+    __tablename__ = "spend_files"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(500))
+    # name:size:mtime_ns: the same file seen again (say after a crash before it moved) has the same key.
+    file_key: Mapped[str] = mapped_column(String(600), index=True)
+    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    accepted: Mapped[int] = mapped_column(Integer, default=0)
+    duplicate: Mapped[int] = mapped_column(Integer, default=0)
+    rejected: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class RawSpendRecord(Base):
+    __tablename__ = "raw_spend_records"
+
+    record_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    campaign_id: Mapped[str] = mapped_column(String(64))
+    amount: Mapped[Decimal] = mapped_column(Money)
+    occurred_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    # The brand-local calendar date of occurred_at: the daily_spend partition it belongs to.
+    local_date: Mapped[dt.date] = mapped_column(Date)
+    file_id: Mapped[int] = mapped_column(Integer)
+    line_no: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (
+        Index("ix_raw_spend_records_local_date_campaign", "local_date", "campaign_id"),
+        Index("ix_raw_spend_records_file_id", "file_id"),
+        Index("ix_raw_spend_records_campaign_id", "campaign_id"),
+    )
+
+
+class QuarantinedRow(Base):
+    __tablename__ = "quarantined_rows"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    file_key: Mapped[str] = mapped_column(String(600))
+    file_name: Mapped[str] = mapped_column(String(500))
+    line_no: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(Text)
+    record_id: Mapped[str | None] = mapped_column(String(200))
+    raw: Mapped[str] = mapped_column(Text)
+    file_id: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (UniqueConstraint("file_key", "line_no", name="uq_quarantined_rows_file_line"),)
+
+
+class DirtySpendDay(Base):
+    """A brand-local date whose raw records changed since its daily_spend partition was built."""
+
+    __tablename__ = "dirty_spend_days"
+
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    # The highest spend_files.id that touched the day; a rebuild clears only what it saw.
+    file_id: Mapped[int] = mapped_column(Integer)
+
+
+class DailySpend(Base):
+    __tablename__ = "daily_spend"
+
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    campaign_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    brand_id: Mapped[int] = mapped_column(Integer)
+    spend: Mapped[Decimal] = mapped_column(Money)
+    records: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (Index("ix_daily_spend_day_brand", "day", "brand_id"),)
+
+
+class MonthlySpend(Base):
+    __tablename__ = "monthly_spend"
+
+    month: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    campaign_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    brand_id: Mapped[int] = mapped_column(Integer)
+    spend: Mapped[Decimal] = mapped_column(Money)
+    records: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (Index("ix_monthly_spend_month_brand", "month", "brand_id"),)
+
+
+class StatusLog(Base):
+    __tablename__ = "campaign_status_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    campaign_id: Mapped[str] = mapped_column(String(64), index=True)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    active_before: Mapped[bool] = mapped_column(Boolean)
+    active_after: Mapped[bool] = mapped_column(Boolean)
+    reasons_before: Mapped[str] = mapped_column(String(200))
+    reasons_after: Mapped[str] = mapped_column(String(200))
+    changed_reason: Mapped[str] = mapped_column(String(200))
+    run_id: Mapped[str] = mapped_column(String(64))

@@ -1,0 +1,84 @@
+"""Column types that keep money exact and timestamps in UTC on SQLite and PostgreSQL alike."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import BigInteger, DateTime, Dialect, Numeric
+from sqlalchemy.types import TypeDecorator, TypeEngine
+
+MONEY_SCALE = 6
+MICROS = 10**MONEY_SCALE
+_QUANTUM = Decimal(1).scaleb(-MONEY_SCALE)
+
+
+def to_micros(amount: Decimal) -> int:
+    """Exact micro-units of a decimal amount with at most six decimals."""
+    micros = amount.scaleb(MONEY_SCALE)
+    if micros != micros.to_integral_value():
+        raise ValueError(f"{amount} has more than {MONEY_SCALE} decimals")
+    return int(micros)
+
+
+def from_micros(micros: int) -> Decimal:
+    return (Decimal(micros) / MICROS).quantize(_QUANTUM)
+
+
+class Money(TypeDecorator[Decimal]):
+    """A money amount: NUMERIC(20, 6) on PostgreSQL, integer micro-units on SQLite.
+
+    SQLite has no exact decimal type (its NUMERIC affinity stores floats, so 0.10 + 0.10 + 0.10
+    would sum to 0.30000000000000004); integers sum exactly, as ad platforms' `cost_micros` do.
+    Python always sees `Decimal`, and `SUM()` of a Money column comes back as `Decimal` too.
+    """
+
+    impl = Numeric(20, MONEY_SCALE)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(BigInteger())
+        return dialect.type_descriptor(Numeric(20, MONEY_SCALE, asdecimal=True))
+
+    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if dialect.name == "sqlite":
+            return to_micros(Decimal(value))
+        return Decimal(value)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        if value is None:
+            return None
+        if dialect.name == "sqlite":
+            return from_micros(int(value))
+        return Decimal(value).quantize(_QUANTUM)
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """An instant: `timestamptz` on PostgreSQL, naive UTC text on SQLite; always aware UTC in Python."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(DateTime(timezone=False))
+        return dialect.type_descriptor(DateTime(timezone=True))
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: an instant needs a time zone")
+        utc = value.astimezone(dt.UTC)
+        return utc.replace(tzinfo=None) if dialect.name == "sqlite" else utc
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
