@@ -14,11 +14,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from budget_pipeline.ingest.spendfile import Chunk, Rejection, SpendFileError, read_spend_file
 from budget_pipeline.store.db import writing
-from budget_pipeline.store.schema import Brand, Campaign, QuarantinedRow, SpendFile
+from budget_pipeline.store.schema import Brand, Campaign, quarantine_table, spend_files_table
 from budget_pipeline.store.spend import insert_records
 
-files_t = SpendFile.__table__
-quarantine_t = QuarantinedRow.__table__
+files_t = spend_files_table
+quarantine_t = quarantine_table
 
 
 @dataclass
@@ -43,9 +43,7 @@ def file_key(path: Path) -> str:
 
 def campaign_zones(engine: Engine) -> dict[str, str]:
     with engine.connect() as conn:
-        rows = conn.execute(
-            select(Campaign.id, Brand.timezone).join(Brand, Brand.id == Campaign.brand_id)
-        ).all()
+        rows = conn.execute(select(Campaign.id, Brand.timezone).join(Brand, Brand.id == Campaign.brand_id)).all()
     return {cid: zone for cid, zone in rows}
 
 
@@ -61,9 +59,9 @@ def ingest_file(engine: Engine, path: Path, zones: dict[str, str] | None = None)
     nothing twice and quarantines no row twice.
     """
     zones = campaign_zones(engine) if zones is None else zones
-    key = file_key(path)
     chunks = read_spend_file(path, zones)
     first = next(chunks, None)  # raises SpendFileError before anything is written
+    key = file_key(path)
     with writing(engine) as conn:
         file_id = conn.execute(
             insert(files_t).values(name=path.name, file_key=key, started_at=_now()).returning(files_t.c.id)

@@ -1,7 +1,8 @@
 """Reading a spend CSV in chunks and validating every row with vectorised checks.
 
 A chunk comes out as the rows that passed (with `amount_micros`, UTC `occurred_at` and the
-brand-local `local_date` added) plus one `Rejection` per bad row. Nothing here touches a database.
+brand-local `local_date` added) plus one `Rejection` per bad row. Nothing here touches a database:
+repeated record_ids, within the file or against earlier files, are the store's to judge.
 """
 
 from __future__ import annotations
@@ -194,7 +195,6 @@ def validate(frame: pd.DataFrame, lines: np.ndarray, zones: Mapping[str, str]) -
         }
     )
     valid["local_date"] = _local_dates(valid, zones)
-    valid, duplicates = _split_in_chunk_duplicates(valid)
 
     bad = (reason != "") & ~blank_line
     raw_rows = frame[bad].astype(str).agg(",".join, axis=1) if bad.any() else pd.Series(dtype="str")
@@ -202,7 +202,6 @@ def validate(frame: pd.DataFrame, lines: np.ndarray, zones: Mapping[str, str]) -
         Rejection(int(line), str(why), str(rid) or None, str(raw))
         for line, why, rid, raw in zip(lines[bad.to_numpy()], reason[bad], record_id[bad], raw_rows, strict=True)
     ]
-    rejections.extend(duplicates)
     return Chunk(valid.reset_index(drop=True), rejections)
 
 
@@ -214,25 +213,3 @@ def _local_dates(valid: pd.DataFrame, zones: Mapping[str, str]) -> pd.Series:
         local = valid.loc[index, "occurred_at"].dt.tz_convert(str(name)).dt.tz_localize(None)
         out.loc[index] = local.dt.floor("D").astype("datetime64[s]")
     return out
-
-
-def _split_in_chunk_duplicates(valid: pd.DataFrame) -> tuple[pd.DataFrame, list[Rejection]]:
-    """Repeats of a record_id inside the chunk: identical ones are dropped as duplicates (the
-    store counts them), different ones become conflicting-duplicate rejections."""
-    repeated = valid["record_id"].duplicated(keep="first")
-    if not repeated.any():
-        return valid, []
-    content = ["campaign_id", "amount_micros", "occurred_at"]
-    first = valid.groupby("record_id")[content].transform("first")
-    conflict = repeated & (first != valid[content]).any(axis=1)
-    rejections = [
-        Rejection(
-            int(row.line_no),
-            f"conflicting duplicate of record_id '{row.record_id}'",
-            row.record_id,
-            "",
-        )
-        for row in valid[conflict].itertuples()
-    ]
-    # Identical repeats stay in: the store's insert ignores them and counts them as duplicates.
-    return valid[~conflict], rejections

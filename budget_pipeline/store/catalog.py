@@ -9,12 +9,12 @@ from sqlalchemy import Connection, Engine, delete, insert, select, update
 from budget_pipeline.ingest.catalog import Catalog
 from budget_pipeline.rules.dayparting import Window, weekday_mask, weekdays_from_mask
 from budget_pipeline.store.db import writing
-from budget_pipeline.store.schema import Brand, Campaign, DaypartingWindow
+from budget_pipeline.store.schema import brands_table, campaigns_table, windows_table
 from budget_pipeline.store.spend import relocalize_campaigns
 
-brands_t = Brand.__table__
-campaigns_t = Campaign.__table__
-windows_t = DaypartingWindow.__table__
+brands_t = brands_table
+campaigns_t = campaigns_table
+windows_t = windows_table
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from typing import cast
 
 from sqlalchemy import (
     Boolean,
@@ -13,6 +14,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Table,
     Text,
     UniqueConstraint,
 )
@@ -170,3 +172,20 @@ class StatusLog(Base):
     reasons_after: Mapped[str] = mapped_column(String(200))
     changed_reason: Mapped[str] = mapped_column(String(200))
     run_id: Mapped[str] = mapped_column(String(64))
+
+
+def _table(model: type[Base]) -> Table:
+    return cast(Table, model.__table__)
+
+
+# Core handles for the set-based statements in store/ and ingest/.
+brands_table = _table(Brand)
+campaigns_table = _table(Campaign)
+windows_table = _table(DaypartingWindow)
+spend_files_table = _table(SpendFile)
+raw_table = _table(RawSpendRecord)
+quarantine_table = _table(QuarantinedRow)
+dirty_days_table = _table(DirtySpendDay)
+daily_table = _table(DailySpend)
+monthly_table = _table(MonthlySpend)
+status_log_table = _table(StatusLog)

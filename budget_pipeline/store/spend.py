@@ -15,22 +15,22 @@ from sqlalchemy import Connection, Table, bindparam, delete, func, insert, liter
 
 from budget_pipeline.rules.calendar import local_date, month_start, next_month_start
 from budget_pipeline.store.schema import (
-    Brand,
-    Campaign,
-    DailySpend,
-    DirtySpendDay,
-    MonthlySpend,
-    RawSpendRecord,
+    brands_table,
+    campaigns_table,
+    daily_table,
+    dirty_days_table,
+    monthly_table,
+    raw_table,
 )
 
-raw_t: Table = RawSpendRecord.__table__  # type: ignore[assignment]
-daily_t = DailySpend.__table__
-monthly_t = MonthlySpend.__table__
-dirty_t = DirtySpendDay.__table__
-brands_t = Brand.__table__
-campaigns_t = Campaign.__table__
+raw_t = raw_table
+daily_t = daily_table
+monthly_t = monthly_table
+dirty_t = dirty_days_table
+brands_t = brands_table
+campaigns_t = campaigns_table
 
-_STAGING_COLUMNS = "line_no, record_id, campaign_id, amount, occurred_at, local_date"
+_STAGING_COLUMNS = "line_no, record_id, campaign_id, amount, occurred_at, local_date, first_in_chunk"
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,8 @@ def _ensure_staging(conn: Connection) -> None:
     conn.exec_driver_sql(
         "CREATE TEMP TABLE IF NOT EXISTS spend_staging ("
         "line_no INTEGER NOT NULL, record_id VARCHAR(128) NOT NULL, campaign_id VARCHAR(64) NOT NULL, "
-        f"amount {amount_type} NOT NULL, occurred_at {instant_type} NOT NULL, local_date DATE NOT NULL)"
+        f"amount {amount_type} NOT NULL, occurred_at {instant_type} NOT NULL, local_date DATE NOT NULL, "
+        "first_in_chunk BOOLEAN NOT NULL)"
     )
     conn.exec_driver_sql("DELETE FROM spend_staging")
 
@@ -54,6 +55,8 @@ def _ensure_staging(conn: Connection) -> None:
 def _stage(conn: Connection, valid: pd.DataFrame) -> None:
     _ensure_staging(conn)
     days = valid["local_date"].dt.strftime("%Y-%m-%d")
+    # Only the first row of a record_id repeated within the chunk competes for the insert.
+    first = ~valid["record_id"].duplicated(keep="first")
     if conn.dialect.name == "sqlite":
         # The text layout SQLAlchemy's SQLite DATETIME reads and compares.
         instants = valid["occurred_at"].dt.tz_localize(None).dt.strftime("%Y-%m-%d %H:%M:%S.%f")
@@ -64,9 +67,10 @@ def _stage(conn: Connection, valid: pd.DataFrame) -> None:
             valid["amount_micros"].tolist(),
             instants.tolist(),
             days.tolist(),
+            first.astype(int).tolist(),
             strict=True,
         )
-        conn.exec_driver_sql(f"INSERT INTO spend_staging ({_STAGING_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)", list(rows))
+        conn.exec_driver_sql(f"INSERT INTO spend_staging ({_STAGING_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)", list(rows))
         return
     micros = valid["amount_micros"]
     amounts = (micros // 1_000_000).astype(str) + "." + (micros % 1_000_000).astype(str).str.zfill(6)
@@ -78,6 +82,7 @@ def _stage(conn: Connection, valid: pd.DataFrame) -> None:
             "amount": amounts,
             "occurred_at": valid["occurred_at"].dt.strftime("%Y-%m-%d %H:%M:%S.%f+00"),
             "local_date": days,
+            "first_in_chunk": first.map({True: "t", False: "f"}),
         }
     )
     buffer = io.StringIO()
@@ -91,8 +96,9 @@ def _stage(conn: Connection, valid: pd.DataFrame) -> None:
 
 
 def insert_records(conn: Connection, file_id: int, valid: pd.DataFrame) -> InsertResult:
-    """Add the validated rows of one chunk. A record_id already stored with the same content is
-    a duplicate (nothing changes); with other content it is a conflict, left out and returned.
+    """Add the validated rows of one chunk. A record_id already stored (by an earlier file or an
+    earlier line) with the same content is a duplicate and changes nothing; with other content it
+    is a conflicting duplicate, left out and returned.
     The brand-local days that gained records are marked dirty for the next refresh."""
     if valid.empty:
         return InsertResult(0, 0, [])
@@ -102,7 +108,7 @@ def insert_records(conn: Connection, file_id: int, valid: pd.DataFrame) -> Inser
             "INSERT INTO raw_spend_records "
             "(record_id, campaign_id, amount, occurred_at, local_date, file_id, line_no) "
             "SELECT record_id, campaign_id, amount, occurred_at, local_date, :file_id, line_no "
-            "FROM spend_staging ORDER BY line_no "
+            "FROM spend_staging WHERE first_in_chunk "
             "ON CONFLICT (record_id) DO NOTHING"
         ),
         {"file_id": file_id},
@@ -289,3 +295,38 @@ def relocalize_campaigns(conn: Connection, campaign_ids: Sequence[str]) -> int:
             conn.execute(delete(dirty_t).where(dirty_t.c.day == day))
         conn.execute(insert(dirty_t), [{"day": d, "file_id": mark} for d in sorted(touched)])
     return len(changes)
+
+
+@dataclass(frozen=True)
+class BrandSpend:
+    brand_id: int
+    local_date: dt.date
+    daily: Decimal
+    monthly: Decimal
+
+
+def brand_spend_as_of(conn: Connection, as_of: dt.datetime) -> dict[int, BrandSpend]:
+    """Each brand's spend on its own local date of `as_of` and in that local month, summed
+    straight from the raw records (so it is right even before the next refresh)."""
+    brands = conn.execute(select(brands_t.c.id, brands_t.c.timezone)).all()
+    today = {bid: local_date(as_of, zone) for bid, zone in brands}
+    if not today:
+        return {}
+    first = min(month_start(d) for d in today.values())
+    stop = max(today.values()) + dt.timedelta(days=1)
+    rows = conn.execute(
+        select(campaigns_t.c.brand_id, raw_t.c.local_date, func.sum(raw_t.c.amount))
+        .join(campaigns_t, campaigns_t.c.id == raw_t.c.campaign_id)
+        .where(raw_t.c.local_date >= first, raw_t.c.local_date < stop)
+        .group_by(campaigns_t.c.brand_id, raw_t.c.local_date)
+    )
+    daily: dict[int, Decimal] = {}
+    monthly: dict[int, Decimal] = {}
+    for brand_id, day, spend in rows:
+        mine = today[brand_id]
+        if day == mine:
+            daily[brand_id] = daily.get(brand_id, Decimal(0)) + spend
+        if month_start(day) == month_start(mine) and day <= mine:
+            monthly[brand_id] = monthly.get(brand_id, Decimal(0)) + spend
+    zero = Decimal("0.000000")
+    return {bid: BrandSpend(bid, today[bid], daily.get(bid, zero), monthly.get(bid, zero)) for bid in today}

@@ -1,0 +1,170 @@
+"""The `budget-pipeline` command: a thin front on the same functions the Dagster jobs use."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from budget_pipeline.ingest.catalog import CatalogError, load_catalog
+from budget_pipeline.ingest.pipeline import campaign_zones, ingest_file
+from budget_pipeline.ingest.spendfile import SpendFileError
+from budget_pipeline.rules.calendar import parse_instant
+from budget_pipeline.status import status_report, status_text
+from budget_pipeline.store.catalog import apply_catalog
+from budget_pipeline.store.db import StoreError, current_revision, dagster_home, head_revision, make_engine, upgrade
+
+EXIT_FAILURE = 1
+EXIT_BAD_INPUT = 2
+SHOWN_REJECTIONS = 10
+
+
+def fail(message: str, code: int = EXIT_FAILURE) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def _db_message(exc: DBAPIError) -> str:
+    text = str(exc.orig).strip().splitlines()
+    return text[0] if text else type(exc.orig).__name__
+
+
+@contextmanager
+def database_errors() -> Iterator[None]:
+    """Turn database failures into one line: an unreachable server is not a traceback."""
+    try:
+        yield
+    except StoreError as exc:
+        fail(str(exc))
+    except OperationalError as exc:
+        fail(f"cannot use the budget database: {_db_message(exc)}")
+    except DBAPIError as exc:
+        fail(f"budget database error: {_db_message(exc)}")
+
+
+def ready_engine() -> Engine:
+    """An engine on a database whose schema is current, or a one-line error saying what to do."""
+    engine = make_engine()
+    revision = current_revision(engine)
+    if revision != head_revision():
+        fail(f"the budget database schema is at {revision or 'nothing'}: run `budget-pipeline init-db` first")
+    return engine
+
+
+def as_of_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--as-of",
+        "as_of",
+        metavar="TS",
+        help="Evaluate at this ISO-8601 instant with an offset (default: now).",
+    )(fn)
+
+
+def resolve_as_of(text: str | None) -> dt.datetime:
+    if text is None:
+        return dt.datetime.now(dt.UTC)
+    try:
+        return parse_instant(text)
+    except ValueError as exc:
+        fail(f"--as-of: {exc}", EXIT_BAD_INPUT)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Keep ad campaigns inside their brands' budgets and allowed hours."""
+
+
+@main.command("init-db")
+def init_db() -> None:
+    """Create or upgrade the budget database schema (safe to run again)."""
+    with database_errors():
+        engine = make_engine()
+        before = current_revision(engine)
+        upgrade(engine)
+        after = current_revision(engine)
+    url = engine.url.render_as_string(hide_password=True)
+    change = "unchanged" if before == after else f"upgraded from {before or 'empty'}"
+    click.echo(f"schema at {after} ({change}) in {url}")
+
+
+@main.group()
+def catalog() -> None:
+    """Brands, campaigns and dayparting."""
+
+
+@catalog.command("apply")
+@click.argument("file", type=click.Path(path_type=Path))
+def catalog_apply(file: Path) -> None:
+    """Make the database match FILE's brands and campaigns (all or nothing)."""
+    try:
+        parsed = load_catalog(file)
+    except CatalogError as exc:
+        for line in exc.errors:
+            click.echo(line, err=True)
+        click.echo(f"error: {file}: {len(exc.errors)} problem(s); nothing was written", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    with database_errors():
+        summary = apply_catalog(ready_engine(), parsed)
+    click.echo(str(summary))
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+def ingest(files: tuple[Path, ...]) -> None:
+    """Ingest spend CSV FILES; prints accepted, duplicate and rejected counts."""
+    totals = {"accepted": 0, "duplicate": 0, "rejected": 0}
+    failed = 0
+    with database_errors():
+        engine = ready_engine()
+        zones = campaign_zones(engine)
+        for path in files:
+            try:
+                result = ingest_file(engine, path, zones)
+            except SpendFileError as exc:
+                click.echo(f"error: {exc}", err=True)
+                failed += 1
+                continue
+            click.echo(result.summary())
+            for key in totals:
+                totals[key] += getattr(result, key)
+    click.echo(f"accepted {totals['accepted']}, duplicate {totals['duplicate']}, rejected {totals['rejected']}")
+    if totals["rejected"]:
+        click.echo("rejected rows are kept in the quarantined_rows table with file, line and reason", err=True)
+    if failed:
+        sys.exit(EXIT_BAD_INPUT)
+
+
+@main.command()
+@as_of_option
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def status(as_of: str | None, as_json: bool) -> None:
+    """Brands with budgets and spend, and each campaign's state and pause reasons."""
+    instant = resolve_as_of(as_of)
+    with database_errors():
+        report = status_report(ready_engine(), instant)
+    click.echo(json.dumps(report) if as_json else status_text(report))
+
+
+@main.command()
+@as_of_option
+def demo(as_of: str | None) -> None:
+    """Load the demo catalog and three weeks of spend, so the UI has something to show."""
+    from budget_pipeline.demo import CATALOG, spend_csv
+
+    until = resolve_as_of(as_of)
+    with database_errors():
+        engine = ready_engine()
+        click.echo(str(apply_catalog(engine, load_catalog(CATALOG))))
+        stamp = until.strftime("%Y%m%dT%H%M")
+        path = dagster_home() / "demo" / f"demo-spend-{stamp}.csv"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        spend_csv(path, until)
+        click.echo(ingest_file(engine, path).summary())

@@ -1,0 +1,75 @@
+"""Ops of the control jobs. Each reads through a resource, calls `rules`/`store`, reports metadata."""
+
+import datetime as dt
+from collections.abc import Iterator
+from typing import Any
+
+from dagster import AssetMaterialization, Config, MetadataValue, OpExecutionContext, Output, op
+from sqlalchemy import select
+
+from budget_pipeline.defs.assets import build_daily, build_monthly
+from budget_pipeline.defs.checks import DAILY_SPEND, MONTHLY_SPEND
+from budget_pipeline.defs.partitions import day_key, month_key
+from budget_pipeline.defs.resources import BudgetDatabase, Clock, LandingFolder
+from budget_pipeline.ingest.pipeline import ingest_landing
+from budget_pipeline.rules.calendar import current_days, month_start, next_month_start
+from budget_pipeline.store.schema import Brand
+from budget_pipeline.store.spend import dirty_days
+
+
+class IngestConfig(Config):
+    """Which landing files to ingest: the named ones, or every pending file when empty."""
+
+    files: list[str] = []
+
+
+@op(description="Ingest spend files waiting in the landing folder; move each to processed/ or failed/.")
+def ingest_landing_files(
+    context: OpExecutionContext, config: IngestConfig, database: BudgetDatabase, landing: LandingFolder
+) -> Iterator[Any]:
+    result = ingest_landing(
+        database.engine,
+        landing.root,
+        names=config.files or None,
+        on_file=lambda r: context.log.info(r.summary()),
+    )
+    for failed in result.failed:
+        context.log.warning(failed.summary())
+    if result.processed:
+        yield AssetMaterialization(
+            "raw_spend_records",
+            description=f"ingested {len(result.processed)} file(s)",
+            metadata={
+                "accepted": result.accepted,
+                "duplicate": result.duplicate,
+                "rejected": result.rejected,
+                "files": MetadataValue.md("\n".join(f"- {r.summary()}" for r in result.processed)),
+            },
+        )
+    yield Output(
+        len(result.processed),
+        metadata={"files_processed": len(result.processed), "files_failed": len(result.failed)},
+    )
+
+
+@op(description="Rebuild the daily_spend partitions that are current or that new records touched, then their months.")
+def refresh_spend_partitions(
+    context: OpExecutionContext, database: BudgetDatabase, clock: Clock, files_ingested: int
+) -> Iterator[Any]:
+    as_of = clock.now()
+    engine = database.engine
+    with engine.connect() as conn:
+        zones = set(conn.execute(select(Brand.timezone).distinct()).scalars())
+        days = sorted(set(dirty_days(conn)) | current_days(as_of, zones))
+    for day in days:
+        report = build_daily(engine, day, day + dt.timedelta(days=1))
+        yield AssetMaterialization(DAILY_SPEND, partition=day_key(day), metadata=report.metadata())
+        for outcome in report.checks:
+            yield outcome.as_evaluation(day_key(day))
+    for month in sorted({month_start(day) for day in days}):
+        report = build_monthly(engine, month, next_month_start(month))
+        yield AssetMaterialization(MONTHLY_SPEND, partition=month_key(month), metadata=report.metadata())
+        for outcome in report.checks:
+            yield outcome.as_evaluation(month_key(month))
+    context.log.info(f"refreshed {len(days)} day(s) as of {as_of.isoformat()}")
+    yield Output([day_key(day) for day in days], metadata={"days_refreshed": len(days), "as_of": as_of.isoformat()})

@@ -1,0 +1,89 @@
+"""Shared fixtures: every database test runs on real SQLite and on real PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from sqlalchemy import Engine, create_engine, text
+
+from budget_pipeline.ingest.catalog import parse_catalog
+from budget_pipeline.store.catalog import apply_catalog
+from budget_pipeline.store.db import make_engine, upgrade
+
+PG_URL = os.environ.get("BUDGET_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/budget_test")
+BACKENDS = ["sqlite", "postgresql"]
+
+
+def _pg_schema_url(schema: str) -> str:
+    return f"{PG_URL}?options=-csearch_path%3D{schema}"
+
+
+@pytest.fixture(params=BACKENDS)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A URL to an empty database: a SQLite file, or a fresh schema on the PostgreSQL server."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'budget.db'}"
+        return
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield _pg_schema_url(schema)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    engine = make_engine(db_url)
+    upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+ACME = """
+brands:
+  - name: Acme
+    timezone: America/New_York
+    daily_budget: "100.00"
+    monthly_budget: "2000.00"
+    campaigns:
+      - id: acme-search
+        name: Acme Search
+      - id: acme-social
+        name: Acme Social
+  - name: Tokyo Foods
+    timezone: Asia/Tokyo
+    daily_budget: "50.00"
+    monthly_budget: "1000.00"
+    campaigns:
+      - id: tokyo-display
+        name: Tokyo Display
+"""
+
+
+def apply_yaml(engine: Engine, text_: str) -> None:
+    apply_catalog(engine, parse_catalog(yaml.safe_load(text_)))
+
+
+@pytest.fixture
+def acme(engine: Engine) -> Engine:
+    """The engine with two brands (New York, Tokyo) and three campaigns."""
+    apply_yaml(engine, ACME)
+    return engine
+
+
+HEADER = "record_id,campaign_id,amount,occurred_at"
+
+
+def write_csv(path: Path, rows: list[str], header: str = HEADER) -> Path:
+    path.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
+    return path

@@ -1,0 +1,117 @@
+"""The spend assets through real Dagster materializations on SQLite and PostgreSQL."""
+
+import datetime as dt
+from decimal import Decimal
+from pathlib import Path
+
+from dagster import AssetCheckSeverity, DagsterInstance, materialize
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+from sqlalchemy import Engine, select, text
+
+from budget_pipeline.defs.assets import daily_spend, monthly_spend, raw_spend_records
+from budget_pipeline.defs.checks import reconciles
+from budget_pipeline.defs.resources import BudgetDatabase
+from budget_pipeline.ingest.pipeline import ingest_file
+from budget_pipeline.store.db import writing
+from budget_pipeline.store.schema import DailySpend, MonthlySpend
+from tests.conftest import write_csv
+
+ASSETS = [raw_spend_records, daily_spend, monthly_spend]
+
+
+def run(db_url: str, selection: list, **kwargs):  # type: ignore[no-untyped-def]
+    return materialize(
+        ASSETS,
+        selection=selection,
+        resources={"database": BudgetDatabase(url=db_url)},
+        instance=DagsterInstance.ephemeral(),
+        **kwargs,
+    )
+
+
+def daily_rows(engine: Engine) -> list[tuple]:
+    with engine.connect() as conn:
+        return [
+            tuple(r)
+            for r in conn.execute(
+                select(DailySpend.day, DailySpend.campaign_id, DailySpend.spend, DailySpend.records).order_by(
+                    DailySpend.day, DailySpend.campaign_id
+                )
+            )
+        ]
+
+
+def monthly_total(engine: Engine, month: dt.date) -> Decimal:
+    with engine.connect() as conn:
+        rows = conn.execute(select(MonthlySpend.spend).where(MonthlySpend.month == month)).scalars().all()
+    return sum(rows, Decimal(0))
+
+
+def checks_of(result) -> dict[str, tuple[bool, AssetCheckSeverity, dict]]:  # type: ignore[no-untyped-def]
+    return {e.check_name: (e.passed, e.severity, e.metadata) for e in result.get_asset_check_evaluations()}
+
+
+def test_daily_partition_sums_by_brand_local_day(acme: Engine, db_url: str, tmp_path: Path) -> None:
+    ingest_file(
+        acme,
+        write_csv(
+            tmp_path / "s.csv",
+            [
+                "r1,acme-search,60.00,2026-11-25T15:00:00Z",
+                "r2,acme-social,45.00,2026-11-25T16:00:00Z",
+                "r3,acme-search,1.00,2026-11-25T04:00:00Z",  # 23:00 on the 24th in New York
+                "r4,tokyo-display,7.25,2026-11-25T16:00:00Z",  # 01:00 on the 26th in Tokyo
+            ],
+        ),
+    )
+    result = run(db_url, [daily_spend], partition_key="2026-11-25")
+    assert result.success
+    assert daily_rows(acme) == [
+        (dt.date(2026, 11, 25), "acme-search", Decimal("60.000000"), 1),
+        (dt.date(2026, 11, 25), "acme-social", Decimal("45.000000"), 1),
+    ]
+    [mat] = result.asset_materializations_for_node("daily_spend")
+    assert mat.metadata["total_spend"].value == "105.000000"
+    assert mat.metadata["records"].value == 2
+    assert "| Acme | 2026-11-25 | 100.000000 | 105.000000 | 105% (over) |" in mat.metadata["brands_by_budget_use"].value
+    checks = checks_of(result)
+    passed, severity, metadata = checks["daily_spend_within_budget"]
+    assert (passed, severity) == (False, AssetCheckSeverity.WARN)
+    assert "| Acme | 2026-11-25 | 100.000000 | 105.000000 | 5.000000 |" in metadata["overspend"].value
+    assert checks["daily_spend_reconciles"][0] is True
+
+
+def test_range_backfill_is_one_run_and_idempotent(acme: Engine, db_url: str, tmp_path: Path) -> None:
+    rows = [f"r{d},acme-search,{d}.50,2026-11-{d:02d}T15:00:00Z" for d in range(1, 11)]
+    ingest_file(acme, write_csv(tmp_path / "s.csv", rows))
+    tags = {ASSET_PARTITION_RANGE_START_TAG: "2026-11-01", ASSET_PARTITION_RANGE_END_TAG: "2026-11-10"}
+    first = run(db_url, [daily_spend], tags=tags)
+    assert first.success
+    before = daily_rows(acme)
+    assert len(before) == 10
+    assert run(db_url, [daily_spend], tags=tags).success
+    assert daily_rows(acme) == before, "re-materializing a range changes nothing"
+    assert run(db_url, [monthly_spend], partition_key="2026-11-01").success
+    assert monthly_total(acme, dt.date(2026, 11, 1)) == sum(Decimal(f"{d}.50") for d in range(1, 11))
+
+
+def test_late_record_reopens_its_day_and_month(acme: Engine, db_url: str, tmp_path: Path) -> None:
+    ingest_file(acme, write_csv(tmp_path / "a.csv", ["r1,acme-search,10,2026-10-31T15:00:00Z"]))
+    assert run(db_url, [daily_spend], partition_key="2026-10-31").success
+    assert run(db_url, [monthly_spend], partition_key="2026-10-01").success
+    ingest_file(acme, write_csv(tmp_path / "late.csv", ["late,acme-search,2.5,2026-10-31T20:00:00Z"]))
+    with acme.connect() as conn:
+        assert [str(d) for d in conn.execute(text("SELECT day FROM dirty_spend_days")).scalars()] == ["2026-10-31"]
+    assert run(db_url, [daily_spend], partition_key="2026-10-31").success
+    assert run(db_url, [monthly_spend], partition_key="2026-10-01").success
+    assert monthly_total(acme, dt.date(2026, 10, 1)) == Decimal("12.5")
+
+
+def test_reconcile_check_fails_when_aggregate_differs(acme: Engine, db_url: str, tmp_path: Path) -> None:
+    ingest_file(acme, write_csv(tmp_path / "s.csv", ["r1,acme-search,10,2026-11-25T15:00:00Z"]))
+    assert checks_of(run(db_url, [daily_spend], partition_key="2026-11-25"))["daily_spend_reconciles"][0] is True
+    with writing(acme) as conn:  # an aggregate edited by hand no longer matches its raw records
+        conn.execute(text("UPDATE daily_spend SET records = records + 1"))
+        outcome = reconciles(conn, dt.date(2026, 11, 25), dt.date(2026, 11, 26))
+    assert (outcome.passed, outcome.severity) == (False, AssetCheckSeverity.ERROR)
+    assert "| 2026-11-25 | 1 | 10.000000 | 2 | 10.000000 |" in outcome.metadata["differences"].value

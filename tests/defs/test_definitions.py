@@ -1,0 +1,37 @@
+import subprocess
+import sys
+from pathlib import Path
+
+from dagster import DefaultScheduleStatus, DefaultSensorStatus, Definitions
+
+from budget_pipeline.definitions import defs
+
+REPO = Path(__file__).resolve().parents[2]
+CONTRACT_ASSETS = {"raw_spend_records", "daily_spend", "monthly_spend"}
+
+
+def test_definitions_load() -> None:
+    Definitions.validate_loadable(defs)
+    graph = defs.resolve_asset_graph()
+    assert {key.to_user_string() for key in graph.get_all_asset_keys()} == CONTRACT_ASSETS
+    checks = {key.name for key in graph.asset_check_keys}
+    assert checks == {"daily_spend_within_budget", "monthly_spend_within_budget", "daily_spend_reconciles"}
+    assert defs.resolve_job_def("ingest_spend_job") is not None
+    for sensor in defs.sensors or []:
+        assert sensor.default_status == DefaultSensorStatus.RUNNING
+    for schedule in defs.schedules or []:
+        assert schedule.default_status == DefaultScheduleStatus.RUNNING
+
+
+def test_dagster_cli_validates_the_code_location(tmp_path: Path) -> None:
+    dagster = Path(sys.executable).with_name("dagster")
+    done = subprocess.run(
+        [str(dagster), "definitions", "validate"],
+        cwd=REPO,
+        env={"PATH": str(dagster.parent), "DAGSTER_HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "Validation successful for code location budget_pipeline" in done.stderr + done.stdout

@@ -1,0 +1,80 @@
+"""ingest_spend_job and spend_landing_sensor against a real landing folder and database."""
+
+from pathlib import Path
+
+from dagster import DagsterInstance, RunRequest, SkipReason, build_sensor_context
+from sqlalchemy import Engine, text
+
+from budget_pipeline.defs.jobs import ingest_spend_job
+from budget_pipeline.defs.resources import BudgetDatabase, Clock, LandingFolder
+from budget_pipeline.defs.sensors import spend_landing_sensor
+from tests.conftest import write_csv
+
+
+def test_ingest_job_ingests_refreshes_and_reports(acme: Engine, db_url: str, tmp_path: Path) -> None:
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    write_csv(
+        landing / "a.csv",
+        [
+            "r1,acme-search,120,2026-11-25T15:00:00Z",
+            "late,acme-social,3,2026-11-20T15:00:00Z",
+            "x,ghost,1,2026-11-25T15:00:00Z",
+        ],
+    )
+    (landing / "broken.csv").write_text("nothing,useful\n1,2\n")
+    result = ingest_spend_job.execute_in_process(
+        resources={
+            "database": BudgetDatabase(url=db_url),
+            "landing": LandingFolder(path=str(landing)),
+            "clock": Clock(as_of="2026-11-25T18:00:00Z"),
+        },
+        instance=DagsterInstance.ephemeral(),
+    )
+    assert result.success
+    [raw] = [m for m in result.get_asset_materialization_events() if m.asset_key.path == ["raw_spend_records"]]
+    metadata = raw.materialization.metadata
+    assert (metadata["accepted"].value, metadata["duplicate"].value, metadata["rejected"].value) == (2, 0, 1)
+    partitions = sorted(
+        (m.asset_key.path[0], m.partition) for m in result.get_asset_materialization_events() if m.partition
+    )
+    # The late day, today in New York and today in Tokyo, and the month they fall in.
+    assert partitions == [
+        ("daily_spend", "2026-11-20"),
+        ("daily_spend", "2026-11-25"),
+        ("daily_spend", "2026-11-26"),
+        ("monthly_spend", "2026-11-01"),
+    ]
+    over = [
+        e for e in result.get_asset_check_evaluations() if e.check_name == "daily_spend_within_budget" and not e.passed
+    ]
+    assert [e.partition for e in over] == ["2026-11-25"]
+    assert (landing / "processed" / "a.csv").exists()
+    assert (landing / "failed" / "broken.csv.error").exists()
+    with acme.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM dirty_spend_days")).scalar_one() == 0
+
+
+def test_landing_sensor_requests_each_new_batch_once(tmp_path: Path) -> None:
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    resources = {"landing": LandingFolder(path=str(landing))}
+    with DagsterInstance.ephemeral() as instance:
+        context = build_sensor_context(instance=instance, resources=resources)
+        assert isinstance(spend_landing_sensor(context).skip_reason, SkipReason)
+
+        write_csv(landing / "a.csv", [])
+        write_csv(landing / "b.csv", [])
+        first = spend_landing_sensor(build_sensor_context(instance=instance, resources=resources))
+        [request] = first.run_requests
+        assert isinstance(request, RunRequest)
+        assert request.run_config["ops"]["ingest_landing_files"]["config"]["files"] == ["a.csv", "b.csv"]
+
+        # The same files on the next tick are not requested again; a new one is, alone.
+        write_csv(landing / "c.csv", [])
+        second = spend_landing_sensor(build_sensor_context(instance=instance, resources=resources, cursor=first.cursor))
+        [again] = second.run_requests
+        assert again.run_config["ops"]["ingest_landing_files"]["config"]["files"] == ["c.csv"]
+        assert again.run_key != request.run_key
+        third = spend_landing_sensor(build_sensor_context(instance=instance, resources=resources, cursor=second.cursor))
+        assert not third.run_requests

@@ -1,0 +1,104 @@
+import re
+from decimal import Decimal
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from budget_pipeline.ingest.spendfile import SpendFileError, amount_micros, read_spend_file
+from tests.conftest import write_csv
+
+ZONES = {"c1": "America/New_York", "c2": "Asia/Kathmandu"}
+
+
+def read_all(path: Path, chunk_rows: int = 1000) -> tuple[pd.DataFrame, dict[int, str]]:
+    chunks = list(read_spend_file(path, ZONES, chunk_rows=chunk_rows))
+    valid = pd.concat([c.valid for c in chunks], ignore_index=True)
+    return valid, {r.line_no: r.reason for c in chunks for r in c.rejections}
+
+
+@given(st.decimals(min_value=0, max_value=Decimal("999999999.999999"), places=6))
+def test_amount_micros_is_exact(amount: Decimal) -> None:
+    text = format(amount, "f")
+    assert amount_micros(pd.Series([text], dtype="str")).tolist() == [int(amount * 1_000_000)]
+
+
+def test_each_bad_row_kind_is_rejected_with_its_line(tmp_path: Path) -> None:
+    path = write_csv(
+        tmp_path / "spend.csv",
+        [
+            "r1,c1,10.50,2026-11-25T10:00:00Z",
+            "r2,nope,1,2026-11-25T10:00:00Z",
+            "r3,c1,abc,2026-11-25T10:00:00Z",
+            "r4,c1,1.1234567,2026-11-25T10:00:00Z",
+            "r5,c1,-3,2026-11-25T10:00:00Z",
+            "r6,c1,1000000000,2026-11-25T10:00:00Z",
+            "r7,c1,1,2026-11-25T10:00:00",
+            "r8,c1,1,yesterday",
+            "r9,c1,1,2026-02-30T10:00:00Z",
+            ",c1,1,2026-11-25T10:00:00Z",
+            "r11,c1,,2026-11-25T10:00:00Z",
+            "r12,c1,1,2026-11-25T10:00:00Z,extra,fields",
+            "r1,c1,10.50,2026-11-25T10:00:00Z",
+            "r1,c1,99,2026-11-25T10:00:00Z",
+            "x" * 129 + ",c1,1,2026-11-25T10:00:00Z",
+            "",
+            "r17,c2,0.000001,2026-11-25T18:15:00+00:00",
+        ],
+    )
+    valid, reasons = read_all(path)
+    assert reasons == {
+        3: "unknown campaign_id 'nope'",
+        4: "amount 'abc' is not a decimal number",
+        5: "amount '1.1234567' has more than 6 decimals",
+        6: "amount '-3' is negative",
+        7: "amount '1000000000' is not below 1000000000",
+        8: "occurred_at '2026-11-25T10:00:00' has no UTC offset",
+        9: "occurred_at 'yesterday' is not an ISO-8601 timestamp",
+        10: "occurred_at '2026-02-30T10:00:00Z' is not a valid timestamp",
+        11: "missing record_id",
+        12: "missing amount",
+        13: "malformed row: expected 4 fields, saw 6",
+        16: "record_id longer than 128 characters",
+    }
+    # Lines 14 and 15 repeat r1; whether they are duplicates or conflicts is the store's call.
+    assert valid["line_no"].tolist() == [2, 14, 15, 18]
+    assert valid["amount_micros"].tolist() == [10_500_000, 10_500_000, 99_000_000, 1]
+    # 18:15 UTC is 00:00 the next day in Kathmandu (+05:45).
+    assert [str(d.date()) for d in valid["local_date"]] == ["2026-11-25"] * 3 + ["2026-11-26"]
+
+
+def test_line_numbers_survive_chunking_and_skipped_lines(tmp_path: Path) -> None:
+    rows = [f"r{i},c1,1,2026-11-25T10:00:00Z" for i in range(10)]
+    rows[3] = "bad,row,with,too,many"
+    rows[7] = "r7,c1,x,2026-11-25T10:00:00Z"
+    valid, reasons = read_all(write_csv(tmp_path / "s.csv", rows), chunk_rows=3)
+    assert sorted(reasons) == [5, 9]
+    assert valid["line_no"].tolist() == [2, 3, 4, 6, 7, 8, 10, 11]
+
+
+def test_extra_columns_any_order(tmp_path: Path) -> None:
+    path = write_csv(
+        tmp_path / "s.csv", ["2026-11-25T10:00:00+01:00,x,7,c1,r1"], "occurred_at,note,amount,campaign_id,record_id"
+    )
+    valid, reasons = read_all(path)
+    assert reasons == {}
+    assert valid["occurred_at"].iloc[0] == pd.Timestamp("2026-11-25T09:00:00Z")
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"\x89PNG\r\n\x1a\n\x00\x00binary", "not a CSV file (binary content)"),
+        (b"record_id,campaign_id,amount\nr1,c1,1\n", "missing required column occurred_at"),
+        (b"", "empty file"),
+        (b"record_id,campaign_id,amount,occurred_at\n\xff\xfe,c1,1,2026-11-25T10:00:00Z\n", "not a readable UTF-8 CSV"),
+    ],
+)
+def test_whole_file_errors(tmp_path: Path, content: bytes, message: str) -> None:
+    path = tmp_path / "f.csv"
+    path.write_bytes(content)
+    with pytest.raises(SpendFileError, match=re.escape(message)):
+        list(read_spend_file(path, ZONES))

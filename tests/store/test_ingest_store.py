@@ -1,0 +1,153 @@
+"""Ingestion into a real database: idempotency, conflicts, quarantine, exact money."""
+
+import datetime as dt
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, func, select, text
+
+from budget_pipeline.ingest.pipeline import ingest_file, ingest_landing
+from budget_pipeline.ingest.spendfile import SpendFileError
+from budget_pipeline.store.db import writing
+from budget_pipeline.store.schema import QuarantinedRow, RawSpendRecord
+from budget_pipeline.store.spend import dirty_days, rebuild_daily, rebuild_monthly
+from tests.conftest import write_csv
+
+
+def raw_count(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return conn.execute(select(func.count()).select_from(RawSpendRecord)).scalar_one()
+
+
+def quarantine(engine: Engine) -> list[tuple[int, str]]:
+    with engine.connect() as conn:
+        return [
+            tuple(r)
+            for r in conn.execute(
+                select(QuarantinedRow.line_no, QuarantinedRow.reason).order_by(QuarantinedRow.line_no)
+            )
+        ]
+
+
+def test_good_rows_kept_bad_rows_quarantined(acme: Engine, tmp_path: Path) -> None:
+    path = write_csv(
+        tmp_path / "spend.csv",
+        [
+            "r1,acme-search,10.00,2026-11-25T15:00:00Z",
+            "r2,ghost,1,2026-11-25T15:00:00Z",
+            "r3,acme-social,2.5,2026-11-25T15:00:00Z",
+        ],
+    )
+    result = ingest_file(acme, path)
+    assert (result.accepted, result.duplicate, result.rejected) == (2, 0, 1)
+    assert raw_count(acme) == 2
+    assert quarantine(acme) == [(3, "unknown campaign_id 'ghost'")]
+
+
+def test_ingesting_again_changes_nothing(acme: Engine, tmp_path: Path) -> None:
+    path = write_csv(
+        tmp_path / "spend.csv", ["r1,acme-search,10.00,2026-11-25T15:00:00Z", "bad,acme-search,x,2026-11-25T15:00:00Z"]
+    )
+    ingest_file(acme, path)
+    again = ingest_file(acme, path)
+    assert (again.accepted, again.duplicate, again.rejected) == (0, 1, 1)
+    assert raw_count(acme) == 1
+    assert len(quarantine(acme)) == 1, "the same bad line of the same file is quarantined once"
+
+
+def test_conflicting_duplicate_across_files(acme: Engine, tmp_path: Path) -> None:
+    ingest_file(acme, write_csv(tmp_path / "a.csv", ["r1,acme-search,10.00,2026-11-25T15:00:00Z"]))
+    result = ingest_file(
+        acme,
+        write_csv(
+            tmp_path / "b.csv",
+            ["r1,acme-search,10.01,2026-11-25T15:00:00Z", "r1,acme-search,10.000,2026-11-25T10:00:00-05:00"],
+        ),
+    )
+    assert (result.accepted, result.duplicate, result.rejected) == (0, 1, 1)
+    assert quarantine(acme) == [(2, "conflicting duplicate of record_id 'r1'")]
+    with acme.connect() as conn:
+        assert conn.execute(select(RawSpendRecord.amount)).scalar_one() == Decimal("10.000000")
+
+
+def test_money_is_exact_on_both_databases(acme: Engine, tmp_path: Path) -> None:
+    rows = [f"r{i},acme-search,0.10,2026-11-25T15:00:00Z" for i in range(3)]
+    rows += [f"m{i},acme-search,0.000001,2026-11-25T15:00:00Z" for i in range(7)]
+    ingest_file(acme, write_csv(tmp_path / "spend.csv", rows))
+    with writing(acme) as conn:
+        totals = rebuild_daily(conn, dt.date(2026, 11, 25), dt.date(2026, 11, 26))
+        month = rebuild_monthly(conn, dt.date(2026, 11, 1), dt.date(2026, 12, 1))
+    assert totals.spend == Decimal("0.300007")
+    assert str(totals.spend) == "0.300007"
+    assert month.spend == Decimal("0.300007")
+
+
+def test_crash_before_the_move_stores_nothing_twice(acme: Engine, tmp_path: Path) -> None:
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    path = write_csv(
+        landing / "spend.csv", ["r1,acme-search,1,2026-11-25T15:00:00Z", "r2,acme-search,zz,2026-11-25T15:00:00Z"]
+    )
+    ingest_file(acme, path)  # records written, then the process "dies" before moving the file
+    result = ingest_landing(acme, landing)
+    assert [r.summary() for r in result.processed] == ["spend.csv: accepted 0, duplicate 1, rejected 1"]
+    assert raw_count(acme) == 1
+    assert len(quarantine(acme)) == 1
+    assert (landing / "processed" / "spend.csv").exists()
+
+
+def test_landing_moves_bad_files_to_failed_with_a_note(acme: Engine, tmp_path: Path) -> None:
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    write_csv(landing / "good.csv", ["r1,acme-search,1,2026-11-25T15:00:00Z"])
+    (landing / "bad.csv").write_text("record_id,amount\nr1,1\n")
+    (landing / ".hidden.csv").write_text("ignored")
+    result = ingest_landing(acme, landing)
+    assert [r.name for r in result.processed] == ["good.csv"]
+    assert [r.name for r in result.failed] == ["bad.csv"]
+    assert (landing / "failed" / "bad.csv").exists()
+    note = (landing / "failed" / "bad.csv.error").read_text()
+    assert "missing required columns campaign_id, occurred_at" in note
+    assert (landing / ".hidden.csv").exists()
+
+
+def test_whole_file_error_writes_nothing(acme: Engine, tmp_path: Path) -> None:
+    path = tmp_path / "bin.csv"
+    path.write_bytes(b"\x00\x01\x02")
+    with pytest.raises(SpendFileError):
+        ingest_file(acme, path)
+    with acme.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM spend_files")).scalar_one() == 0
+
+
+def test_new_records_mark_their_local_days_dirty(acme: Engine, tmp_path: Path) -> None:
+    # 03:00Z is the evening of the 24th in New York and noon of the 25th in Tokyo.
+    ingest_file(
+        acme,
+        write_csv(
+            tmp_path / "s.csv", ["r1,acme-search,1,2026-11-25T03:00:00Z", "r2,tokyo-display,1,2026-11-25T03:00:00Z"]
+        ),
+    )
+    with acme.connect() as conn:
+        assert dirty_days(conn) == [dt.date(2026, 11, 24), dt.date(2026, 11, 25)]
+    with writing(acme) as conn:
+        rebuild_daily(conn, dt.date(2026, 11, 24), dt.date(2026, 11, 26))
+    with acme.connect() as conn:
+        assert dirty_days(conn) == []
+
+
+def test_repeats_within_one_file(acme: Engine, tmp_path: Path) -> None:
+    result = ingest_file(
+        acme,
+        write_csv(
+            tmp_path / "s.csv",
+            [
+                "r1,acme-search,5,2026-11-25T15:00:00Z",
+                "r1,acme-search,5.00,2026-11-25T15:00:00Z",
+                "r1,acme-search,6,2026-11-25T15:00:00Z",
+            ],
+        ),
+    )
+    assert (result.accepted, result.duplicate, result.rejected) == (1, 1, 1)
+    assert quarantine(acme) == [(4, "conflicting duplicate of record_id 'r1'")]
