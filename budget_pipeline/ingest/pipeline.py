@@ -5,7 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import os
 import shutil
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -67,19 +69,37 @@ def ingest_file(engine: Engine, path: Path, zones: dict[str, str] | None = None)
             insert(files_t).values(name=path.name, file_key=key, started_at=_now()).returning(files_t.c.id)
         ).scalar_one()
     result = FileResult(path.name)
+
+    def write(chunk: Chunk) -> tuple[int, int, int]:
+        with writing(engine) as conn:
+            inserted = insert_records(conn, file_id, chunk.valid)
+            conflicts = [
+                Rejection(line, f"conflicting duplicate of record_id '{rid}'", rid, "")
+                for line, rid in inserted.conflicts
+            ]
+            _quarantine(conn, file_id, key, path.name, chunk.rejections + conflicts)
+        return inserted.accepted, inserted.duplicate, len(chunk.rejections) + len(conflicts)
+
+    # The database writes chunk N (in its server, or in sqlite3 with the GIL released) while
+    # this thread reads and validates chunk N+1; at most two chunks are held at once.
+    in_flight: deque[Future[tuple[int, int, int]]] = deque()
+
+    def collect(done: Future[tuple[int, int, int]]) -> None:
+        accepted, duplicate, rejected = done.result()
+        result.accepted += accepted
+        result.duplicate += duplicate
+        result.rejected += rejected
+
     try:
-        for chunk in _prepend(first, chunks):
-            with writing(engine) as conn:
-                inserted = insert_records(conn, file_id, chunk.valid)
-                conflicts = [
-                    Rejection(line, f"conflicting duplicate of record_id '{rid}'", rid, "")
-                    for line, rid in inserted.conflicts
-                ]
-                rejections = chunk.rejections + conflicts
-                _quarantine(conn, file_id, key, path.name, rejections)
-            result.accepted += inserted.accepted
-            result.duplicate += inserted.duplicate
-            result.rejected += len(rejections)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="spend-writer") as writer:
+            try:
+                for chunk in _prepend(first, chunks):
+                    in_flight.append(writer.submit(write, chunk))
+                    while len(in_flight) > 1:
+                        collect(in_flight.popleft())
+            finally:
+                while in_flight:
+                    collect(in_flight.popleft())
     except SpendFileError as exc:
         result.error = str(exc)
     with writing(engine) as conn:

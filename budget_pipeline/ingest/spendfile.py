@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +18,7 @@ import pandas as pd
 
 REQUIRED_COLUMNS = ("record_id", "campaign_id", "amount", "occurred_at")
 MAX_RECORD_ID = 128
-CHUNK_ROWS = 200_000
+CHUNK_ROWS = 50_000
 _AMOUNT = r"\d+(?:\.\d+)?"
 _INSTANT = r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d{1,9})?)?(?:Z|z|[+-]\d{2}(?::?\d{2})?)"
 _NAIVE = r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d{1,9})?)?)?"
@@ -138,51 +138,42 @@ def _empty_valid() -> pd.DataFrame:
     )
 
 
-def amount_micros(amounts: pd.Series) -> pd.Series:
-    """Exact integer micro-units of validated amount strings ("12", "12.5", "0.000001")."""
-    parts = amounts.str.partition(".")
-    whole = parts[0].astype("int64")
-    fraction = parts[2].str.pad(6, side="right", fillchar="0").replace("", "0").astype("int64")
-    return whole * 1_000_000 + fraction
-
-
 def validate(frame: pd.DataFrame, lines: np.ndarray, zones: Mapping[str, str]) -> Chunk:
-    """Split one chunk into valid rows and rejections; every check is vectorised."""
+    """Split one chunk into valid rows and rejections; every check is vectorised, and a
+    rejection's message is built only for the rows that fail."""
     frame = frame.reset_index(drop=True)
-    present = frame[list(REQUIRED_COLUMNS)].apply(lambda s: s.str.strip())
-    blank_line = (present == "").all(axis=1) & (frame == "").all(axis=1)
+    record_id, campaign, amount, occurred = (frame[c] for c in REQUIRED_COLUMNS)
+    blank_line = (frame == "").all(axis=1)
     reason = pd.Series("", index=frame.index, dtype="str")
 
-    def reject(mask: pd.Series, text: pd.Series | str) -> None:
-        target = mask & (reason == "")
+    def reject(mask: pd.Series, message: Callable[[pd.Series], pd.Series] | str) -> None:
+        target = mask.fillna(False).astype(bool) & (reason == "")
         if target.any():
-            reason[target] = text[target] if isinstance(text, pd.Series) else text
+            reason[target] = message if isinstance(message, str) else message(target)
 
     for column in REQUIRED_COLUMNS:
-        reject(present[column] == "", f"missing {column}")
-    record_id, campaign, amount, occurred = (present[c] for c in REQUIRED_COLUMNS)
+        reject(frame[column] == "", f"missing {column}")
     reject(record_id.str.len() > MAX_RECORD_ID, f"record_id longer than {MAX_RECORD_ID} characters")
-    reject(~campaign.isin(zones.keys()), "unknown campaign_id '" + campaign + "'")
+    reject(~campaign.isin(zones.keys()), lambda t: "unknown campaign_id '" + campaign[t] + "'")
 
-    is_number = amount.str.fullmatch(_AMOUNT)
-    reject(amount.str.fullmatch("-" + _AMOUNT), "amount '" + amount + "' is negative")
-    reject(~is_number, "amount '" + amount + "' is not a decimal number")
+    whole, _, fraction = (part for _, part in amount.str.partition(".").items())
     reject(
-        amount.str.partition(".")[2].str.len() > 6,
-        "amount '" + amount + "' has more than 6 decimals",
+        amount.str.startswith("-") & amount.str.fullmatch("-" + _AMOUNT),
+        lambda t: "amount '" + amount[t] + "' is negative",
+    )
+    reject(~amount.str.fullmatch(_AMOUNT), lambda t: "amount '" + amount[t] + "' is not a decimal number")
+    reject(fraction.str.len() > 6, lambda t: "amount '" + amount[t] + "' has more than 6 decimals")
+    reject(whole.str.lstrip("0").str.len() > 9, lambda t: "amount '" + amount[t] + "' is not below 1000000000")
+
+    reject(
+        ~occurred.str.fullmatch(_INSTANT) & occurred.str.fullmatch(_NAIVE),
+        lambda t: "occurred_at '" + occurred[t] + "' has no UTC offset",
     )
     reject(
-        amount.str.partition(".")[0].str.lstrip("0").str.len() > 9,
-        "amount '" + amount + "' is not below 1000000000",
-    )
-
-    reject(occurred.str.fullmatch(_NAIVE), "occurred_at '" + occurred + "' has no UTC offset")
-    reject(
-        ~occurred.str.fullmatch(_INSTANT),
-        "occurred_at '" + occurred + "' is not an ISO-8601 timestamp",
+        ~occurred.str.fullmatch(_INSTANT), lambda t: "occurred_at '" + occurred[t] + "' is not an ISO-8601 timestamp"
     )
     instants = pd.to_datetime(occurred.where(reason == "", None), format="ISO8601", utc=True, errors="coerce")
-    reject(instants.isna(), "occurred_at '" + occurred + "' is not a valid timestamp")
+    reject(instants.isna(), lambda t: "occurred_at '" + occurred[t] + "' is not a valid timestamp")
 
     good = (reason == "") & ~blank_line
     valid = pd.DataFrame(
@@ -190,7 +181,7 @@ def validate(frame: pd.DataFrame, lines: np.ndarray, zones: Mapping[str, str]) -
             "line_no": lines[good.to_numpy()],
             "record_id": record_id[good],
             "campaign_id": campaign[good],
-            "amount_micros": amount_micros(amount[good]) if good.any() else pd.Series(dtype="int64"),
+            "amount_micros": _micros(whole[good], fraction[good]),
             "occurred_at": instants[good].astype("datetime64[us, UTC]"),
         }
     )
@@ -203,6 +194,20 @@ def validate(frame: pd.DataFrame, lines: np.ndarray, zones: Mapping[str, str]) -
         for line, why, rid, raw in zip(lines[bad.to_numpy()], reason[bad], record_id[bad], raw_rows, strict=True)
     ]
     return Chunk(valid.reset_index(drop=True), rejections)
+
+
+def _micros(whole: pd.Series, fraction: pd.Series) -> pd.Series:
+    """Exact integer micro-units from the validated digits before and after the point."""
+    if whole.empty:
+        return pd.Series(dtype="int64")
+    padded = fraction.str.pad(6, side="right", fillchar="0")
+    return whole.astype("int64") * 1_000_000 + padded.astype("int64")
+
+
+def amount_micros(amounts: pd.Series) -> pd.Series:
+    """Exact integer micro-units of validated amount strings ("12", "12.5", "0.000001")."""
+    whole, _, fraction = (part for _, part in amounts.str.partition(".").items())
+    return _micros(whole, fraction)
 
 
 def _local_dates(valid: pd.DataFrame, zones: Mapping[str, str]) -> pd.Series:

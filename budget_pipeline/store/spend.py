@@ -9,6 +9,7 @@ import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 import pandas as pd
 from sqlalchemy import Connection, Table, bindparam, delete, func, insert, literal, select, text
@@ -113,24 +114,30 @@ def insert_records(conn: Connection, file_id: int, valid: pd.DataFrame) -> Inser
         ),
         {"file_id": file_id},
     ).rowcount
-    conflicts = conn.execute(
-        text(
-            "SELECT s.line_no, s.record_id FROM spend_staging s "
-            "JOIN raw_spend_records r ON r.record_id = s.record_id "
-            "WHERE NOT (r.file_id = :file_id AND r.line_no = s.line_no) "
-            "AND (r.campaign_id <> s.campaign_id OR r.amount <> s.amount OR r.occurred_at <> s.occurred_at) "
-            "ORDER BY s.line_no"
-        ),
-        {"file_id": file_id},
-    ).all()
-    conn.execute(
-        text(
-            "INSERT INTO dirty_spend_days (day, file_id) "
-            "SELECT DISTINCT local_date, :file_id FROM raw_spend_records WHERE file_id = :file_id "
-            "ON CONFLICT (day) DO UPDATE SET file_id = excluded.file_id"
-        ),
-        {"file_id": file_id},
-    )
+    # Every staged row was inserted unless its record_id was already stored or repeated in the
+    # chunk; only then can a row conflict.
+    conflicts: Sequence[Any] = []
+    if accepted < len(valid):
+        conflicts = conn.execute(
+            text(
+                "SELECT s.line_no, s.record_id FROM spend_staging s "
+                "JOIN raw_spend_records r ON r.record_id = s.record_id "
+                "WHERE NOT (r.file_id = :file_id AND r.line_no = s.line_no) "
+                "AND (r.campaign_id <> s.campaign_id OR r.amount <> s.amount OR r.occurred_at <> s.occurred_at) "
+                "ORDER BY s.line_no"
+            ),
+            {"file_id": file_id},
+        ).all()
+    if accepted:
+        # Marks every day the chunk names; a day with only duplicates is rebuilt needlessly, never missed.
+        conn.execute(
+            text(
+                "INSERT INTO dirty_spend_days (day, file_id) "
+                "SELECT DISTINCT local_date, :file_id FROM spend_staging WHERE true "
+                "ON CONFLICT (day) DO UPDATE SET file_id = excluded.file_id"
+            ),
+            {"file_id": file_id},
+        )
     return InsertResult(accepted, len(valid) - accepted - len(conflicts), [(int(n), str(r)) for n, r in conflicts])
 
 
@@ -151,16 +158,18 @@ def rebuild_daily(conn: Connection, first: dt.date, stop: dt.date) -> WindowTota
     conn.execute(
         insert(daily_t).from_select(
             ["day", "campaign_id", "brand_id", "spend", "records"],
+            # Grouped by the index's own columns so the rows stream in order; a campaign has
+            # one brand, so min() just carries it.
             select(
                 raw_t.c.local_date,
                 raw_t.c.campaign_id,
-                campaigns_t.c.brand_id,
+                func.min(campaigns_t.c.brand_id),
                 func.sum(raw_t.c.amount),
                 func.count(),
             )
             .join(campaigns_t, campaigns_t.c.id == raw_t.c.campaign_id)
             .where(raw_t.c.local_date >= first, raw_t.c.local_date < stop)
-            .group_by(raw_t.c.local_date, raw_t.c.campaign_id, campaigns_t.c.brand_id),
+            .group_by(raw_t.c.local_date, raw_t.c.campaign_id),
         )
     )
     if marks is not None:

@@ -31,3 +31,22 @@ def test_money_columns_are_exact_types(db_url: str) -> None:
     column = {c["name"]: c for c in inspect(engine).get_columns("raw_spend_records")}["amount"]
     expected = "BIGINT" if engine.dialect.name == "sqlite" else "NUMERIC(20, 6)"
     assert str(column["type"]) == expected
+
+
+def test_upgrade_from_an_older_schema_keeps_the_data(db_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from budget_pipeline.ingest.pipeline import ingest_file
+    from tests.conftest import ACME, apply_yaml, write_csv
+
+    engine = make_engine(db_url)
+    upgrade(engine, "0001")
+    apply_yaml(engine, ACME)
+    ingest_file(engine, write_csv(tmp_path / "s.csv", ["r1,acme-search,1.5,2026-11-25T15:00:00Z"]))
+    upgrade(engine)
+    assert current_revision(engine) == head_revision() != "0001"
+    indexes = {ix["name"] for ix in inspect(engine).get_indexes("raw_spend_records")}
+    assert "ix_raw_spend_records_day_campaign_amount" in indexes
+    assert "ix_raw_spend_records_file_id" not in indexes
+    from sqlalchemy import text
+
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT record_id FROM raw_spend_records")).scalars().all() == ["r1"]
