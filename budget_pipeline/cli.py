@@ -153,6 +153,92 @@ def status(as_of: str | None, as_json: bool) -> None:
     click.echo(json.dumps(report) if as_json else status_text(report))
 
 
+# The runs of one control cycle, in order, and the op of each that reports campaign changes.
+TICK_JOBS = {
+    "ingest_spend_job": "enforce_budgets",
+    "daily_reset_job": "reset_daily_budgets",
+    "monthly_reset_job": "reset_monthly_budgets",
+    "dayparting_job": "apply_dayparting",
+}
+
+
+@main.command()
+@as_of_option
+def tick(as_of: str | None) -> None:
+    """One control cycle as Dagster runs on $DAGSTER_HOME: ingest landing files, refresh current
+    and touched spend partitions, enforce budgets, resets and dayparting."""
+    instant = resolve_as_of(as_of)
+    from dagster import DagsterInstance
+    from dagster._core.errors import DagsterHomeNotSetError, DagsterInvariantViolationError
+
+    from budget_pipeline.definitions import defs
+    from budget_pipeline.defs.ops import AS_OF_TAG
+    from budget_pipeline.defs.schedules import clock_config
+
+    with database_errors():
+        ready_engine()
+    try:
+        instance = DagsterInstance.get()
+    except (DagsterHomeNotSetError, DagsterInvariantViolationError) as exc:
+        fail(f"no Dagster instance: {str(exc).splitlines()[0]}")
+    failed = False
+    with instance:
+        for name, reporting_op in TICK_JOBS.items():
+            result = defs.resolve_job_def(name).execute_in_process(
+                # The run's full event log is in the instance; the terminal gets warnings only.
+                run_config={**clock_config(instant), "loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+                instance=instance,
+                tags={AS_OF_TAG: instant.isoformat(), "budget_pipeline/source": "cli-tick"},
+                raise_on_error=False,
+            )
+            if result.success:
+                click.echo(f"{name}: success (run {result.run_id}), {result.output_for_node(reporting_op)} changed")
+            else:
+                click.echo(f"{name}: FAILURE (run {result.run_id})")
+            failed = failed or not result.success
+    if failed:
+        fail("a control run failed; see it in the Dagster UI or `dagster run list`")
+
+
+@main.command()
+@click.option("--campaign", "campaign_id", metavar="ID", help="Only this campaign's changes.")
+@click.option("--limit", type=int, default=None, help="At most this many entries.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+def history(campaign_id: str | None, limit: int | None, as_json: bool) -> None:
+    """The status log: every change of a campaign's state and why, newest first."""
+    from budget_pipeline.store.status import history as read_history
+
+    with database_errors():
+        engine = ready_engine()
+        with engine.connect() as conn:
+            entries = read_history(conn, campaign_id, limit)
+    if as_json:
+        click.echo(
+            json.dumps(
+                [
+                    {
+                        "campaign_id": e.campaign_id,
+                        "at": e.at.isoformat(),
+                        "active_before": e.active_before,
+                        "active_after": e.active_after,
+                        "reasons_before": e.reasons_before,
+                        "reasons_after": e.reasons_after,
+                        "changed_reason": e.changed_reason,
+                        "run_id": e.run_id,
+                    }
+                    for e in entries
+                ]
+            )
+        )
+        return
+    for e in entries:
+        before = ",".join(e.reasons_before) or "active"
+        after = ",".join(e.reasons_after) or "active"
+        click.echo(
+            f"{e.at.isoformat()}  {e.campaign_id:<24} {before} -> {after}  ({e.changed_reason}; run {e.run_id[:8]})"
+        )
+
+
 @main.command()
 @as_of_option
 def demo(as_of: str | None) -> None:

@@ -3,13 +3,36 @@
 from dagster import Definitions
 
 from budget_pipeline.defs.assets import daily_spend, monthly_spend, raw_spend_records
-from budget_pipeline.defs.jobs import daily_spend_job, ingest_spend_job, monthly_spend_job
+from budget_pipeline.defs.jobs import (
+    daily_reset_job,
+    daily_spend_job,
+    dayparting_job,
+    enforce_budgets_job,
+    ingest_spend_job,
+    monthly_reset_job,
+    monthly_spend_job,
+)
 from budget_pipeline.defs.resources import BudgetDatabase, Clock, LandingFolder
-from budget_pipeline.defs.sensors import spend_landing_sensor
+from budget_pipeline.defs.schedules import (
+    daily_reset_schedule,
+    dayparting_schedule,
+    monthly_reset_schedule,
+    spend_refresh_schedule,
+)
+from budget_pipeline.defs.sensors import enforce_on_spend_sensor, spend_landing_sensor
 
 defs = Definitions(
     assets=[raw_spend_records, daily_spend, monthly_spend],
-    jobs=[ingest_spend_job, daily_spend_job, monthly_spend_job],
-    sensors=[spend_landing_sensor],
+    jobs=[
+        ingest_spend_job,
+        enforce_budgets_job,
+        daily_reset_job,
+        monthly_reset_job,
+        dayparting_job,
+        daily_spend_job,
+        monthly_spend_job,
+    ],
+    schedules=[spend_refresh_schedule, daily_reset_schedule, monthly_reset_schedule, dayparting_schedule],
+    sensors=[spend_landing_sensor, enforce_on_spend_sensor],
     resources={"database": BudgetDatabase(), "clock": Clock(), "landing": LandingFolder()},
 )

@@ -1,15 +1,54 @@
-"""The jobs: ingestion (with refresh), spend refresh, and the spend-asset job for backfills."""
+"""The jobs. Every job that writes campaign status carries WRITES_STATUS_TAG, which the
+instance's run coordinator limits to one run at a time (dagster.yaml)."""
 
 from dagster import define_asset_job, job
 
-from budget_pipeline.defs.ops import ingest_landing_files, refresh_spend_partitions
+from budget_pipeline.defs.ops import (
+    apply_dayparting,
+    enforce_budgets,
+    ingest_landing_files,
+    refresh_spend_partitions,
+    reset_daily_budgets,
+    reset_monthly_budgets,
+)
+
+WRITES_STATUS_TAG = "budget_pipeline/writes_status"
+ENFORCES_TAG = "budget_pipeline/enforces"
+STATUS_WRITER = {WRITES_STATUS_TAG: "true"}
 
 
-@job(tags={"budget_pipeline/kind": "ingest"})
+@job(tags={**STATUS_WRITER, ENFORCES_TAG: "true"})
 def ingest_spend_job() -> None:
-    """Ingest pending landing files, then rebuild the spend partitions their records touched
-    (and today's), with the asset checks of each rebuilt partition."""
-    refresh_spend_partitions(ingest_landing_files())
+    """Ingest pending landing files, rebuild the spend partitions their records touched (and
+    today's) with their asset checks, and apply the budget rules: one run from a new spend file
+    to a paused campaign."""
+    enforce_budgets(refresh_spend_partitions(ingest_landing_files()))
+
+
+@job(tags={**STATUS_WRITER, ENFORCES_TAG: "true"})
+def enforce_budgets_job() -> None:
+    """Bring the current and newly touched spend partitions up to date, then apply the manual
+    and budget rules to every campaign as of the clock's instant."""
+    enforce_budgets(refresh_spend_partitions())
+
+
+@job(tags=STATUS_WRITER)
+def daily_reset_job() -> None:
+    """Clear the daily budget reasons of brands whose local day has turned since their last reset."""
+    reset_daily_budgets()
+
+
+@job(tags=STATUS_WRITER)
+def monthly_reset_job() -> None:
+    """Clear the monthly budget reasons of brands whose local month has turned since their last reset."""
+    reset_monthly_budgets()
+
+
+@job(tags=STATUS_WRITER)
+def dayparting_job() -> None:
+    """Pause campaigns outside their allowed hours and resume those inside them; budget and
+    manual pauses are left alone."""
+    apply_dayparting()
 
 
 daily_spend_job = define_asset_job(

@@ -4,17 +4,22 @@ import datetime as dt
 from collections.abc import Iterator
 from typing import Any
 
-from dagster import AssetMaterialization, Config, MetadataValue, OpExecutionContext, Output, op
+from dagster import AssetMaterialization, Config, In, MetadataValue, Nothing, OpExecutionContext, Output, op
 from sqlalchemy import select
 
+from budget_pipeline import control
+from budget_pipeline.control import Outcome
 from budget_pipeline.defs.assets import build_daily, build_monthly
 from budget_pipeline.defs.checks import DAILY_SPEND, MONTHLY_SPEND
 from budget_pipeline.defs.partitions import day_key, month_key
 from budget_pipeline.defs.resources import BudgetDatabase, Clock, LandingFolder
 from budget_pipeline.ingest.pipeline import ingest_landing
 from budget_pipeline.rules.calendar import current_days, month_start, next_month_start
+from budget_pipeline.rules.reasons import format_reasons
 from budget_pipeline.store.schema import Brand
 from budget_pipeline.store.spend import dirty_days
+
+AS_OF_TAG = "budget_pipeline/as_of"
 
 
 class IngestConfig(Config):
@@ -52,10 +57,11 @@ def ingest_landing_files(
     )
 
 
-@op(description="Rebuild the daily_spend partitions that are current or that new records touched, then their months.")
-def refresh_spend_partitions(
-    context: OpExecutionContext, database: BudgetDatabase, clock: Clock, files_ingested: int
-) -> Iterator[Any]:
+@op(
+    ins={"after": In(Nothing)},
+    description="Rebuild the daily_spend partitions that are current or that new records touched, then their months.",
+)
+def refresh_spend_partitions(context: OpExecutionContext, database: BudgetDatabase, clock: Clock) -> Iterator[Any]:
     as_of = clock.now()
     engine = database.engine
     with engine.connect() as conn:
@@ -73,3 +79,66 @@ def refresh_spend_partitions(
             yield outcome.as_evaluation(month_key(month))
     context.log.info(f"refreshed {len(days)} day(s) as of {as_of.isoformat()}")
     yield Output([day_key(day) for day in days], metadata={"days_refreshed": len(days), "as_of": as_of.isoformat()})
+
+
+STATUS_POOL = "campaign_status"
+
+
+def _change_table(outcome: Outcome, limit: int = 50) -> str:
+    if not outcome.changes:
+        return "no campaign changed"
+    lines = ["| campaign | before | after | changed |", "|---|---|---|---|"]
+    for ch in outcome.changes[:limit]:
+        before = format_reasons(ch.before) or "active"
+        after = format_reasons(ch.after) or "active"
+        lines.append(f"| {ch.campaign_id} | {before} | {after} | {format_reasons(ch.changed)} |")
+    if len(outcome.changes) > limit:
+        lines.append(f"| … {len(outcome.changes) - limit} more | | | |")
+    return "\n".join(lines)
+
+
+def _report(context: OpExecutionContext, what: str, as_of: dt.datetime, outcome: Outcome) -> Output[int]:
+    context.instance.add_run_tags(context.run_id, {AS_OF_TAG: as_of.isoformat()})
+    context.log.info(
+        f"{what} as of {as_of.isoformat()}: {len(outcome.changes)} changed "
+        f"({len(outcome.paused)} paused, {len(outcome.resumed)} resumed) of {outcome.evaluated}"
+    )
+    return Output(
+        len(outcome.changes),
+        metadata={
+            "as_of": as_of.isoformat(),
+            "campaigns_evaluated": outcome.evaluated,
+            "campaigns_changed": len(outcome.changes),
+            "paused": len(outcome.paused),
+            "resumed": len(outcome.resumed),
+            "changes": MetadataValue.md(_change_table(outcome)),
+        },
+    )
+
+
+@op(pool=STATUS_POOL, description="Apply the manual and budget rules to every campaign; log each change.")
+def enforce_budgets(
+    context: OpExecutionContext, database: BudgetDatabase, clock: Clock, refreshed_days: list[str]
+) -> Output[int]:
+    as_of = clock.now()
+    return _report(context, "budgets", as_of, control.enforce_budgets(database.engine, as_of, context.run_id))
+
+
+@op(pool=STATUS_POOL, description="Clear daily budget reasons of brands whose local day has turned.")
+def reset_daily_budgets(context: OpExecutionContext, database: BudgetDatabase, clock: Clock) -> Output[int]:
+    as_of = clock.now()
+    outcome = control.reset_budgets(database.engine, as_of, context.run_id, monthly=False)
+    return _report(context, "daily reset", as_of, outcome)
+
+
+@op(pool=STATUS_POOL, description="Clear monthly budget reasons of brands whose local month has turned.")
+def reset_monthly_budgets(context: OpExecutionContext, database: BudgetDatabase, clock: Clock) -> Output[int]:
+    as_of = clock.now()
+    outcome = control.reset_budgets(database.engine, as_of, context.run_id, monthly=True)
+    return _report(context, "monthly reset", as_of, outcome)
+
+
+@op(pool=STATUS_POOL, description="Apply the dayparting (and manual) rule to every campaign; log each change.")
+def apply_dayparting(context: OpExecutionContext, database: BudgetDatabase, clock: Clock) -> Output[int]:
+    as_of = clock.now()
+    return _report(context, "dayparting", as_of, control.apply_dayparting(database.engine, as_of, context.run_id))

@@ -1,0 +1,108 @@
+"""Pause reasons and the rules that own them.
+
+A campaign carries a set of pause reasons and is active exactly when the set is empty. Each rule
+owns some reasons and only ever adds or removes those: dayparting never clears a budget reason,
+a reset never clears `manual`, a budget rule never clears `dayparting`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+
+MANUAL = "manual"
+DAILY_BUDGET = "daily_budget"
+MONTHLY_BUDGET = "monthly_budget"
+CAMPAIGN_DAILY_BUDGET = "campaign_daily_budget"
+CAMPAIGN_MONTHLY_BUDGET = "campaign_monthly_budget"
+DAYPARTING = "dayparting"
+
+ALL_REASONS = (MANUAL, DAILY_BUDGET, MONTHLY_BUDGET, CAMPAIGN_DAILY_BUDGET, CAMPAIGN_MONTHLY_BUDGET, DAYPARTING)
+
+# What each rule owns.
+MANUAL_RULE = frozenset({MANUAL})
+BUDGET_RULE = frozenset({DAILY_BUDGET, MONTHLY_BUDGET, CAMPAIGN_DAILY_BUDGET, CAMPAIGN_MONTHLY_BUDGET})
+DAILY_RESET = frozenset({DAILY_BUDGET, CAMPAIGN_DAILY_BUDGET})
+MONTHLY_RESET = frozenset({MONTHLY_BUDGET, CAMPAIGN_MONTHLY_BUDGET})
+DAYPARTING_RULE = frozenset({DAYPARTING})
+
+Reasons = frozenset[str]
+
+
+def parse_reasons(text: str) -> Reasons:
+    return frozenset(r for r in text.split(",") if r)
+
+
+def format_reasons(reasons: Iterable[str]) -> str:
+    """Stable text form: the reasons in the contract's table order, comma-separated."""
+    present = set(reasons)
+    return ",".join(r for r in ALL_REASONS if r in present)
+
+
+def apply_rule(current: Reasons, owned: Reasons, present: Reasons) -> Reasons:
+    """The reasons after a rule that owns `owned` found `present` (a subset of `owned`) to hold:
+    the rule's own reasons are replaced, every other reason is kept as it was."""
+    return (current - owned) | (present & owned)
+
+
+@dataclass(frozen=True)
+class Spend:
+    """What the budget rule needs to know about one campaign, as of one instant."""
+
+    brand_daily_spend: Decimal
+    brand_daily_budget: Decimal
+    brand_monthly_spend: Decimal
+    brand_monthly_budget: Decimal
+    campaign_daily_spend: Decimal
+    campaign_monthly_spend: Decimal
+    campaign_daily_cap: Decimal | None = None
+    campaign_monthly_cap: Decimal | None = None
+
+
+def budget_reasons(spend: Spend) -> Reasons:
+    """The budget reasons that hold: a brand's budgets compare the whole brand's spend (all its
+    campaigns), a campaign's own caps compare that campaign's spend alone."""
+    present = set()
+    if spend.brand_daily_spend >= spend.brand_daily_budget:
+        present.add(DAILY_BUDGET)
+    if spend.brand_monthly_spend >= spend.brand_monthly_budget:
+        present.add(MONTHLY_BUDGET)
+    if spend.campaign_daily_cap is not None and spend.campaign_daily_spend >= spend.campaign_daily_cap:
+        present.add(CAMPAIGN_DAILY_BUDGET)
+    if spend.campaign_monthly_cap is not None and spend.campaign_monthly_spend >= spend.campaign_monthly_cap:
+        present.add(CAMPAIGN_MONTHLY_BUDGET)
+    return frozenset(present)
+
+
+def manual_reasons(enabled: bool) -> Reasons:
+    return frozenset() if enabled else MANUAL_RULE
+
+
+def dayparting_reasons(in_hours: bool) -> Reasons:
+    return frozenset() if in_hours else DAYPARTING_RULE
+
+
+@dataclass(frozen=True)
+class Change:
+    """One campaign's status change, as the status log records it."""
+
+    campaign_id: str
+    before: Reasons
+    after: Reasons
+
+    @property
+    def active_before(self) -> bool:
+        return not self.before
+
+    @property
+    def active_after(self) -> bool:
+        return not self.after
+
+    @property
+    def changed(self) -> Reasons:
+        return self.before ^ self.after
+
+
+def change(campaign_id: str, before: Reasons, after: Reasons) -> Change | None:
+    return Change(campaign_id, before, after) if before != after else None

@@ -1,0 +1,234 @@
+"""Campaign status in the store: the inputs each rule needs, read set-based under the status
+lock, and the write of every change together with its status-log row."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from sqlalchemy import (
+    CTE,
+    Boolean,
+    Column,
+    Connection,
+    Date,
+    MetaData,
+    String,
+    Table,
+    and_,
+    delete,
+    func,
+    insert,
+    literal,
+    select,
+    union_all,
+    update,
+)
+
+from budget_pipeline.rules.calendar import local_date, month_start
+from budget_pipeline.rules.dayparting import Window, weekdays_from_mask
+from budget_pipeline.rules.reasons import Change, Reasons, format_reasons, parse_reasons
+from budget_pipeline.store.schema import (
+    brands_table,
+    campaigns_table,
+    daily_table,
+    monthly_table,
+    status_log_table,
+    windows_table,
+)
+from budget_pipeline.store.types import Money
+
+STATUS_LOCK_KEY = 0x6275_6467_6574  # "budget": the advisory lock every status writer takes
+ZERO = Decimal(0)
+
+b, c, d, m, w = brands_table, campaigns_table, daily_table, monthly_table, windows_table
+# The per-transaction staging table of write_changes (created there as a TEMP table).
+_changes = Table(
+    "status_changes",
+    MetaData(),
+    Column("id", String(64), primary_key=True),
+    Column("active", Boolean, nullable=False),
+    Column("pause_reasons", String(200), nullable=False),
+)
+
+
+def lock_status(conn: Connection) -> None:
+    """Serialise status writers: on PostgreSQL an advisory lock held to the end of the
+    transaction; on SQLite the transaction already began IMMEDIATE (store.db.writing)."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({STATUS_LOCK_KEY})")
+
+
+@dataclass(frozen=True)
+class BrandRow:
+    id: int
+    timezone: str
+    daily_budget: Decimal
+    monthly_budget: Decimal
+    last_daily_reset: dt.date | None
+    last_monthly_reset: dt.date | None
+
+
+@dataclass(frozen=True)
+class CampaignRow:
+    id: str
+    brand_id: int
+    enabled: bool
+    reasons: Reasons
+    daily_cap: Decimal | None
+    monthly_cap: Decimal | None
+    daily_spend: Decimal
+    monthly_spend: Decimal
+
+
+def brands(conn: Connection) -> dict[int, BrandRow]:
+    rows = conn.execute(
+        select(b.c.id, b.c.timezone, b.c.daily_budget, b.c.monthly_budget, b.c.last_daily_reset, b.c.last_monthly_reset)
+    )
+    return {row.id: BrandRow(*row) for row in rows}
+
+
+def _zone_today(zones: Iterable[str], as_of: dt.datetime) -> CTE | None:
+    """A tiny inline table of (timezone, local day, local month) at `as_of`, one row per zone."""
+    parts = [
+        select(
+            literal(zone, String()).label("timezone"),
+            literal(day, Date()).label("day"),
+            literal(month_start(day), Date()).label("month"),
+        )
+        for zone, day in ((zone, local_date(as_of, zone)) for zone in sorted(set(zones)))
+    ]
+    if not parts:
+        return None
+    return (union_all(*parts) if len(parts) > 1 else parts[0]).cte("zone_today")
+
+
+def campaigns_with_spend(conn: Connection, as_of: dt.datetime, brand_rows: dict[int, BrandRow]) -> list[CampaignRow]:
+    """Every campaign with its own spend on its brand's local date of `as_of` and in that local
+    month, from the daily_spend and monthly_spend aggregates: one query, whatever the count."""
+    zone_today = _zone_today((row.timezone for row in brand_rows.values()), as_of)
+    if zone_today is None:
+        return []
+    zero = literal(ZERO, Money())
+    query = select(
+        c.c.id,
+        c.c.brand_id,
+        c.c.enabled,
+        c.c.pause_reasons,
+        c.c.daily_cap,
+        c.c.monthly_cap,
+        func.coalesce(d.c.spend, zero),
+        func.coalesce(m.c.spend, zero),
+    ).select_from(
+        c.join(b, b.c.id == c.c.brand_id)
+        .join(zone_today, zone_today.c.timezone == b.c.timezone)
+        .outerjoin(d, and_(d.c.day == zone_today.c.day, d.c.campaign_id == c.c.id))
+        .outerjoin(m, and_(m.c.month == zone_today.c.month, m.c.campaign_id == c.c.id))
+    )
+    return [
+        CampaignRow(cid, brand_id, enabled, parse_reasons(reasons), dcap, mcap, dspend, mspend)
+        for cid, brand_id, enabled, reasons, dcap, mcap, dspend, mspend in conn.execute(query)
+    ]
+
+
+def campaign_states(conn: Connection) -> dict[str, tuple[int, bool, Reasons]]:
+    """Each campaign's brand, `enabled` and current reasons."""
+    rows = conn.execute(select(c.c.id, c.c.brand_id, c.c.enabled, c.c.pause_reasons))
+    return {cid: (brand_id, enabled, parse_reasons(reasons)) for cid, brand_id, enabled, reasons in rows}
+
+
+def windows(conn: Connection) -> dict[str, tuple[Window, ...]]:
+    out: dict[str, list[Window]] = {}
+    query = select(w.c.campaign_id, w.c.weekdays, w.c.start_minute, w.c.end_minute).order_by(
+        w.c.campaign_id, w.c.position
+    )
+    for campaign_id, mask, start, end in conn.execute(query):
+        out.setdefault(campaign_id, []).append(Window(weekdays_from_mask(mask), start, end))
+    return {cid: tuple(ws) for cid, ws in out.items()}
+
+
+def mark_reset(conn: Connection, brand_days: dict[int, dt.date], *, monthly: bool) -> None:
+    column = b.c.last_monthly_reset if monthly else b.c.last_daily_reset
+    by_day: dict[dt.date, list[int]] = {}
+    for brand_id, day in brand_days.items():
+        by_day.setdefault(day, []).append(brand_id)
+    for day, ids in by_day.items():
+        conn.execute(update(b).where(b.c.id.in_(ids)).values({column: day}))
+
+
+def write_changes(conn: Connection, changes: Sequence[Change], as_of: dt.datetime, run_id: str) -> None:
+    """Apply `changes` and add one status-log row each, inside the caller's transaction."""
+    if not changes:
+        return
+    conn.exec_driver_sql(
+        "CREATE TEMP TABLE IF NOT EXISTS status_changes "
+        "(id VARCHAR(64) PRIMARY KEY, active BOOLEAN NOT NULL, pause_reasons VARCHAR(200) NOT NULL)"
+    )
+    conn.execute(delete(_changes))
+    conn.execute(
+        insert(_changes),
+        [
+            {"id": ch.campaign_id, "active": ch.active_after, "pause_reasons": format_reasons(ch.after)}
+            for ch in changes
+        ],
+    )
+    conn.execute(
+        update(c)
+        .where(c.c.id == _changes.c.id)
+        .values(active=_changes.c.active, pause_reasons=_changes.c.pause_reasons, status_changed_at=as_of)
+    )
+    conn.execute(
+        insert(status_log_table),
+        [
+            {
+                "campaign_id": ch.campaign_id,
+                "at": as_of,
+                "active_before": ch.active_before,
+                "active_after": ch.active_after,
+                "reasons_before": format_reasons(ch.before),
+                "reasons_after": format_reasons(ch.after),
+                "changed_reason": format_reasons(ch.changed),
+                "run_id": run_id,
+            }
+            for ch in changes
+        ],
+    )
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    campaign_id: str
+    at: dt.datetime
+    active_before: bool
+    active_after: bool
+    reasons_before: list[str]
+    reasons_after: list[str]
+    changed_reason: str
+    run_id: str
+
+
+def history(conn: Connection, campaign_id: str | None = None, limit: int | None = None) -> list[LogEntry]:
+    """The status log, newest first."""
+    log = status_log_table
+    query = select(
+        log.c.campaign_id,
+        log.c.at,
+        log.c.active_before,
+        log.c.active_after,
+        log.c.reasons_before,
+        log.c.reasons_after,
+        log.c.changed_reason,
+        log.c.run_id,
+    ).order_by(log.c.id.desc())
+    if campaign_id is not None:
+        query = query.where(log.c.campaign_id == campaign_id)
+    if limit is not None:
+        query = query.limit(limit)
+    return [
+        LogEntry(
+            r[0], r[1], r[2], r[3], [x for x in r[4].split(",") if x], [x for x in r[5].split(",") if x], r[6], r[7]
+        )
+        for r in conn.execute(query)
+    ]

@@ -1,0 +1,164 @@
+"""The control jobs through real Dagster runs on SQLite and PostgreSQL, with `as_of` given in
+run config exactly as the contract writes it."""
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+from dagster import DagsterInstance
+from sqlalchemy import Engine, func, select
+
+from budget_pipeline.definitions import defs
+from budget_pipeline.defs.schedules import clock_config
+from budget_pipeline.ingest.pipeline import ingest_file
+from budget_pipeline.store.schema import StatusLog
+from budget_pipeline.store.status import campaign_states, history
+from tests.conftest import apply_yaml, write_csv
+
+SEED = """
+brands:
+  - name: Brand A
+    timezone: America/New_York
+    daily_budget: "50.00"
+    monthly_budget: "1000.00"
+    campaigns: [{id: a1, name: A1}, {id: a2, name: A2}]
+  - name: Brand B
+    timezone: Europe/London
+    daily_budget: "75.00"
+    monthly_budget: "1500.00"
+    campaigns: [{id: b1, name: B1}, {id: b2, name: B2}]
+  - name: Brand C
+    timezone: Asia/Tokyo
+    daily_budget: "100.00"
+    monthly_budget: "2000.00"
+    campaigns: [{id: c1, name: C1}, {id: c2, name: C2}]
+"""
+NOON_UTC = "2026-11-25T12:00:00Z"
+
+
+@pytest.fixture
+def env(engine: Engine, db_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Engine:
+    monkeypatch.setenv("BUDGET_DATABASE_URL", db_url)
+    monkeypatch.setenv("BUDGET_LANDING_DIR", str(tmp_path / "landing"))
+    apply_yaml(engine, SEED)
+    return engine
+
+
+def run(job: str, as_of: str) -> str:
+    result = defs.resolve_job_def(job).execute_in_process(
+        run_config=clock_config(dt.datetime.fromisoformat(as_of)), instance=DagsterInstance.ephemeral()
+    )
+    assert result.success
+    return result.run_id
+
+
+def states(engine: Engine) -> dict[str, list[str]]:
+    with engine.connect() as conn:
+        return {cid: sorted(reasons) for cid, (_, _, reasons) in sorted(campaign_states(conn).items())}
+
+
+def log_count(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return conn.execute(select(func.count()).select_from(StatusLog)).scalar_one()
+
+
+def spend(engine: Engine, tmp_path: Path, rows: list[str], name: str = "s.csv") -> None:
+    ingest_file(engine, write_csv(tmp_path / name, rows))
+
+
+def test_seed_scenario_pauses_every_campaign_of_every_brand(env: Engine, tmp_path: Path) -> None:
+    # One campaign spends the brand's whole daily budget, the other $5 less: the old system,
+    # comparing one campaign with the brand budget, paused only the first of each pair.
+    spend(
+        env,
+        tmp_path,
+        [
+            "a1r,a1,50.00,2026-11-25T13:00:00Z",
+            "a2r,a2,45.00,2026-11-25T13:00:00Z",
+            "b1r,b1,75.00,2026-11-25T11:00:00Z",
+            "b2r,b2,70.00,2026-11-25T11:00:00Z",
+            "c1r,c1,100.00,2026-11-25T02:00:00Z",
+            "c2r,c2,95.00,2026-11-25T02:00:00Z",
+        ],
+    )
+    # 14:00Z is the 25th everywhere here: 09:00 in New York, 14:00 in London, 23:00 in Tokyo.
+    run_id = run("enforce_budgets_job", "2026-11-25T14:00:00Z")
+    assert states(env) == {cid: ["daily_budget"] for cid in ("a1", "a2", "b1", "b2", "c1", "c2")}
+    with env.connect() as conn:
+        entries = history(conn)
+    assert len(entries) == 6
+    assert {(e.active_before, e.active_after, e.changed_reason, e.run_id) for e in entries} == {
+        (True, False, "daily_budget", run_id)
+    }
+    assert all(e.at == dt.datetime(2026, 11, 25, 14, tzinfo=dt.UTC) for e in entries)
+
+    run("enforce_budgets_job", "2026-11-25T14:05:00Z")
+    assert log_count(env) == 6, "the same evaluation again changes and logs nothing"
+
+
+def test_late_spend_for_yesterday_counts_toward_its_day_and_month(env: Engine, tmp_path: Path) -> None:
+    apply_yaml(env, SEED.replace('monthly_budget: "1000.00"', 'monthly_budget: "60.00"'))
+    spend(env, tmp_path, ["t1,a1,30,2026-11-25T15:00:00Z"])
+    run("enforce_budgets_job", NOON_UTC.replace("12:00", "16:00"))
+    assert states(env)["a1"] == []
+    # Late: spend from yesterday afternoon in New York arrives today.
+    spend(env, tmp_path, ["late,a2,35,2026-11-24T20:00:00Z"], "late.csv")
+    run("enforce_budgets_job", "2026-11-25T16:10:00Z")
+    assert states(env)["a1"] == ["monthly_budget"] == states(env)["a2"]
+    assert states(env)["b1"] == []
+
+
+def test_raising_a_budget_clears_its_reason_at_the_next_enforcement(env: Engine, tmp_path: Path) -> None:
+    spend(env, tmp_path, ["x,a1,55,2026-11-25T15:00:00Z"])
+    run("enforce_budgets_job", "2026-11-25T16:00:00Z")
+    assert states(env)["a2"] == ["daily_budget"]
+    apply_yaml(env, SEED.replace('daily_budget: "50.00"', 'daily_budget: "80.00"'))
+    run("enforce_budgets_job", "2026-11-25T16:01:00Z")
+    assert states(env)["a1"] == [] == states(env)["a2"]
+
+
+def test_manual_pause_survives_resets_and_budget_reasons_reset(env: Engine, tmp_path: Path) -> None:
+    apply_yaml(env, SEED.replace("{id: a1, name: A1}", "{id: a1, name: A1, enabled: false}"))
+    spend(env, tmp_path, ["x,a2,50,2026-11-25T15:00:00Z"])
+    run("daily_reset_job", "2026-11-25T16:00:00Z")  # first reset just records the local day
+    run("enforce_budgets_job", "2026-11-25T16:00:00Z")
+    assert states(env)["a1"] == ["daily_budget", "manual"]
+    assert states(env)["a2"] == ["daily_budget"]
+    # New York's next local day starts at 05:00Z.
+    run("daily_reset_job", "2026-11-26T04:45:00Z")
+    assert states(env)["a2"] == ["daily_budget"], "not midnight in New York yet"
+    run("daily_reset_job", "2026-11-26T05:00:00Z")
+    assert states(env)["a1"] == ["manual"]
+    assert states(env)["a2"] == []
+
+
+def test_tokyo_resets_at_its_own_midnight(env: Engine, tmp_path: Path) -> None:
+    spend(env, tmp_path, ["t,c1,100,2026-11-25T02:00:00Z", "n,a1,50,2026-11-25T15:00:00Z"])
+    run("daily_reset_job", "2026-11-25T14:00:00Z")
+    run("enforce_budgets_job", "2026-11-25T14:00:00Z")
+    assert states(env)["c1"] == ["daily_budget"] == states(env)["a1"]
+    run("daily_reset_job", "2026-11-25T15:00:00Z")  # midnight in Tokyo (UTC+9), 10:00 in New York
+    assert states(env)["c1"] == [] == states(env)["c2"]
+    assert states(env)["a1"] == ["daily_budget"]
+
+
+def test_campaign_cap_pauses_only_its_campaign(env: Engine, tmp_path: Path) -> None:
+    apply_yaml(env, SEED.replace("{id: b1, name: B1}", '{id: b1, name: B1, daily_budget: "20.00"}'))
+    spend(env, tmp_path, ["x,b1,20,2026-11-25T11:00:00Z"])
+    run("enforce_budgets_job", NOON_UTC)
+    assert states(env)["b1"] == ["campaign_daily_budget"]
+    assert states(env)["b2"] == []
+
+
+def test_dayparting_never_resumes_a_budget_paused_campaign(env: Engine, tmp_path: Path) -> None:
+    windows = '{id: a1, name: A1, dayparting: [{start: "09:00", end: "17:00"}]}'
+    apply_yaml(env, SEED.replace("{id: a1, name: A1}", windows))
+    run("dayparting_job", "2026-11-25T12:00:00Z")  # 07:00 in New York: closed
+    assert states(env)["a1"] == ["dayparting"]
+    spend(env, tmp_path, ["x,a2,50,2026-11-25T12:30:00Z"])
+    run("enforce_budgets_job", "2026-11-25T13:00:00Z")
+    assert states(env)["a1"] == ["daily_budget", "dayparting"]
+    run("dayparting_job", "2026-11-25T14:00:00Z")  # 09:00 in New York: open
+    assert states(env)["a1"] == ["daily_budget"], "the window opened but the budget pause stays"
+    with env.connect() as conn:
+        assert history(conn, "a1")[0].changed_reason == "dayparting"
