@@ -142,3 +142,64 @@ def test_schema_not_initialised(tmp_path: Path) -> None:
     done = cli(f"sqlite:///{tmp_path / 'new.db'}", "status")
     assert done.returncode == 1
     assert "run `budget-pipeline init-db` first" in done.stderr
+
+
+def test_tick_runs_a_control_cycle_recorded_in_dagster_home(ready: str, tmp_path: Path) -> None:
+    home = tmp_path / "dagster_home"
+    landing = home / "landing"
+    landing.mkdir(parents=True)
+    write_csv(
+        landing / "spend.csv", ["r1,acme-search,60,2026-11-25T15:00:00Z", "r2,acme-social,40,2026-11-25T16:00:00Z"]
+    )
+    done = cli(ready, "tick", "--as-of", "2026-11-25T18:00:00Z", home=home)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert [line.split(":")[0] for line in lines] == [
+        "ingest_spend_job",
+        "daily_reset_job",
+        "monthly_reset_job",
+        "dayparting_job",
+    ]
+    assert lines[0].endswith("2 changed")
+    assert (landing / "processed" / "spend.csv").exists()
+
+    runs = subprocess.run(
+        [str(Path(sys.executable).with_name("dagster")), "run", "list"],
+        env={**os.environ, "DAGSTER_HOME": str(home)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    for job in ("ingest_spend_job", "daily_reset_job", "monthly_reset_job", "dayparting_job"):
+        assert f"Job: {job}" in runs.stdout
+
+    status = json.loads(cli(ready, "status", "--json", "--as-of", "2026-11-25T18:00:00Z").stdout)
+    campaigns = {c["id"]: c for c in status["brands"][0]["campaigns"]}
+    assert campaigns["acme-search"]["active"] is False
+    assert campaigns["acme-search"]["pause_reasons"] == ["daily_budget"]
+
+    history = json.loads(cli(ready, "history", "--json", "--campaign", "acme-search").stdout)
+    assert history == [
+        {
+            "campaign_id": "acme-search",
+            "at": "2026-11-25T18:00:00+00:00",
+            "active_before": True,
+            "active_after": False,
+            "reasons_before": [],
+            "reasons_after": ["daily_budget"],
+            "changed_reason": "daily_budget",
+            "run_id": history[0]["run_id"],
+        }
+    ]
+    assert len(history[0]["run_id"]) == 36
+    again = cli(ready, "tick", "--as-of", "2026-11-25T18:01:00Z", home=home)
+    assert again.stdout.splitlines()[0].endswith("0 changed")
+
+
+def test_tick_without_dagster_home_is_one_line(ready: str) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"}
+    env["BUDGET_DATABASE_URL"] = ready
+    done = subprocess.run([CLI, "tick"], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert done.stderr.startswith("error: no Dagster instance")

@@ -1,0 +1,132 @@
+"""Schedules at and between their boundaries, and enforce_on_spend_sensor on a real instance."""
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+from dagster import DagsterInstance, RunRequest, SkipReason, build_schedule_context, build_sensor_context, materialize
+
+from budget_pipeline.definitions import defs
+from budget_pipeline.defs.assets import daily_spend, monthly_spend, raw_spend_records
+from budget_pipeline.defs.resources import BudgetDatabase
+from budget_pipeline.defs.schedules import (
+    daily_reset_schedule,
+    dayparting_schedule,
+    monthly_reset_schedule,
+    spend_refresh_schedule,
+)
+from budget_pipeline.defs.sensors import enforce_on_spend_sensor
+from budget_pipeline.ingest.pipeline import ingest_file
+from tests.conftest import apply_yaml, write_csv
+
+CATALOG = """
+brands:
+  - name: Tokyo Foods
+    timezone: Asia/Tokyo
+    daily_budget: "50.00"
+    monthly_budget: "1000.00"
+    campaigns:
+      - id: lunch
+        name: Lunch
+        dayparting: [{start: "11:00", end: "14:00"}]
+  - name: Acme
+    timezone: America/New_York
+    daily_budget: "100.00"
+    monthly_budget: "2000.00"
+    campaigns: [{id: acme-search, name: Acme Search}]
+"""
+
+
+def at(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text)
+
+
+@pytest.fixture
+def db(engine, db_url: str):  # type: ignore[no-untyped-def]
+    apply_yaml(engine, CATALOG)
+    return engine, BudgetDatabase(url=db_url)
+
+
+def evaluate(schedule, when: str, database: BudgetDatabase):  # type: ignore[no-untyped-def]
+    with build_schedule_context(scheduled_execution_time=at(when), resources={"database": database}) as context:
+        return schedule.evaluate_tick(context)
+
+
+def test_daily_reset_runs_only_when_some_brand_turned(db, monkeypatch: pytest.MonkeyPatch, db_url: str) -> None:  # type: ignore[no-untyped-def]
+    engine, database = db
+    monkeypatch.setenv("BUDGET_DATABASE_URL", db_url)
+    first = evaluate(daily_reset_schedule, "2026-11-25T12:00:00+00:00", database)
+    [request] = first.run_requests
+    assert request.run_config == {"resources": {"clock": {"config": {"as_of": "2026-11-25T12:00:00+00:00"}}}}
+    assert defs.resolve_job_def("daily_reset_job").execute_in_process(run_config=request.run_config).success
+
+    quiet = evaluate(daily_reset_schedule, "2026-11-25T12:15:00+00:00", database)
+    assert not quiet.run_requests and "no brand" in quiet.skip_message
+    # 15:00Z is midnight in Tokyo; New York turns at 05:00Z.
+    tokyo = evaluate(daily_reset_schedule, "2026-11-25T15:00:00+00:00", database)
+    assert [r.run_key for r in tokyo.run_requests] == ["daily-reset-20261125T1500"]
+
+
+def test_monthly_reset_waits_for_the_local_month(db, monkeypatch: pytest.MonkeyPatch, db_url: str) -> None:  # type: ignore[no-untyped-def]
+    _, database = db
+    monkeypatch.setenv("BUDGET_DATABASE_URL", db_url)
+    [request] = evaluate(monthly_reset_schedule, "2026-11-25T12:00:00+00:00", database).run_requests
+    assert defs.resolve_job_def("monthly_reset_job").execute_in_process(run_config=request.run_config).success
+    assert not evaluate(monthly_reset_schedule, "2026-11-30T14:45:00+00:00", database).run_requests
+    assert evaluate(monthly_reset_schedule, "2026-11-30T15:00:00+00:00", database).run_requests  # Dec 1st in Tokyo
+
+
+def test_dayparting_schedule_is_quiet_between_window_edges(db, monkeypatch: pytest.MonkeyPatch, db_url: str) -> None:  # type: ignore[no-untyped-def]
+    _, database = db
+    monkeypatch.setenv("BUDGET_DATABASE_URL", db_url)
+    # 01:00Z is 10:00 in Tokyo: the lunch window is closed and the campaign not yet paused.
+    [request] = evaluate(dayparting_schedule, "2026-11-25T01:00:00+00:00", database).run_requests
+    assert defs.resolve_job_def("dayparting_job").execute_in_process(run_config=request.run_config).success
+    assert not evaluate(dayparting_schedule, "2026-11-25T01:59:00+00:00", database).run_requests
+    opened = evaluate(dayparting_schedule, "2026-11-25T02:00:00+00:00", database)  # 11:00 in Tokyo
+    assert [r.run_key for r in opened.run_requests] == ["dayparting-20261125T0200"]
+
+
+def test_spend_refresh_schedule_passes_its_tick_time() -> None:
+    context = build_schedule_context(scheduled_execution_time=at("2026-11-25T10:15:00+00:00"))
+    [request] = spend_refresh_schedule.evaluate_tick(context).run_requests
+    assert request.run_config["resources"]["clock"]["config"]["as_of"] == "2026-11-25T10:15:00+00:00"
+    assert request.job_name in (None, "enforce_budgets_job")
+
+
+def test_enforce_sensor_sees_every_partition_materialized_close_together(  # type: ignore[no-untyped-def]
+    db, db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine, database = db
+    rows = [f"r{d},acme-search,5,2026-11-{d:02d}T15:00:00Z" for d in range(20, 26)]
+    ingest_file(engine, write_csv(tmp_path / "s.csv", rows))
+    with DagsterInstance.ephemeral() as instance:
+        assert isinstance(enforce_on_spend_sensor(build_sensor_context(instance=instance)).skip_reason, SkipReason)
+        # Six partitions in six separate runs, well within one second of each other.
+        for day in range(20, 26):
+            assert materialize(
+                [raw_spend_records, daily_spend, monthly_spend],
+                selection=[daily_spend],
+                partition_key=f"2026-11-{day:02d}",
+                resources={"database": database},
+                instance=instance,
+            ).success
+        first = enforce_on_spend_sensor(build_sensor_context(instance=instance))
+        [request] = first.run_requests
+        assert isinstance(request, RunRequest)
+        assert request.tags["budget_pipeline/after_runs"] == "6"
+        again = enforce_on_spend_sensor(build_sensor_context(instance=instance, cursor=first.cursor))
+        assert not again.run_requests
+
+        # Materializations reported by a run that already enforced budgets need no new run.
+        monkeypatch.setenv("BUDGET_DATABASE_URL", db_url)
+        assert (
+            defs.resolve_job_def("enforce_budgets_job")
+            .execute_in_process(
+                instance=instance, run_config={"resources": {"clock": {"config": {"as_of": "2026-11-25T16:00:00Z"}}}}
+            )
+            .success
+        )
+        after_enforcing = enforce_on_spend_sensor(build_sensor_context(instance=instance, cursor=first.cursor))
+        assert not after_enforcing.run_requests
+        assert "already enforced" in after_enforcing.skip_reason.skip_message
