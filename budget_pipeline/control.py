@@ -18,9 +18,9 @@ from budget_pipeline.rules.reasons import (
     MANUAL_RULE,
     MONTHLY_RESET,
     Change,
-    Spend,
     apply_rule,
-    budget_reasons,
+    brand_budget_reasons,
+    campaign_cap_reasons,
     change,
     dayparting_reasons,
     manual_reasons,
@@ -29,6 +29,7 @@ from budget_pipeline.store.db import writing
 from budget_pipeline.store.status import (
     BrandRow,
     CampaignRow,
+    brand_spend,
     brands,
     campaign_states,
     campaigns_with_spend,
@@ -53,27 +54,26 @@ class Outcome:
         return [ch for ch in self.changes if ch.active_after and not ch.active_before]
 
 
-def _spend(brand: BrandRow, campaign: CampaignRow, totals: dict[int, tuple[Decimal, Decimal]]) -> Spend:
-    brand_daily, brand_monthly = totals.get(brand.id, (Decimal(0), Decimal(0)))
-    return Spend(
-        brand_daily_spend=brand_daily,
-        brand_daily_budget=brand.daily_budget,
-        brand_monthly_spend=brand_monthly,
-        brand_monthly_budget=brand.monthly_budget,
-        campaign_daily_spend=campaign.daily_spend,
-        campaign_monthly_spend=campaign.monthly_spend,
-        campaign_daily_cap=campaign.daily_cap,
-        campaign_monthly_cap=campaign.monthly_cap,
+def _budget_decisions(
+    brand_rows: dict[int, BrandRow], totals: dict[int, tuple[Decimal, Decimal]]
+) -> dict[int, frozenset[str]]:
+    zero = Decimal(0)
+    return {
+        brand.id: brand_budget_reasons(
+            *(totals.get(brand.id, (zero, zero))[0], brand.daily_budget),
+            *(totals.get(brand.id, (zero, zero))[1], brand.monthly_budget),
+        )
+        for brand in brand_rows.values()
+    }
+
+
+def _present(row: CampaignRow, brand_present: dict[int, frozenset[str]]) -> frozenset[str]:
+    caps = (
+        campaign_cap_reasons(row.daily_spend, row.daily_cap, row.monthly_spend, row.monthly_cap)
+        if row.daily_cap is not None or row.monthly_cap is not None
+        else frozenset()
     )
-
-
-def _brand_totals(campaigns: list[CampaignRow]) -> dict[int, tuple[Decimal, Decimal]]:
-    """A brand's spend is the sum over all of its campaigns."""
-    totals: dict[int, tuple[Decimal, Decimal]] = {}
-    for row in campaigns:
-        daily, monthly = totals.get(row.brand_id, (Decimal(0), Decimal(0)))
-        totals[row.brand_id] = (daily + row.daily_spend, monthly + row.monthly_spend)
-    return totals
+    return brand_present[row.brand_id] | caps
 
 
 def enforce_budgets(engine: Engine, as_of: dt.datetime, run_id: str) -> Outcome:
@@ -81,14 +81,14 @@ def enforce_budgets(engine: Engine, as_of: dt.datetime, run_id: str) -> Outcome:
     with writing(engine) as conn:
         lock_status(conn)
         brand_rows = brands(conn)
+        brand_present = _budget_decisions(brand_rows, brand_spend(conn, as_of, brand_rows))
         campaigns = campaigns_with_spend(conn, as_of, brand_rows)
-        totals = _brand_totals(campaigns)
         changes = []
         for row in campaigns:
             after = apply_rule(row.reasons, MANUAL_RULE, manual_reasons(row.enabled))
-            after = apply_rule(after, BUDGET_RULE, budget_reasons(_spend(brand_rows[row.brand_id], row, totals)))
-            if found := change(row.id, row.reasons, after):
-                changes.append(found)
+            after = apply_rule(after, BUDGET_RULE, _present(row, brand_present))
+            if after != row.reasons:
+                changes.append(Change(row.id, row.reasons, after))
         write_changes(conn, changes, as_of, run_id)
     return Outcome(len(campaigns), changes)
 
@@ -111,12 +111,11 @@ def reset_budgets(engine: Engine, as_of: dt.datetime, run_id: str, *, monthly: b
                 turned[brand.id] = period
         if not turned:
             return Outcome(0)
+        brand_present = _budget_decisions(brand_rows, brand_spend(conn, as_of, brand_rows))
         campaigns = [row for row in campaigns_with_spend(conn, as_of, brand_rows) if row.brand_id in turned]
-        totals = _brand_totals(campaigns)
         changes = []
         for row in campaigns:
-            present = budget_reasons(_spend(brand_rows[row.brand_id], row, totals))
-            if found := change(row.id, row.reasons, apply_rule(row.reasons, owned, present)):
+            if found := change(row.id, row.reasons, apply_rule(row.reasons, owned, _present(row, brand_present))):
                 changes.append(found)
         write_changes(conn, changes, as_of, run_id)
         mark_reset(conn, turned, monthly=monthly)

@@ -185,7 +185,7 @@ def validate(frame: pd.DataFrame, lines: np.ndarray, zones: Mapping[str, str]) -
             "occurred_at": instants[good].astype("datetime64[us, UTC]"),
         }
     )
-    valid["local_date"] = _local_dates(valid, zones)
+    valid["local_date"] = local_dates(valid, zones)
 
     bad = (reason != "") & ~blank_line
     raw_rows = frame[bad].astype(str).agg(",".join, axis=1) if bad.any() else pd.Series(dtype="str")
@@ -210,7 +210,7 @@ def amount_micros(amounts: pd.Series) -> pd.Series:
     return _micros(whole, fraction)
 
 
-def _local_dates(valid: pd.DataFrame, zones: Mapping[str, str]) -> pd.Series:
+def local_dates(valid: pd.DataFrame, zones: Mapping[str, str]) -> pd.Series:
     """Brand-local calendar date of each row, converting once per distinct time zone."""
     out = pd.Series(pd.NaT, index=valid.index, dtype="datetime64[s]")
     zone = valid["campaign_id"].map(zones)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from budget_pipeline.rules.calendar import require_aware
@@ -49,6 +50,7 @@ def weekday_mask(weekdays: Iterable[int]) -> int:
     return sum(1 << day for day in set(weekdays))
 
 
+@lru_cache(maxsize=128)
 def weekdays_from_mask(mask: int) -> frozenset[int]:
     return frozenset(day for day in range(7) if mask & (1 << day))
 
@@ -66,6 +68,7 @@ def parse_clock(text: str, *, allow_24: bool) -> int:
     return total
 
 
+@lru_cache(maxsize=1024)
 def local_moment(instant: dt.datetime, timezone: str) -> tuple[int, int]:
     """(weekday, minute past midnight) of `instant` on the wall clock of `timezone`."""
     local = require_aware(instant).astimezone(ZoneInfo(timezone))

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import lru_cache
 
 MANUAL = "manual"
 DAILY_BUDGET = "daily_budget"
@@ -30,7 +31,9 @@ DAYPARTING_RULE = frozenset({DAYPARTING})
 Reasons = frozenset[str]
 
 
+@lru_cache(maxsize=256)
 def parse_reasons(text: str) -> Reasons:
+    """The reasons in their stored text form ("" when active); there are few distinct ones."""
     return frozenset(r for r in text.split(",") if r)
 
 
@@ -60,19 +63,37 @@ class Spend:
     campaign_monthly_cap: Decimal | None = None
 
 
-def budget_reasons(spend: Spend) -> Reasons:
-    """The budget reasons that hold: a brand's budgets compare the whole brand's spend (all its
-    campaigns), a campaign's own caps compare that campaign's spend alone."""
+def brand_budget_reasons(
+    daily_spend: Decimal, daily_budget: Decimal, monthly_spend: Decimal, monthly_budget: Decimal
+) -> Reasons:
+    """A brand's budgets compare the whole brand's spend: the sum over all of its campaigns."""
     present = set()
-    if spend.brand_daily_spend >= spend.brand_daily_budget:
+    if daily_spend >= daily_budget:
         present.add(DAILY_BUDGET)
-    if spend.brand_monthly_spend >= spend.brand_monthly_budget:
+    if monthly_spend >= monthly_budget:
         present.add(MONTHLY_BUDGET)
-    if spend.campaign_daily_cap is not None and spend.campaign_daily_spend >= spend.campaign_daily_cap:
+    return frozenset(present)
+
+
+def campaign_cap_reasons(
+    daily_spend: Decimal | None, daily_cap: Decimal | None, monthly_spend: Decimal | None, monthly_cap: Decimal | None
+) -> Reasons:
+    """A campaign's own caps compare that campaign's spend alone; no cap, no reason."""
+    present = set()
+    if daily_cap is not None and (daily_spend or 0) >= daily_cap:
         present.add(CAMPAIGN_DAILY_BUDGET)
-    if spend.campaign_monthly_cap is not None and spend.campaign_monthly_spend >= spend.campaign_monthly_cap:
+    if monthly_cap is not None and (monthly_spend or 0) >= monthly_cap:
         present.add(CAMPAIGN_MONTHLY_BUDGET)
     return frozenset(present)
+
+
+def budget_reasons(spend: Spend) -> Reasons:
+    """Every budget reason that holds for one campaign."""
+    return brand_budget_reasons(
+        spend.brand_daily_spend, spend.brand_daily_budget, spend.brand_monthly_spend, spend.brand_monthly_budget
+    ) | campaign_cap_reasons(
+        spend.campaign_daily_spend, spend.campaign_daily_cap, spend.campaign_monthly_spend, spend.campaign_monthly_cap
+    )
 
 
 def manual_reasons(enabled: bool) -> Reasons:

@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Table,
     and_,
+    case,
     delete,
     func,
     insert,
@@ -73,14 +74,16 @@ class BrandRow:
 
 @dataclass(frozen=True)
 class CampaignRow:
+    """A campaign, its state, and (only when it has that cap) its own spend against its caps."""
+
     id: str
     brand_id: int
     enabled: bool
     reasons: Reasons
     daily_cap: Decimal | None
     monthly_cap: Decimal | None
-    daily_spend: Decimal
-    monthly_spend: Decimal
+    daily_spend: Decimal | None
+    monthly_spend: Decimal | None
 
 
 def brands(conn: Connection) -> dict[int, BrandRow]:
@@ -105,9 +108,35 @@ def _zone_today(zones: Iterable[str], as_of: dt.datetime) -> CTE | None:
     return (union_all(*parts) if len(parts) > 1 else parts[0]).cte("zone_today")
 
 
+def _spend_join(zone_today: CTE):  # type: ignore[no-untyped-def]
+    return (
+        c.join(b, b.c.id == c.c.brand_id)
+        .join(zone_today, zone_today.c.timezone == b.c.timezone)
+        .outerjoin(d, and_(d.c.day == zone_today.c.day, d.c.campaign_id == c.c.id))
+        .outerjoin(m, and_(m.c.month == zone_today.c.month, m.c.campaign_id == c.c.id))
+    )
+
+
+def brand_spend(
+    conn: Connection, as_of: dt.datetime, brand_rows: dict[int, BrandRow]
+) -> dict[int, tuple[Decimal, Decimal]]:
+    """Each brand's spend on its local date of `as_of` and in that local month: the sum over all
+    of its campaigns, from the daily_spend and monthly_spend aggregates."""
+    zone_today = _zone_today((row.timezone for row in brand_rows.values()), as_of)
+    if zone_today is None:
+        return {}
+    zero = literal(ZERO, Money())
+    query = (
+        select(c.c.brand_id, func.coalesce(func.sum(d.c.spend), zero), func.coalesce(func.sum(m.c.spend), zero))
+        .select_from(_spend_join(zone_today))
+        .group_by(c.c.brand_id)
+    )
+    return {brand_id: (daily, monthly) for brand_id, daily, monthly in conn.execute(query).all()}
+
+
 def campaigns_with_spend(conn: Connection, as_of: dt.datetime, brand_rows: dict[int, BrandRow]) -> list[CampaignRow]:
-    """Every campaign with its own spend on its brand's local date of `as_of` and in that local
-    month, from the daily_spend and monthly_spend aggregates: one query, whatever the count."""
+    """Every campaign with its state, and its own spend on its brand's local date of `as_of` and
+    in that local month where it has a cap to compare it with: one query, whatever the count."""
     zone_today = _zone_today((row.timezone for row in brand_rows.values()), as_of)
     if zone_today is None:
         return []
@@ -119,14 +148,9 @@ def campaigns_with_spend(conn: Connection, as_of: dt.datetime, brand_rows: dict[
         c.c.pause_reasons,
         c.c.daily_cap,
         c.c.monthly_cap,
-        func.coalesce(d.c.spend, zero),
-        func.coalesce(m.c.spend, zero),
-    ).select_from(
-        c.join(b, b.c.id == c.c.brand_id)
-        .join(zone_today, zone_today.c.timezone == b.c.timezone)
-        .outerjoin(d, and_(d.c.day == zone_today.c.day, d.c.campaign_id == c.c.id))
-        .outerjoin(m, and_(m.c.month == zone_today.c.month, m.c.campaign_id == c.c.id))
-    )
+        case((c.c.daily_cap.is_not(None), func.coalesce(d.c.spend, zero))),
+        case((c.c.monthly_cap.is_not(None), func.coalesce(m.c.spend, zero))),
+    ).select_from(_spend_join(zone_today))
     return [
         CampaignRow(cid, brand_id, enabled, parse_reasons(reasons), dcap, mcap, dspend, mspend)
         for cid, brand_id, enabled, reasons, dcap, mcap, dspend, mspend in conn.execute(query)
@@ -135,7 +159,7 @@ def campaigns_with_spend(conn: Connection, as_of: dt.datetime, brand_rows: dict[
 
 def campaign_states(conn: Connection) -> dict[str, tuple[int, bool, Reasons]]:
     """Each campaign's brand, `enabled` and current reasons."""
-    rows = conn.execute(select(c.c.id, c.c.brand_id, c.c.enabled, c.c.pause_reasons))
+    rows = conn.execute(select(c.c.id, c.c.brand_id, c.c.enabled, c.c.pause_reasons)).all()
     return {cid: (brand_id, enabled, parse_reasons(reasons)) for cid, brand_id, enabled, reasons in rows}
 
 
@@ -144,7 +168,7 @@ def windows(conn: Connection) -> dict[str, tuple[Window, ...]]:
     query = select(w.c.campaign_id, w.c.weekdays, w.c.start_minute, w.c.end_minute).order_by(
         w.c.campaign_id, w.c.position
     )
-    for campaign_id, mask, start, end in conn.execute(query):
+    for campaign_id, mask, start, end in conn.execute(query).all():
         out.setdefault(campaign_id, []).append(Window(weekdays_from_mask(mask), start, end))
     return {cid: tuple(ws) for cid, ws in out.items()}
 

@@ -54,7 +54,8 @@ class Money(TypeDecorator[Decimal]):
             return None
         if dialect.name == "sqlite":
             return from_micros(int(value))
-        return Decimal(value).quantize(_QUANTUM)
+        # NUMERIC(20, 6) and its sums already arrive as Decimals with six places.
+        return value if isinstance(value, Decimal) else Decimal(value).quantize(_QUANTUM)
 
 
 class UTCDateTime(TypeDecorator[dt.datetime]):
