@@ -6,7 +6,7 @@ import datetime as dt
 import json
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -20,7 +20,15 @@ from budget_pipeline.ingest.spendfile import SpendFileError
 from budget_pipeline.rules.calendar import parse_instant
 from budget_pipeline.status import status_report, status_text
 from budget_pipeline.store.catalog import apply_catalog
-from budget_pipeline.store.db import StoreError, current_revision, dagster_home, head_revision, make_engine, upgrade
+from budget_pipeline.store.db import (
+    StoreError,
+    current_revision,
+    dagster_home,
+    default_landing_dir,
+    head_revision,
+    make_engine,
+    upgrade,
+)
 
 EXIT_FAILURE = 1
 EXIT_BAD_INPUT = 2
@@ -243,14 +251,25 @@ def history(campaign_id: str | None, limit: int | None, as_json: bool) -> None:
 @as_of_option
 def demo(as_of: str | None) -> None:
     """Load the demo catalog and three weeks of spend, so the UI has something to show."""
-    from budget_pipeline.demo import CATALOG, spend_csv
+    from budget_pipeline.demo import catalog, spend_csv
+    from budget_pipeline.ingest.catalog import parse_catalog
 
     until = resolve_as_of(as_of)
     with database_errors():
         engine = ready_engine()
-        click.echo(str(apply_catalog(engine, load_catalog(CATALOG))))
-        stamp = until.strftime("%Y%m%dT%H%M")
-        path = dagster_home() / "demo" / f"demo-spend-{stamp}.csv"
+        click.echo(str(apply_catalog(engine, parse_catalog(catalog(until)))))
+        path = dagster_home() / "demo" / f"demo-spend-{until:%Y%m%dT%H%M}.csv"
         path.parent.mkdir(parents=True, exist_ok=True)
         spend_csv(path, until)
         click.echo(ingest_file(engine, path).summary())
+
+
+@main.command("demo-simulator", hidden=True)
+@click.option("--every", type=float, default=60.0, show_default=True, help="Seconds between files.")
+@click.option("--count", type=int, default=None, help="Stop after this many files.")
+def demo_simulator(every: float, count: int | None) -> None:
+    """Demo only: drop a small spend file into the landing folder every minute."""
+    from budget_pipeline.demo import simulate
+
+    with suppress(KeyboardInterrupt):
+        simulate(default_landing_dir(), every, count)

@@ -1,7 +1,6 @@
 """Resources: the budget database, the clock that gives every run its `as_of`, the landing folder."""
 
 import datetime as dt
-import os
 from pathlib import Path
 
 from dagster import ConfigurableResource, Failure, InitResourceContext
@@ -10,7 +9,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 
 from budget_pipeline.rules.calendar import parse_instant
-from budget_pipeline.store.db import current_revision, dagster_home, head_revision, make_engine
+from budget_pipeline.store.db import current_revision, default_landing_dir, head_revision, make_engine
 
 
 class BudgetDatabase(ConfigurableResource):
@@ -62,4 +61,4 @@ class LandingFolder(ConfigurableResource):
 
     @property
     def root(self) -> Path:
-        return Path(self.path or os.environ.get("BUDGET_LANDING_DIR") or dagster_home() / "landing")
+        return Path(self.path) if self.path else default_landing_dir()

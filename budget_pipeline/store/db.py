@@ -28,6 +28,10 @@ def dagster_home() -> Path:
     return Path(os.environ.get("DAGSTER_HOME") or ".dagster_home")
 
 
+def default_landing_dir() -> Path:
+    return Path(os.environ.get("BUDGET_LANDING_DIR") or dagster_home() / "landing")
+
+
 def default_database_url() -> str:
     return os.environ.get("BUDGET_DATABASE_URL") or f"sqlite:///{dagster_home() / 'budget.db'}"
 

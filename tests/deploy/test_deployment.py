@@ -1,0 +1,209 @@
+"""The production deployment without a Docker engine: the compose file validates, and the
+processes it runs (gRPC code server, webserver on the deployment workspace, daemon on the
+top-level dagster.yaml) run here against the local PostgreSQL; a job launched through the
+GraphQL API succeeds and its status changes land in the budget database."""
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from tests.conftest import PG_URL
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_compose_file_is_valid() -> None:
+    compose = shutil.which("docker-compose")
+    assert compose, "docker-compose (Debian package) is needed to validate docker-compose.yml"
+    done = subprocess.run(
+        [compose, "--env-file", ".env.example", "config"], cwd=REPO, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    config = done.stdout
+    for service in ("postgres:", "code:", "webserver:", "daemon:"):
+        assert service in config
+    assert "127.0.0.1" in config and "0.0.0.0:3000" not in config.replace("-h 0.0.0.0", "")
+    assert "condition: service_healthy" in config
+    assert "change-me" in config, "secrets come from the env file"
+
+
+def graphql(port: int, query: str, variables: dict | None = None) -> dict:  # type: ignore[type-arg]
+    body = json.dumps({"query": query, "variables": variables or {}}).encode()
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/graphql", data=body, headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())["data"]  # type: ignore[no-any-return]
+
+
+def wait_until(check, timeout: float, what: str):  # type: ignore[no-untyped-def]
+    deadline = time.time() + timeout
+    last: object = None
+    while time.time() < deadline:
+        try:
+            last = check()
+            if last:
+                return last
+        except OSError as exc:
+            last = exc
+        time.sleep(1)
+    raise AssertionError(f"{what} not ready after {timeout:.0f} s (last: {last})")
+
+
+@pytest.fixture
+def databases() -> Iterator[tuple[str, str]]:
+    suffix = uuid.uuid4().hex[:8]
+    names = (f"deploy_dagster_{suffix}", f"deploy_budget_{suffix}")
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        for name in names:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield names
+    finally:
+        with admin.connect() as conn:
+            for name in names:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def test_deployment_processes_launch_a_job_over_graphql(databases: tuple[str, str], tmp_path: Path) -> None:
+    dagster_db, budget_db = databases
+    server = PG_URL.rsplit("/", 1)[0]
+    budget_url = f"{server}/{budget_db}"
+    home = tmp_path / "home"
+    home.mkdir()
+    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
+    code_port, web_port = free_port(), free_port()
+    # The deployment workspace, with the compose service name `code` resolved to this machine.
+    workspace = tmp_path / "workspace.yaml"
+    deployed = (REPO / "deploy" / "workspace.yaml").read_text()
+    assert "host: code" in deployed and "port: 4000" in deployed
+    workspace.write_text(deployed.replace("host: code", "host: 127.0.0.1").replace("port: 4000", f"port: {code_port}"))
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(home),
+        "DAGSTER_PG_HOST": "127.0.0.1",
+        "DAGSTER_PG_USER": "postgres",
+        "DAGSTER_PG_PASSWORD": "unused-with-trust-auth",
+        "DAGSTER_PG_DB": dagster_db,
+        "BUDGET_DATABASE_URL": budget_url,
+        "BUDGET_LANDING_DIR": str(tmp_path / "landing"),
+    }
+    cli = str(BIN / "budget-pipeline")
+    subprocess.run([cli, "init-db"], env=env, check=True, capture_output=True)
+    catalog = tmp_path / "catalog.yaml"
+    catalog.write_text(
+        'brands: [{name: Acme, daily_budget: "10.00", monthly_budget: "100.00", '
+        "campaigns: [{id: acme-search, name: Search}, {id: acme-social, name: Social}]}]\n"
+    )
+    subprocess.run([cli, "catalog", "apply", str(catalog)], env=env, check=True, capture_output=True)
+    spend = tmp_path / "spend.csv"
+    spend.write_text("record_id,campaign_id,amount,occurred_at\nd1,acme-search,12.50,2026-11-25T09:00:00Z\n")
+    subprocess.run([cli, "ingest", str(spend)], env=env, check=True, capture_output=True)
+
+    logs = {name: (tmp_path / f"{name}.log").open("w") for name in ("code", "webserver", "daemon")}
+    commands = {
+        "code": [
+            str(BIN / "dagster"),
+            "code-server",
+            "start",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(code_port),
+            "-m",
+            "budget_pipeline.definitions",
+        ],
+        "webserver": [str(BIN / "dagster-webserver"), "-h", "127.0.0.1", "-p", str(web_port), "-w", str(workspace)],
+        "daemon": [str(BIN / "dagster-daemon"), "run", "-w", str(workspace)],
+    }
+    processes = []
+    try:
+        processes.append(
+            subprocess.Popen(commands["code"], cwd=REPO, env=env, stdout=logs["code"], stderr=subprocess.STDOUT)
+        )
+        wait_until(
+            lambda: (
+                subprocess.run(
+                    [str(BIN / "dagster"), "api", "grpc-health-check", "-p", str(code_port)],
+                    capture_output=True,
+                    env=env,
+                ).returncode
+                == 0
+            ),
+            120,
+            "code server",
+        )
+        for name in ("webserver", "daemon"):
+            processes.append(
+                subprocess.Popen(commands[name], cwd=REPO, env=env, stdout=logs[name], stderr=subprocess.STDOUT)
+            )
+        wait_until(
+            lambda: urllib.request.urlopen(f"http://127.0.0.1:{web_port}/server_info", timeout=5).status == 200,
+            120,
+            "webserver",
+        )
+
+        launched = graphql(
+            web_port,
+            """mutation($params: ExecutionParams!) { launchRun(executionParams: $params) {
+                 __typename ... on LaunchRunSuccess { run { runId } } ... on PythonError { message } } }""",
+            {
+                "params": {
+                    "selector": {
+                        "repositoryLocationName": "budget_pipeline",
+                        "repositoryName": "__repository__",
+                        "jobName": "enforce_budgets_job",
+                    },
+                    "runConfigData": {"resources": {"clock": {"config": {"as_of": "2026-11-25T12:00:00Z"}}}},
+                }
+            },
+        )["launchRun"]
+        assert launched["__typename"] == "LaunchRunSuccess", launched
+        run_id = launched["run"]["runId"]
+
+        def finished() -> str | None:
+            status = graphql(
+                web_port, "query($id: ID!) { runOrError(runId: $id) { ... on Run { status } } }", {"id": run_id}
+            )
+            value = status["runOrError"]["status"]
+            return value if value in ("SUCCESS", "FAILURE", "CANCELED") else None
+
+        assert wait_until(finished, 180, "the launched run") == "SUCCESS"
+    finally:
+        for process in reversed(processes):
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+    budget = create_engine(budget_url)
+    with budget.connect() as conn:
+        paused = conn.execute(text("SELECT id, pause_reasons FROM campaigns ORDER BY id")).all()
+        logged = conn.execute(text("SELECT campaign_id, run_id FROM campaign_status_log ORDER BY campaign_id")).all()
+    budget.dispose()
+    assert [tuple(r) for r in paused] == [("acme-search", "daily_budget"), ("acme-social", "daily_budget")]
+    assert [tuple(r) for r in logged] == [("acme-search", run_id), ("acme-social", run_id)]
+    with create_engine(f"{server}/{dagster_db}").connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM runs WHERE run_id = :r"), {"r": run_id}).scalar_one() == 1
