@@ -21,7 +21,7 @@ from budget_pipeline.defs.ops import IngestConfig
 from budget_pipeline.defs.resources import LandingFolder
 from budget_pipeline.ingest.pipeline import file_key, pending_files
 
-LANDING_INTERVAL_SECONDS = 5
+LANDING_INTERVAL_SECONDS = 2
 
 
 @sensor(
