@@ -4,10 +4,11 @@ the campaigns that change (plus their status-log rows) in one locked transaction
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from budget_pipeline.rules.calendar import local_date, month_start
 from budget_pipeline.rules.dayparting import Window, in_hours
@@ -23,6 +24,7 @@ from budget_pipeline.rules.reasons import (
     campaign_cap_reasons,
     change,
     dayparting_reasons,
+    format_reasons,
     manual_reasons,
 )
 from budget_pipeline.store.db import writing
@@ -32,9 +34,11 @@ from budget_pipeline.store.status import (
     brand_spend,
     brands,
     campaign_states,
-    campaigns_with_spend,
+    capped_campaigns_with_spend,
+    group_members,
     lock_status,
     mark_reset,
+    uncapped_campaign_groups,
     windows,
     write_changes,
 )
@@ -67,30 +71,53 @@ def _budget_decisions(
     }
 
 
-def _present(row: CampaignRow, brand_present: dict[int, frozenset[str]]) -> frozenset[str]:
-    caps = (
-        campaign_cap_reasons(row.daily_spend, row.daily_cap, row.monthly_spend, row.monthly_cap)
-        if row.daily_cap is not None or row.monthly_cap is not None
-        else frozenset()
-    )
-    return brand_present[row.brand_id] | caps
+def _caps(row: CampaignRow) -> frozenset[str]:
+    return campaign_cap_reasons(row.daily_spend, row.daily_cap, row.monthly_spend, row.monthly_cap)
+
+
+def _budget_changes(
+    conn: Connection,
+    as_of: dt.datetime,
+    brand_rows: dict[int, BrandRow],
+    decide: Callable[[frozenset[str], bool, frozenset[str]], frozenset[str]],
+    brand_ids: set[int] | None = None,
+) -> tuple[int, list[Change]]:
+    """(campaigns evaluated, changes) of a budget decision `decide(reasons, enabled, present)`.
+
+    Campaigns without caps of their own are decided once per (brand, enabled, reasons) group;
+    campaigns with caps one by one, with their own spend. Only changed groups are expanded.
+    """
+    brand_present = _budget_decisions(brand_rows, brand_spend(conn, as_of, brand_rows))
+    groups = uncapped_campaign_groups(conn, brand_ids)
+    changed = {}
+    for group in groups:
+        after = decide(group.reasons, group.enabled, brand_present[group.brand_id])
+        if after != group.reasons:
+            changed[(group.brand_id, group.enabled, format_reasons(group.reasons))] = (group, after)
+    changes = [
+        Change(cid, changed[key][0].reasons, changed[key][1])
+        for key, ids in group_members(conn, [group for group, _ in changed.values()]).items()
+        for cid in ids
+    ]
+    capped = capped_campaigns_with_spend(conn, as_of, brand_rows, brand_ids)
+    for row in capped:
+        after = decide(row.reasons, row.enabled, brand_present[row.brand_id] | _caps(row))
+        if after != row.reasons:
+            changes.append(Change(row.id, row.reasons, after))
+    return sum(group.members for group in groups) + len(capped), sorted(changes, key=lambda ch: ch.campaign_id)
 
 
 def enforce_budgets(engine: Engine, as_of: dt.datetime, run_id: str) -> Outcome:
     """Apply the manual rule and the budget rule to every campaign as of `as_of`."""
+
+    def decide(reasons: frozenset[str], enabled: bool, present: frozenset[str]) -> frozenset[str]:
+        return apply_rule(apply_rule(reasons, MANUAL_RULE, manual_reasons(enabled)), BUDGET_RULE, present)
+
     with writing(engine) as conn:
         lock_status(conn)
-        brand_rows = brands(conn)
-        brand_present = _budget_decisions(brand_rows, brand_spend(conn, as_of, brand_rows))
-        campaigns = campaigns_with_spend(conn, as_of, brand_rows)
-        changes = []
-        for row in campaigns:
-            after = apply_rule(row.reasons, MANUAL_RULE, manual_reasons(row.enabled))
-            after = apply_rule(after, BUDGET_RULE, _present(row, brand_present))
-            if after != row.reasons:
-                changes.append(Change(row.id, row.reasons, after))
+        evaluated, changes = _budget_changes(conn, as_of, brands(conn), decide)
         write_changes(conn, changes, as_of, run_id)
-    return Outcome(len(campaigns), changes)
+    return Outcome(evaluated, changes)
 
 
 def reset_budgets(engine: Engine, as_of: dt.datetime, run_id: str, *, monthly: bool) -> Outcome:
@@ -98,40 +125,39 @@ def reset_budgets(engine: Engine, as_of: dt.datetime, run_id: str, *, monthly: b
     campaigns' daily (or monthly) budget reasons on the new period's spend: usually none, so
     they clear. Other reasons, `manual` included, are kept."""
     owned = MONTHLY_RESET if monthly else DAILY_RESET
+
+    def decide(reasons: frozenset[str], enabled: bool, present: frozenset[str]) -> frozenset[str]:
+        return apply_rule(reasons, owned, present)
+
     with writing(engine) as conn:
         lock_status(conn)
         brand_rows = brands(conn)
-        turned: dict[int, dt.date] = {}
-        for brand in brand_rows.values():
-            period = local_date(as_of, brand.timezone)
-            if monthly:
-                period = month_start(period)
-            last = brand.last_monthly_reset if monthly else brand.last_daily_reset
-            if last is None or last < period:
-                turned[brand.id] = period
+        turned = _turned(brand_rows, as_of, monthly=monthly)
         if not turned:
             return Outcome(0)
-        brand_present = _budget_decisions(brand_rows, brand_spend(conn, as_of, brand_rows))
-        campaigns = [row for row in campaigns_with_spend(conn, as_of, brand_rows) if row.brand_id in turned]
-        changes = []
-        for row in campaigns:
-            if found := change(row.id, row.reasons, apply_rule(row.reasons, owned, _present(row, brand_present))):
-                changes.append(found)
+        evaluated, changes = _budget_changes(conn, as_of, brand_rows, decide, set(turned))
         write_changes(conn, changes, as_of, run_id)
         mark_reset(conn, turned, monthly=monthly)
-    return Outcome(len(campaigns), changes)
+    return Outcome(evaluated, changes)
+
+
+def _turned(brand_rows: dict[int, BrandRow], as_of: dt.datetime, *, monthly: bool) -> dict[int, dt.date]:
+    """Brands whose local day (or month) at `as_of` is later than their last reset, and that period."""
+    turned = {}
+    for brand in brand_rows.values():
+        period = local_date(as_of, brand.timezone)
+        if monthly:
+            period = month_start(period)
+        last = brand.last_monthly_reset if monthly else brand.last_daily_reset
+        if last is None or last < period:
+            turned[brand.id] = period
+    return turned
 
 
 def brands_due_for_reset(engine: Engine, as_of: dt.datetime, *, monthly: bool) -> list[int]:
     """Brands whose local day (or month) has turned since their last reset; read-only."""
     with engine.connect() as conn:
-        due = []
-        for brand in brands(conn).values():
-            period = local_date(as_of, brand.timezone)
-            last = brand.last_monthly_reset if monthly else brand.last_daily_reset
-            if last is None or last < (month_start(period) if monthly else period):
-                due.append(brand.id)
-    return due
+        return sorted(_turned(brands(conn), as_of, monthly=monthly))
 
 
 def _dayparting_changes(

@@ -10,7 +10,7 @@ from budget_pipeline.ingest.catalog import Catalog
 from budget_pipeline.rules.dayparting import Window, weekday_mask, weekdays_from_mask
 from budget_pipeline.store.db import writing
 from budget_pipeline.store.schema import brands_table, campaigns_table, windows_table
-from budget_pipeline.store.spend import relocalize_campaigns
+from budget_pipeline.store.spend import mark_campaign_days_dirty, relocalize_campaigns
 
 brands_t = brands_table
 campaigns_t = campaigns_table
@@ -42,10 +42,12 @@ def apply_catalog(engine: Engine, catalog: Catalog) -> ApplySummary:
 
 def _apply(conn: Connection, catalog: Catalog) -> ApplySummary:
     existing_brands = {row.name: row for row in conn.execute(select(brands_t))}
-    old_zone = {
-        row.id: row.timezone
+    before = {
+        row.id: (row.brand_id, row.timezone)
         for row in conn.execute(
-            select(campaigns_t.c.id, brands_t.c.timezone).join(brands_t, campaigns_t.c.brand_id == brands_t.c.id)
+            select(campaigns_t.c.id, campaigns_t.c.brand_id, brands_t.c.timezone).join(
+                brands_t, campaigns_t.c.brand_id == brands_t.c.id
+            )
         )
     }
 
@@ -94,8 +96,8 @@ def _apply(conn: Connection, catalog: Catalog) -> ApplySummary:
         for b in catalog.brands
         for c in b.campaigns
     ]
-    new_rows = [r for r in rows if r["id"] not in old_zone]
-    old_rows = [r for r in rows if r["id"] in old_zone]
+    new_rows = [r for r in rows if r["id"] not in before]
+    old_rows = [r for r in rows if r["id"] in before]
     if new_rows:
         conn.execute(insert(campaigns_t), [{**r, "active": True, "pause_reasons": ""} for r in new_rows])
     current = (
@@ -131,8 +133,12 @@ def _apply(conn: Connection, catalog: Catalog) -> ApplySummary:
         conn.execute(insert(windows_t), window_rows)
 
     zone_of = {c.id: b.timezone for b in catalog.brands for c in b.campaigns}
-    moved = [cid for cid, zone in old_zone.items() if cid in zone_of and zone_of[cid] != zone]
-    relocalized = relocalize_campaigns(conn, moved) if moved else 0
+    rezoned = [cid for cid, (_, zone) in before.items() if cid in zone_of and zone_of[cid] != zone]
+    relocalized = relocalize_campaigns(conn, rezoned) if rezoned else 0
+    # The aggregates carry each campaign's brand: a campaign that moved brand dirties its days.
+    rebranded = [r["id"] for r in old_rows if r["brand_id"] != before[r["id"]][0]]
+    if rebranded:
+        mark_campaign_days_dirty(conn, rebranded)
     return ApplySummary(len(new_brands), len(changed_brands), len(new_rows), len(updated), relocalized)
 
 

@@ -298,11 +298,7 @@ def relocalize_campaigns(conn: Connection, campaign_ids: Sequence[str]) -> int:
             raw_t.update().where(raw_t.c.record_id == bindparam("rid")).values(local_date=bindparam("new_day")),
             changes,
         )
-    if touched:
-        mark = conn.execute(select(func.coalesce(func.max(raw_t.c.file_id), 0))).scalar_one()
-        for day in touched:
-            conn.execute(delete(dirty_t).where(dirty_t.c.day == day))
-        conn.execute(insert(dirty_t), [{"day": d, "file_id": mark} for d in sorted(touched)])
+    _mark_days_dirty(conn, touched)
     return len(changes)
 
 
@@ -339,3 +335,17 @@ def brand_spend_as_of(conn: Connection, as_of: dt.datetime) -> dict[int, BrandSp
             monthly[brand_id] = monthly.get(brand_id, Decimal(0)) + spend
     zero = Decimal("0.000000")
     return {bid: BrandSpend(bid, today[bid], daily.get(bid, zero), monthly.get(bid, zero)) for bid in today}
+
+
+def mark_campaign_days_dirty(conn: Connection, campaign_ids: Sequence[str]) -> None:
+    """Mark every local day with spend of these campaigns for the next refresh."""
+    days = conn.execute(select(raw_t.c.local_date).where(raw_t.c.campaign_id.in_(list(campaign_ids))).distinct())
+    _mark_days_dirty(conn, set(days.scalars()))
+
+
+def _mark_days_dirty(conn: Connection, days: set[dt.date]) -> None:
+    if not days:
+        return
+    mark = conn.execute(select(func.coalesce(func.max(raw_t.c.file_id), 0))).scalar_one()
+    conn.execute(delete(dirty_t).where(dirty_t.c.day.in_(sorted(days))))
+    conn.execute(insert(dirty_t), [{"day": day, "file_id": mark} for day in sorted(days)])

@@ -7,6 +7,7 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import NamedTuple
 
 from sqlalchemy import (
     CTE,
@@ -14,15 +15,16 @@ from sqlalchemy import (
     Column,
     Connection,
     Date,
+    Integer,
     MetaData,
     String,
     Table,
     and_,
-    case,
     delete,
     func,
     insert,
     literal,
+    or_,
     select,
     union_all,
     update,
@@ -45,7 +47,14 @@ STATUS_LOCK_KEY = 0x6275_6467_6574  # "budget": the advisory lock every status w
 ZERO = Decimal(0)
 
 b, c, d, m, w = brands_table, campaigns_table, daily_table, monthly_table, windows_table
-# The per-transaction staging table of write_changes (created there as a TEMP table).
+# Per-transaction staging tables (created as TEMP tables where they are used).
+_groups = Table(
+    "changed_groups",
+    MetaData(),
+    Column("brand_id", Integer, nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    Column("pause_reasons", String(200), nullable=False),
+)
 _changes = Table(
     "status_changes",
     MetaData(),
@@ -72,8 +81,7 @@ class BrandRow:
     last_monthly_reset: dt.date | None
 
 
-@dataclass(frozen=True)
-class CampaignRow:
+class CampaignRow(NamedTuple):
     """A campaign, its state, and (only when it has that cap) its own spend against its caps."""
 
     id: str
@@ -121,36 +129,101 @@ def brand_spend(
     conn: Connection, as_of: dt.datetime, brand_rows: dict[int, BrandRow]
 ) -> dict[int, tuple[Decimal, Decimal]]:
     """Each brand's spend on its local date of `as_of` and in that local month: the sum over all
-    of its campaigns, from the daily_spend and monthly_spend aggregates."""
+    of its campaigns, read from the daily_spend and monthly_spend aggregates by their brand index."""
     zone_today = _zone_today((row.timezone for row in brand_rows.values()), as_of)
     if zone_today is None:
         return {}
-    zero = literal(ZERO, Money())
-    query = (
-        select(c.c.brand_id, func.coalesce(func.sum(d.c.spend), zero), func.coalesce(func.sum(m.c.spend), zero))
-        .select_from(_spend_join(zone_today))
-        .group_by(c.c.brand_id)
+    daily = select(func.sum(d.c.spend)).where(d.c.day == zone_today.c.day, d.c.brand_id == b.c.id).scalar_subquery()
+    monthly = (
+        select(func.sum(m.c.spend)).where(m.c.month == zone_today.c.month, m.c.brand_id == b.c.id).scalar_subquery()
     )
-    return {brand_id: (daily, monthly) for brand_id, daily, monthly in conn.execute(query).all()}
+    query = select(b.c.id, daily, monthly).select_from(b.join(zone_today, zone_today.c.timezone == b.c.timezone))
+    return {
+        brand_id: (day_spend if day_spend is not None else ZERO, month_spend if month_spend is not None else ZERO)
+        for brand_id, day_spend, month_spend in conn.execute(query).all()
+    }
 
 
-def campaigns_with_spend(conn: Connection, as_of: dt.datetime, brand_rows: dict[int, BrandRow]) -> list[CampaignRow]:
-    """Every campaign with its state, and its own spend on its brand's local date of `as_of` and
-    in that local month where it has a cap to compare it with: one query, whatever the count."""
+class CampaignGroup(NamedTuple):
+    """Campaigns of one brand without caps of their own that share `enabled` and reasons: every
+    budget decision about them is the same, so it is made once."""
+
+    brand_id: int
+    enabled: bool
+    reasons: Reasons
+    members: int
+
+
+def uncapped_campaign_groups(conn: Connection, brand_ids: Iterable[int] | None = None) -> list[CampaignGroup]:
+    query = (
+        select(c.c.brand_id, c.c.enabled, c.c.pause_reasons, func.count())
+        .where(c.c.daily_cap.is_(None), c.c.monthly_cap.is_(None))
+        .group_by(c.c.brand_id, c.c.enabled, c.c.pause_reasons)
+    )
+    if brand_ids is not None:
+        query = query.where(c.c.brand_id.in_(list(brand_ids)))
+    return [
+        CampaignGroup(bid, enabled, parse_reasons(reasons), n) for bid, enabled, reasons, n in conn.execute(query).all()
+    ]
+
+
+def group_members(conn: Connection, groups: Sequence[CampaignGroup]) -> dict[tuple[int, bool, str], list[str]]:
+    """The campaign ids of each of `groups`, keyed by (brand_id, enabled, reasons text): one join
+    against the groups staged in a temp table, read under the status lock so it is current."""
+    if not groups:
+        return {}
+    conn.exec_driver_sql(
+        "CREATE TEMP TABLE IF NOT EXISTS changed_groups "
+        "(brand_id INTEGER NOT NULL, enabled BOOLEAN NOT NULL, pause_reasons VARCHAR(200) NOT NULL)"
+    )
+    conn.execute(delete(_groups))
+    conn.execute(
+        insert(_groups),
+        [{"brand_id": g.brand_id, "enabled": g.enabled, "pause_reasons": format_reasons(g.reasons)} for g in groups],
+    )
+    rows = conn.execute(
+        select(c.c.id, c.c.brand_id, c.c.enabled, c.c.pause_reasons)
+        .join(
+            _groups,
+            and_(
+                _groups.c.brand_id == c.c.brand_id,
+                _groups.c.enabled == c.c.enabled,
+                _groups.c.pause_reasons == c.c.pause_reasons,
+            ),
+        )
+        .where(c.c.daily_cap.is_(None), c.c.monthly_cap.is_(None))
+    ).all()
+    members: dict[tuple[int, bool, str], list[str]] = {}
+    for cid, brand_id, enabled, reasons in rows:
+        members.setdefault((brand_id, enabled, reasons), []).append(cid)
+    return members
+
+
+def capped_campaigns_with_spend(
+    conn: Connection, as_of: dt.datetime, brand_rows: dict[int, BrandRow], brand_ids: Iterable[int] | None = None
+) -> list[CampaignRow]:
+    """Every campaign with a cap of its own, with its state and its own spend on its brand's
+    local date of `as_of` and in that local month: one query, whatever the count."""
     zone_today = _zone_today((row.timezone for row in brand_rows.values()), as_of)
     if zone_today is None:
         return []
     zero = literal(ZERO, Money())
-    query = select(
-        c.c.id,
-        c.c.brand_id,
-        c.c.enabled,
-        c.c.pause_reasons,
-        c.c.daily_cap,
-        c.c.monthly_cap,
-        case((c.c.daily_cap.is_not(None), func.coalesce(d.c.spend, zero))),
-        case((c.c.monthly_cap.is_not(None), func.coalesce(m.c.spend, zero))),
-    ).select_from(_spend_join(zone_today))
+    query = (
+        select(
+            c.c.id,
+            c.c.brand_id,
+            c.c.enabled,
+            c.c.pause_reasons,
+            c.c.daily_cap,
+            c.c.monthly_cap,
+            func.coalesce(d.c.spend, zero),
+            func.coalesce(m.c.spend, zero),
+        )
+        .select_from(_spend_join(zone_today))
+        .where(or_(c.c.daily_cap.is_not(None), c.c.monthly_cap.is_not(None)))
+    )
+    if brand_ids is not None:
+        query = query.where(c.c.brand_id.in_(list(brand_ids)))
     return [
         CampaignRow(cid, brand_id, enabled, parse_reasons(reasons), dcap, mcap, dspend, mspend)
         for cid, brand_id, enabled, reasons, dcap, mcap, dspend, mspend in conn.execute(query)

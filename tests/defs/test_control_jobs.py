@@ -162,3 +162,27 @@ def test_dayparting_never_resumes_a_budget_paused_campaign(env: Engine, tmp_path
     assert states(env)["a1"] == ["daily_budget"], "the window opened but the budget pause stays"
     with env.connect() as conn:
         assert history(conn, "a1")[0].changed_reason == "dayparting"
+
+
+def test_a_campaign_moving_brand_takes_its_spend_along(env: Engine, tmp_path: Path) -> None:
+    # Brand A (50/day) and Brand D share a zone; a2's 60 pauses A, then a2 moves to D (100/day).
+    both = (
+        SEED
+        + """
+  - name: Brand D
+    timezone: America/New_York
+    daily_budget: "100.00"
+    monthly_budget: "2000.00"
+    campaigns: [{id: d1, name: D1}]
+"""
+    )
+    apply_yaml(env, both)
+    spend(env, tmp_path, ["x,a2,60,2026-11-25T15:00:00Z", "y,d1,45,2026-11-25T15:00:00Z"])
+    run("enforce_budgets_job", "2026-11-25T16:00:00Z")
+    assert states(env)["a1"] == ["daily_budget"] and states(env)["d1"] == []
+    moved = both.replace("campaigns: [{id: a1, name: A1}, {id: a2, name: A2}]", "campaigns: [{id: a1, name: A1}]")
+    moved = moved.replace("campaigns: [{id: d1, name: D1}]", "campaigns: [{id: d1, name: D1}, {id: a2, name: A2}]")
+    apply_yaml(env, moved)
+    run("enforce_budgets_job", "2026-11-25T16:05:00Z")
+    assert states(env)["a1"] == [], "Brand A no longer has a2's spend"
+    assert states(env)["d1"] == ["daily_budget"] == states(env)["a2"], "Brand D now does: 105 >= 100"
