@@ -17,8 +17,8 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from budget_pipeline.ingest.catalog import CatalogError, load_catalog
 from budget_pipeline.ingest.pipeline import campaign_zones, ingest_file
 from budget_pipeline.ingest.spendfile import SpendFileError
+from budget_pipeline.report import status_report, status_text
 from budget_pipeline.rules.calendar import parse_instant
-from budget_pipeline.status import status_report, status_text
 from budget_pipeline.store.catalog import apply_catalog
 from budget_pipeline.store.db import (
     StoreError,

@@ -61,14 +61,12 @@ class Outcome:
 def _budget_decisions(
     brand_rows: dict[int, BrandRow], totals: dict[int, tuple[Decimal, Decimal]]
 ) -> dict[int, frozenset[str]]:
-    zero = Decimal(0)
-    return {
-        brand.id: brand_budget_reasons(
-            *(totals.get(brand.id, (zero, zero))[0], brand.daily_budget),
-            *(totals.get(brand.id, (zero, zero))[1], brand.monthly_budget),
-        )
-        for brand in brand_rows.values()
-    }
+    """The brand-level budget reasons of every brand, from its total daily and monthly spend."""
+    decisions = {}
+    for brand in brand_rows.values():
+        daily, monthly = totals.get(brand.id, (Decimal(0), Decimal(0)))
+        decisions[brand.id] = brand_budget_reasons(daily, brand.daily_budget, monthly, brand.monthly_budget)
+    return decisions
 
 
 def _caps(row: CampaignRow) -> frozenset[str]:

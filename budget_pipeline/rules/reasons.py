@@ -49,20 +49,6 @@ def apply_rule(current: Reasons, owned: Reasons, present: Reasons) -> Reasons:
     return (current - owned) | (present & owned)
 
 
-@dataclass(frozen=True)
-class Spend:
-    """What the budget rule needs to know about one campaign, as of one instant."""
-
-    brand_daily_spend: Decimal
-    brand_daily_budget: Decimal
-    brand_monthly_spend: Decimal
-    brand_monthly_budget: Decimal
-    campaign_daily_spend: Decimal
-    campaign_monthly_spend: Decimal
-    campaign_daily_cap: Decimal | None = None
-    campaign_monthly_cap: Decimal | None = None
-
-
 def brand_budget_reasons(
     daily_spend: Decimal, daily_budget: Decimal, monthly_spend: Decimal, monthly_budget: Decimal
 ) -> Reasons:
@@ -85,15 +71,6 @@ def campaign_cap_reasons(
     if monthly_cap is not None and (monthly_spend or 0) >= monthly_cap:
         present.add(CAMPAIGN_MONTHLY_BUDGET)
     return frozenset(present)
-
-
-def budget_reasons(spend: Spend) -> Reasons:
-    """Every budget reason that holds for one campaign."""
-    return brand_budget_reasons(
-        spend.brand_daily_spend, spend.brand_daily_budget, spend.brand_monthly_spend, spend.brand_monthly_budget
-    ) | campaign_cap_reasons(
-        spend.campaign_daily_spend, spend.campaign_daily_cap, spend.campaign_monthly_spend, spend.campaign_monthly_cap
-    )
 
 
 def manual_reasons(enabled: bool) -> Reasons:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, Engine, delete, insert, select, update
 
 from budget_pipeline.ingest.catalog import Catalog
-from budget_pipeline.rules.dayparting import Window, weekday_mask, weekdays_from_mask
+from budget_pipeline.rules.dayparting import weekday_mask
 from budget_pipeline.store.db import writing
 from budget_pipeline.store.schema import brands_table, campaigns_table, windows_table
 from budget_pipeline.store.spend import mark_campaign_days_dirty, relocalize_campaigns
@@ -140,15 +140,6 @@ def _apply(conn: Connection, catalog: Catalog) -> ApplySummary:
     if rebranded:
         mark_campaign_days_dirty(conn, rebranded)
     return ApplySummary(len(new_brands), len(changed_brands), len(new_rows), len(updated), relocalized)
-
-
-def windows_by_campaign(conn: Connection) -> dict[str, tuple[Window, ...]]:
-    out: dict[str, list[Window]] = {}
-    for row in conn.execute(select(windows_t).order_by(windows_t.c.campaign_id, windows_t.c.position)):
-        out.setdefault(row.campaign_id, []).append(
-            Window(weekdays_from_mask(row.weekdays), row.start_minute, row.end_minute)
-        )
-    return {cid: tuple(ws) for cid, ws in out.items()}
 
 
 def _chunks(items: list[str], size: int) -> list[list[str]]:

@@ -15,7 +15,6 @@ from sqlalchemy import (
     Column,
     Connection,
     Date,
-    Integer,
     MetaData,
     String,
     Table,
@@ -47,14 +46,7 @@ STATUS_LOCK_KEY = 0x6275_6467_6574  # "budget": the advisory lock every status w
 ZERO = Decimal(0)
 
 b, c, d, m, w = brands_table, campaigns_table, daily_table, monthly_table, windows_table
-# Per-transaction staging tables (created as TEMP tables where they are used).
-_groups = Table(
-    "changed_groups",
-    MetaData(),
-    Column("brand_id", Integer, nullable=False),
-    Column("enabled", Boolean, nullable=False),
-    Column("pause_reasons", String(200), nullable=False),
-)
+# The per-transaction staging table of write_changes (created there as a TEMP table).
 _changes = Table(
     "status_changes",
     MetaData(),
@@ -62,6 +54,13 @@ _changes = Table(
     Column("active", Boolean, nullable=False),
     Column("pause_reasons", String(200), nullable=False),
 )
+
+
+def _analyze(conn: Connection, temp_table: str) -> None:
+    """Give PostgreSQL's planner the size of a freshly filled temp table (autovacuum never sees
+    temp tables), so a join against it is planned for its real size."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"ANALYZE {temp_table}")
 
 
 def lock_status(conn: Connection) -> None:
@@ -167,35 +166,26 @@ def uncapped_campaign_groups(conn: Connection, brand_ids: Iterable[int] | None =
     ]
 
 
+GROUP_BRANDS_IN_QUERY = 1000
+
+
 def group_members(conn: Connection, groups: Sequence[CampaignGroup]) -> dict[tuple[int, bool, str], list[str]]:
-    """The campaign ids of each of `groups`, keyed by (brand_id, enabled, reasons text): one join
-    against the groups staged in a temp table, read under the status lock so it is current."""
+    """The campaign ids of each of `groups`, keyed by (brand_id, enabled, reasons text), read
+    under the status lock so they are current. One query: the uncapped campaigns of the groups'
+    brands (of every brand when many changed at once, as at a month's first enforcement)."""
     if not groups:
         return {}
-    conn.exec_driver_sql(
-        "CREATE TEMP TABLE IF NOT EXISTS changed_groups "
-        "(brand_id INTEGER NOT NULL, enabled BOOLEAN NOT NULL, pause_reasons VARCHAR(200) NOT NULL)"
+    keys = {(g.brand_id, g.enabled, format_reasons(g.reasons)) for g in groups}
+    brand_ids = sorted({g.brand_id for g in groups})
+    query = select(c.c.id, c.c.brand_id, c.c.enabled, c.c.pause_reasons).where(
+        c.c.daily_cap.is_(None), c.c.monthly_cap.is_(None)
     )
-    conn.execute(delete(_groups))
-    conn.execute(
-        insert(_groups),
-        [{"brand_id": g.brand_id, "enabled": g.enabled, "pause_reasons": format_reasons(g.reasons)} for g in groups],
-    )
-    rows = conn.execute(
-        select(c.c.id, c.c.brand_id, c.c.enabled, c.c.pause_reasons)
-        .join(
-            _groups,
-            and_(
-                _groups.c.brand_id == c.c.brand_id,
-                _groups.c.enabled == c.c.enabled,
-                _groups.c.pause_reasons == c.c.pause_reasons,
-            ),
-        )
-        .where(c.c.daily_cap.is_(None), c.c.monthly_cap.is_(None))
-    ).all()
+    if len(brand_ids) <= GROUP_BRANDS_IN_QUERY:
+        query = query.where(c.c.brand_id.in_(brand_ids))
     members: dict[tuple[int, bool, str], list[str]] = {}
-    for cid, brand_id, enabled, reasons in rows:
-        members.setdefault((brand_id, enabled, reasons), []).append(cid)
+    for cid, brand_id, enabled, reasons in conn.execute(query).all():
+        if (key := (brand_id, enabled, reasons)) in keys:
+            members.setdefault(key, []).append(cid)
     return members
 
 
@@ -271,6 +261,7 @@ def write_changes(conn: Connection, changes: Sequence[Change], as_of: dt.datetim
             for ch in changes
         ],
     )
+    _analyze(conn, "status_changes")
     conn.execute(
         update(c)
         .where(c.c.id == _changes.c.id)

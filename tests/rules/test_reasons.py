@@ -7,15 +7,16 @@ from budget_pipeline.rules.reasons import (
     ALL_REASONS,
     BUDGET_RULE,
     CAMPAIGN_DAILY_BUDGET,
+    CAMPAIGN_MONTHLY_BUDGET,
     DAILY_BUDGET,
     DAILY_RESET,
     DAYPARTING_RULE,
     MANUAL_RULE,
     MONTHLY_BUDGET,
     MONTHLY_RESET,
-    Spend,
     apply_rule,
-    budget_reasons,
+    brand_budget_reasons,
+    campaign_cap_reasons,
     format_reasons,
     parse_reasons,
 )
@@ -49,24 +50,18 @@ def test_reasons_round_trip_in_contract_order() -> None:
     assert parse_reasons("manual,dayparting") == {"manual", "dayparting"}
 
 
-def spend(**kw: str | None) -> Spend:
-    base = {
-        "brand_daily_spend": "0",
-        "brand_daily_budget": "100",
-        "brand_monthly_spend": "0",
-        "brand_monthly_budget": "2000",
-        "campaign_daily_spend": "0",
-        "campaign_monthly_spend": "0",
-        "campaign_daily_cap": None,
-        "campaign_monthly_cap": None,
-    }
-    base.update(kw)
-    return Spend(**{k: (Decimal(v) if v is not None else None) for k, v in base.items()})  # type: ignore[arg-type]
+def test_brand_budgets_compare_the_brand_total() -> None:
+    def brand(daily: str, monthly: str = "0") -> frozenset[str]:
+        return brand_budget_reasons(Decimal(daily), Decimal("100"), Decimal(monthly), Decimal("2000"))
+
+    assert brand("99.99") == frozenset()
+    assert brand("100.00") == {DAILY_BUDGET}
+    assert brand("0", "2000") == {MONTHLY_BUDGET}
+    assert brand("100", "2500") == {DAILY_BUDGET, MONTHLY_BUDGET}
 
 
-def test_budget_reasons_compare_brand_totals_and_own_caps() -> None:
-    assert budget_reasons(spend(brand_daily_spend="99.99")) == frozenset()
-    assert budget_reasons(spend(brand_daily_spend="100.00")) == {DAILY_BUDGET}
-    assert budget_reasons(spend(brand_monthly_spend="2000")) == {MONTHLY_BUDGET}
-    assert budget_reasons(spend(campaign_daily_spend="60", campaign_daily_cap="60")) == {CAMPAIGN_DAILY_BUDGET}
-    assert budget_reasons(spend(campaign_daily_spend="600", campaign_daily_cap=None)) == frozenset()
+def test_campaign_caps_compare_the_campaign_alone() -> None:
+    sixty = Decimal("60")
+    assert campaign_cap_reasons(sixty, sixty, None, None) == {CAMPAIGN_DAILY_BUDGET}
+    assert campaign_cap_reasons(Decimal("600"), None, Decimal("600"), None) == frozenset(), "no cap, no reason"
+    assert campaign_cap_reasons(None, Decimal("1"), Decimal("900"), Decimal("900")) == {CAMPAIGN_MONTHLY_BUDGET}

@@ -3,9 +3,9 @@ import datetime as dt
 from sqlalchemy import Engine, select
 
 from budget_pipeline.ingest.pipeline import ingest_file
-from budget_pipeline.store.catalog import windows_by_campaign
 from budget_pipeline.store.schema import Brand, Campaign, RawSpendRecord
 from budget_pipeline.store.spend import dirty_days
+from budget_pipeline.store.status import windows
 from tests.conftest import ACME, apply_yaml, write_csv
 
 
@@ -32,13 +32,13 @@ brands:
     with engine.connect() as conn:
         brands = dict(conn.execute(select(Brand.name, Brand.daily_budget)).all())
         campaigns = {r.id: r for r in conn.execute(select(Campaign.id, Campaign.name, Campaign.enabled))}
-        windows = windows_by_campaign(conn)
+        campaign_windows = windows(conn)
     assert str(brands["Acme"]) == "150.000000"
     assert campaigns["acme-search"].name == "Acme Search v2"
     assert campaigns["acme-search"].enabled is False
     assert campaigns["acme-social"].enabled is True, "a campaign missing from the file is left alone"
     assert set(campaigns) == {"acme-search", "acme-social", "tokyo-display"}
-    [window] = windows["acme-search"]
+    [window] = campaign_windows["acme-search"]
     assert (window.weekdays, window.start, window.end) == (frozenset({5}), 1320, 120)
 
 
