@@ -4,14 +4,24 @@ import datetime as dt
 from collections.abc import Iterator
 from typing import Any
 
-from dagster import AssetMaterialization, Config, In, MetadataValue, Nothing, OpExecutionContext, Output, op
+from dagster import (
+    AssetMaterialization,
+    Config,
+    In,
+    MetadataValue,
+    Nothing,
+    OpExecutionContext,
+    Output,
+    PartitionsDefinition,
+    op,
+)
 from sqlalchemy import select
 
 from budget_pipeline import control
 from budget_pipeline.control import Outcome
-from budget_pipeline.defs.assets import build_daily, build_monthly
+from budget_pipeline.defs.assets import WindowReport, build_daily, build_monthly
 from budget_pipeline.defs.checks import DAILY_SPEND, MONTHLY_SPEND
-from budget_pipeline.defs.partitions import day_key, month_key
+from budget_pipeline.defs.partitions import daily_partitions, day_key, month_key, monthly_partitions
 from budget_pipeline.defs.resources import BudgetDatabase, Clock, LandingFolder
 from budget_pipeline.ingest.pipeline import ingest_landing
 from budget_pipeline.rules.calendar import current_days, month_start, next_month_start
@@ -20,6 +30,19 @@ from budget_pipeline.store.schema import Brand
 from budget_pipeline.store.spend import dirty_days
 
 AS_OF_TAG = "budget_pipeline/as_of"
+
+
+def _report_partition(
+    context: OpExecutionContext, asset: str, partitions: PartitionsDefinition, key: str, report: WindowReport
+) -> Iterator[Any]:
+    """The materialization and check results of one rebuilt partition; a day outside the
+    partitions (spend before BUDGET_START_DATE) is rebuilt but has no partition to report on."""
+    if not partitions.has_partition_key(key):
+        context.log.warning(f"{asset} {key} rebuilt, but it is outside the partitions (BUDGET_START_DATE?)")
+        return
+    yield AssetMaterialization(asset, partition=key, metadata=report.metadata())
+    for outcome in report.checks:
+        yield outcome.as_evaluation(key)
 
 
 class IngestConfig(Config):
@@ -69,14 +92,10 @@ def refresh_spend_partitions(context: OpExecutionContext, database: BudgetDataba
         days = sorted(set(dirty_days(conn)) | current_days(as_of, zones))
     for day in days:
         report = build_daily(engine, day, day + dt.timedelta(days=1))
-        yield AssetMaterialization(DAILY_SPEND, partition=day_key(day), metadata=report.metadata())
-        for outcome in report.checks:
-            yield outcome.as_evaluation(day_key(day))
+        yield from _report_partition(context, DAILY_SPEND, daily_partitions, day_key(day), report)
     for month in sorted({month_start(day) for day in days}):
         report = build_monthly(engine, month, next_month_start(month))
-        yield AssetMaterialization(MONTHLY_SPEND, partition=month_key(month), metadata=report.metadata())
-        for outcome in report.checks:
-            yield outcome.as_evaluation(month_key(month))
+        yield from _report_partition(context, MONTHLY_SPEND, monthly_partitions, month_key(month), report)
     context.log.info(f"refreshed {len(days)} day(s) as of {as_of.isoformat()}")
     yield Output([day_key(day) for day in days], metadata={"days_refreshed": len(days), "as_of": as_of.isoformat()})
 

@@ -78,3 +78,24 @@ def test_landing_sensor_requests_each_new_batch_once(tmp_path: Path) -> None:
         assert again.run_key != request.run_key
         third = spend_landing_sensor(build_sensor_context(instance=instance, resources=resources, cursor=second.cursor))
         assert not third.run_requests
+
+
+def test_spend_before_the_first_partition_is_rebuilt_but_not_reported(
+    acme: Engine, db_url: str, tmp_path: Path
+) -> None:
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    write_csv(landing / "old.csv", ["ancient,acme-search,7,2024-06-01T15:00:00Z"])
+    result = ingest_spend_job.execute_in_process(
+        resources={
+            "database": BudgetDatabase(url=db_url),
+            "landing": LandingFolder(path=str(landing)),
+            "clock": Clock(as_of="2026-11-25T18:00:00Z"),
+        },
+        instance=DagsterInstance.ephemeral(),
+    )
+    assert result.success
+    reported = {m.partition for m in result.get_asset_materialization_events() if m.partition}
+    assert "2024-06-01" not in reported  # neither the day nor its month (2024-06-01) exists
+    with acme.connect() as conn:
+        assert conn.execute(text("SELECT records FROM daily_spend WHERE campaign_id = 'acme-search'")).scalar_one() == 1
