@@ -18,7 +18,6 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
-    and_,
     delete,
     func,
     insert,
@@ -40,7 +39,6 @@ from budget_pipeline.store.schema import (
     status_log_table,
     windows_table,
 )
-from budget_pipeline.store.types import Money
 
 STATUS_LOCK_KEY = 0x6275_6467_6574  # "budget": the advisory lock every status writer takes
 ZERO = Decimal(0)
@@ -115,15 +113,6 @@ def _zone_today(zones: Iterable[str], as_of: dt.datetime) -> CTE | None:
     return (union_all(*parts) if len(parts) > 1 else parts[0]).cte("zone_today")
 
 
-def _spend_join(zone_today: CTE):  # type: ignore[no-untyped-def]
-    return (
-        c.join(b, b.c.id == c.c.brand_id)
-        .join(zone_today, zone_today.c.timezone == b.c.timezone)
-        .outerjoin(d, and_(d.c.day == zone_today.c.day, d.c.campaign_id == c.c.id))
-        .outerjoin(m, and_(m.c.month == zone_today.c.month, m.c.campaign_id == c.c.id))
-    )
-
-
 def brand_spend(
     conn: Connection, as_of: dt.datetime, brand_rows: dict[int, BrandRow]
 ) -> dict[int, tuple[Decimal, Decimal]]:
@@ -193,29 +182,22 @@ def capped_campaigns_with_spend(
     conn: Connection, as_of: dt.datetime, brand_rows: dict[int, BrandRow], brand_ids: Iterable[int] | None = None
 ) -> list[CampaignRow]:
     """Every campaign with a cap of its own, with its state and its own spend on its brand's
-    local date of `as_of` and in that local month: one query, whatever the count."""
+    local date of `as_of` and in that local month: one query, whatever the count; each spend is
+    a primary-key lookup in the aggregates."""
     zone_today = _zone_today((row.timezone for row in brand_rows.values()), as_of)
     if zone_today is None:
         return []
-    zero = literal(ZERO, Money())
+    daily = select(d.c.spend).where(d.c.day == zone_today.c.day, d.c.campaign_id == c.c.id).scalar_subquery()
+    monthly = select(m.c.spend).where(m.c.month == zone_today.c.month, m.c.campaign_id == c.c.id).scalar_subquery()
     query = (
-        select(
-            c.c.id,
-            c.c.brand_id,
-            c.c.enabled,
-            c.c.pause_reasons,
-            c.c.daily_cap,
-            c.c.monthly_cap,
-            func.coalesce(d.c.spend, zero),
-            func.coalesce(m.c.spend, zero),
-        )
-        .select_from(_spend_join(zone_today))
+        select(c.c.id, c.c.brand_id, c.c.enabled, c.c.pause_reasons, c.c.daily_cap, c.c.monthly_cap, daily, monthly)
+        .select_from(c.join(b, b.c.id == c.c.brand_id).join(zone_today, zone_today.c.timezone == b.c.timezone))
         .where(or_(c.c.daily_cap.is_not(None), c.c.monthly_cap.is_not(None)))
     )
     if brand_ids is not None:
         query = query.where(c.c.brand_id.in_(list(brand_ids)))
     return [
-        CampaignRow(cid, brand_id, enabled, parse_reasons(reasons), dcap, mcap, dspend, mspend)
+        CampaignRow(cid, brand_id, enabled, parse_reasons(reasons), dcap, mcap, dspend or ZERO, mspend or ZERO)
         for cid, brand_id, enabled, reasons, dcap, mcap, dspend, mspend in conn.execute(query)
     ]
 
