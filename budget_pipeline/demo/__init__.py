@@ -66,12 +66,13 @@ def spend_csv(path: Path, until: dt.datetime, days: int = 21) -> int:
 
 
 def simulated_file(landing: Path, now: dt.datetime, rng: random.Random) -> Path:
-    """One minute of simulated spend: a few records for three random demo campaigns, written
-    under a hidden name and renamed, so the landing sensor never reads half a file."""
+    """One minute of simulated spend: about half a day's worth for four random demo campaigns
+    (so a brand reaches its daily budget within minutes), written under a hidden name and
+    renamed, so the landing sensor never reads half a file."""
     stamp = now.strftime("%Y%m%dT%H%M%S")
     lines = ["record_id,campaign_id,amount,occurred_at"]
-    for n, campaign in enumerate(rng.sample(sorted(DAILY_SPEND), 3)):
-        amount = (DAILY_SPEND[campaign] / 4 * Decimal(rng.uniform(0.5, 1.5))).quantize(Decimal("0.01"))
+    for n, campaign in enumerate(rng.sample(sorted(DAILY_SPEND), 4)):
+        amount = (DAILY_SPEND[campaign] / 2 * Decimal(rng.uniform(0.5, 1.5))).quantize(Decimal("0.01"))
         lines.append(f"sim-{stamp}-{n},{campaign},{amount},{now.isoformat()}")
     landing.mkdir(parents=True, exist_ok=True)
     part = landing / f".sim-{stamp}.part"
