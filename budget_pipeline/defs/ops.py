@@ -35,14 +35,12 @@ AS_OF_TAG = "budget_pipeline/as_of"
 def _report_partition(
     context: OpExecutionContext, asset: str, partitions: PartitionsDefinition, key: str, report: WindowReport
 ) -> Iterator[Any]:
-    """The materialization and check results of one rebuilt partition; a day outside the
-    partitions (spend before BUDGET_START_DATE) is rebuilt but has no partition to report on."""
+    """The materialization of one rebuilt partition; a day outside the partitions (spend before
+    BUDGET_START_DATE) is rebuilt but has no partition to report on."""
     if not partitions.has_partition_key(key):
         context.log.warning(f"{asset} {key} rebuilt, but it is outside the partitions (BUDGET_START_DATE?)")
         return
     yield AssetMaterialization(asset, partition=key, metadata=report.metadata())
-    for outcome in report.checks:
-        yield outcome.as_evaluation(key)
 
 
 class IngestConfig(Config):
@@ -90,12 +88,20 @@ def refresh_spend_partitions(context: OpExecutionContext, database: BudgetDataba
     with engine.connect() as conn:
         zones = set(conn.execute(select(Brand.timezone).distinct()).scalars())
         days = sorted(set(dirty_days(conn)) | current_days(as_of, zones))
+    evaluations = []
     for day in days:
         report = build_daily(engine, day, day + dt.timedelta(days=1))
         yield from _report_partition(context, DAILY_SPEND, daily_partitions, day_key(day), report)
+        if daily_partitions.has_partition_key(day_key(day)):
+            evaluations += [outcome.as_evaluation(day_key(day)) for outcome in report.checks]
     for month in sorted({month_start(day) for day in days}):
         report = build_monthly(engine, month, next_month_start(month))
         yield from _report_partition(context, MONTHLY_SPEND, monthly_partitions, month_key(month), report)
+        if monthly_partitions.has_partition_key(month_key(month)):
+            evaluations += [outcome.as_evaluation(month_key(month)) for outcome in report.checks]
+    # Passing results first: a check's latest result in the UI is then a warning whenever any
+    # partition this run rebuilt is over budget, not the pass of whichever day came last.
+    yield from sorted(evaluations, key=lambda evaluation: evaluation.passed, reverse=True)
     context.log.info(f"refreshed {len(days)} day(s) as of {as_of.isoformat()}")
     yield Output([day_key(day) for day in days], metadata={"days_refreshed": len(days), "as_of": as_of.isoformat()})
 

@@ -99,3 +99,21 @@ def test_spend_before_the_first_partition_is_rebuilt_but_not_reported(
     assert "2024-06-01" not in reported  # neither the day nor its month (2024-06-01) exists
     with acme.connect() as conn:
         assert conn.execute(text("SELECT records FROM daily_spend WHERE campaign_id = 'acme-search'")).scalar_one() == 1
+
+
+def test_failing_check_results_come_last_so_the_ui_shows_them(acme: Engine, db_url: str, tmp_path: Path) -> None:
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    # Over budget on the 25th in New York; the 26th (Tokyo's today) is within budget.
+    write_csv(landing / "a.csv", ["r1,acme-search,150,2026-11-25T15:00:00Z", "r2,tokyo-display,1,2026-11-25T16:00:00Z"])
+    result = ingest_spend_job.execute_in_process(
+        resources={
+            "database": BudgetDatabase(url=db_url),
+            "landing": LandingFolder(path=str(landing)),
+            "clock": Clock(as_of="2026-11-25T18:00:00Z"),
+        },
+        instance=DagsterInstance.ephemeral(),
+    )
+    within = [e for e in result.get_asset_check_evaluations() if e.check_name == "daily_spend_within_budget"]
+    assert [(e.partition, e.passed) for e in within][-1] == ("2026-11-25", False)
+    assert {e.partition for e in within} == {"2026-11-25", "2026-11-26"}
