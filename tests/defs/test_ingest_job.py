@@ -11,6 +11,17 @@ from budget_pipeline.defs.sensors import spend_landing_sensor
 from tests.conftest import write_csv
 
 
+def run_ingest(db_url: str, landing: Path, as_of: str = "2026-11-25T18:00:00Z"):  # type: ignore[no-untyped-def]
+    return ingest_spend_job.execute_in_process(
+        resources={
+            "database": BudgetDatabase(url=db_url),
+            "landing": LandingFolder(path=str(landing)),
+            "clock": Clock(as_of=as_of),
+        },
+        instance=DagsterInstance.ephemeral(),
+    )
+
+
 def test_ingest_job_ingests_refreshes_and_reports(acme: Engine, db_url: str, tmp_path: Path) -> None:
     landing = tmp_path / "landing"
     landing.mkdir()
@@ -23,14 +34,7 @@ def test_ingest_job_ingests_refreshes_and_reports(acme: Engine, db_url: str, tmp
         ],
     )
     (landing / "broken.csv").write_text("nothing,useful\n1,2\n")
-    result = ingest_spend_job.execute_in_process(
-        resources={
-            "database": BudgetDatabase(url=db_url),
-            "landing": LandingFolder(path=str(landing)),
-            "clock": Clock(as_of="2026-11-25T18:00:00Z"),
-        },
-        instance=DagsterInstance.ephemeral(),
-    )
+    result = run_ingest(db_url, landing)
     assert result.success
     [raw] = [m for m in result.get_asset_materialization_events() if m.asset_key.path == ["raw_spend_records"]]
     metadata = raw.materialization.metadata
@@ -86,14 +90,7 @@ def test_spend_before_the_first_partition_is_rebuilt_but_not_reported(
     landing = tmp_path / "landing"
     landing.mkdir()
     write_csv(landing / "old.csv", ["ancient,acme-search,7,2024-06-01T15:00:00Z"])
-    result = ingest_spend_job.execute_in_process(
-        resources={
-            "database": BudgetDatabase(url=db_url),
-            "landing": LandingFolder(path=str(landing)),
-            "clock": Clock(as_of="2026-11-25T18:00:00Z"),
-        },
-        instance=DagsterInstance.ephemeral(),
-    )
+    result = run_ingest(db_url, landing)
     assert result.success
     reported = {m.partition for m in result.get_asset_materialization_events() if m.partition}
     assert "2024-06-01" not in reported  # neither the day nor its month (2024-06-01) exists
@@ -106,14 +103,7 @@ def test_failing_check_results_come_last_so_the_ui_shows_them(acme: Engine, db_u
     landing.mkdir()
     # Over budget on the 25th in New York; the 26th (Tokyo's today) is within budget.
     write_csv(landing / "a.csv", ["r1,acme-search,150,2026-11-25T15:00:00Z", "r2,tokyo-display,1,2026-11-25T16:00:00Z"])
-    result = ingest_spend_job.execute_in_process(
-        resources={
-            "database": BudgetDatabase(url=db_url),
-            "landing": LandingFolder(path=str(landing)),
-            "clock": Clock(as_of="2026-11-25T18:00:00Z"),
-        },
-        instance=DagsterInstance.ephemeral(),
-    )
+    result = run_ingest(db_url, landing)
     within = [e for e in result.get_asset_check_evaluations() if e.check_name == "daily_spend_within_budget"]
     assert [(e.partition, e.passed) for e in within][-1] == ("2026-11-25", False)
     assert {e.partition for e in within} == {"2026-11-25", "2026-11-26"}
