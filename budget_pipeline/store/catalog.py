@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Engine, delete, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, delete, insert, select, update
 
 from budget_pipeline.ingest.catalog import Catalog
 from budget_pipeline.rules.dayparting import weekday_mask
@@ -76,11 +76,15 @@ def _apply(conn: Connection, catalog: Catalog) -> ApplySummary:
         )
         != (b.timezone, b.daily_budget, b.monthly_budget)
     ]
-    for b in changed_brands:
+    if changed_brands:
         conn.execute(
             update(brands_t)
-            .where(brands_t.c.name == b.name)
-            .values(timezone=b.timezone, daily_budget=b.daily_budget, monthly_budget=b.monthly_budget)
+            .where(brands_t.c.name == bindparam("brand_name"))
+            .values(timezone=bindparam("tz"), daily_budget=bindparam("daily"), monthly_budget=bindparam("monthly")),
+            [
+                {"brand_name": b.name, "tz": b.timezone, "daily": b.daily_budget, "monthly": b.monthly_budget}
+                for b in changed_brands
+            ],
         )
     brand_ids = {row.name: row.id for row in conn.execute(select(brands_t.c.id, brands_t.c.name))}
 
@@ -100,18 +104,17 @@ def _apply(conn: Connection, catalog: Catalog) -> ApplySummary:
     old_rows = [r for r in rows if r["id"] in before]
     if new_rows:
         conn.execute(insert(campaigns_t), [{**r, "active": True, "pause_reasons": ""} for r in new_rows])
-    current = (
-        {
-            row.id: row
-            for row in conn.execute(select(campaigns_t).where(campaigns_t.c.id.in_([r["id"] for r in old_rows])))
-        }
-        if old_rows
-        else {}
-    )
+    # All campaigns in one read: an IN list of every id in a large file would pass SQLite's
+    # limit on bound variables.
+    current = {row.id: row for row in conn.execute(select(campaigns_t))} if old_rows else {}
     updated = [r for r in old_rows if any(getattr(current[r["id"]], key) != value for key, value in r.items())]
-    for r in updated:
+    if updated:
+        fields = ("brand_id", "name", "enabled", "daily_cap", "monthly_cap")
         conn.execute(
-            update(campaigns_t).where(campaigns_t.c.id == r["id"]).values(**{k: v for k, v in r.items() if k != "id"})
+            update(campaigns_t)
+            .where(campaigns_t.c.id == bindparam("campaign_id"))
+            .values({field: bindparam(f"new_{field}") for field in fields}),
+            [{"campaign_id": r["id"], **{f"new_{field}": r[field] for field in fields}} for r in updated],
         )
 
     ids = [r["id"] for r in rows]
