@@ -76,18 +76,18 @@ def build_daily(engine: Engine, first: dt.date, stop: dt.date) -> WindowReport:
     """Rebuild daily_spend for days [first, stop) and evaluate its checks, in one transaction."""
     with writing(engine) as conn:
         totals = rebuild_daily(conn, first, stop)
-        nearest = _nearest(brand_use(conn, monthly=False, first=first, stop=stop))
-        checks = [within_budget(conn, monthly=False, first=first, stop=stop), reconciles(conn, first, stop)]
-    return WindowReport(totals, nearest, checks)
+        uses = brand_use(conn, monthly=False, first=first, stop=stop)
+        checks = [within_budget(uses, monthly=False), reconciles(conn, first, stop)]
+    return WindowReport(totals, _nearest(uses), checks)
 
 
 def build_monthly(engine: Engine, first: dt.date, stop: dt.date) -> WindowReport:
     """Rebuild monthly_spend for months starting in [first, stop) from daily_spend."""
     with writing(engine) as conn:
         totals = rebuild_monthly(conn, first, stop)
-        nearest = _nearest(brand_use(conn, monthly=True, first=first, stop=stop))
-        checks = [within_budget(conn, monthly=True, first=first, stop=stop)]
-    return WindowReport(totals, nearest, checks)
+        uses = brand_use(conn, monthly=True, first=first, stop=stop)
+        checks = [within_budget(uses, monthly=True)]
+    return WindowReport(totals, _nearest(uses), checks)
 
 
 def _key_dates(context: AssetExecutionContext) -> tuple[dt.date, dt.date]:

@@ -11,7 +11,7 @@ from typing import Any
 from dagster import AssetCheckEvaluation, AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetKey, MetadataValue
 from sqlalchemy import Connection
 
-from budget_pipeline.store.spend import BrandUse, brand_use, daily_totals_by_day, raw_totals_by_day
+from budget_pipeline.store.spend import BrandUse, daily_totals_by_day, raw_totals_by_day
 
 DAILY_SPEND = "daily_spend"
 MONTHLY_SPEND = "monthly_spend"
@@ -79,11 +79,9 @@ def overspend_table(rows: list[BrandUse]) -> str:
     return "\n".join(lines)
 
 
-def within_budget(conn: Connection, *, monthly: bool, first: dt.date, stop: dt.date) -> CheckOutcome:
-    over = sorted(
-        (u for u in brand_use(conn, monthly=monthly, first=first, stop=stop) if u.spend > u.budget),
-        key=lambda u: (u.period, -u.over, u.brand),
-    )
+def within_budget(uses: list[BrandUse], *, monthly: bool) -> CheckOutcome:
+    """WARN listing each brand-period whose spend exceeded its budget, from `brand_use` rows."""
+    over = sorted((u for u in uses if u.spend > u.budget), key=lambda u: (u.period, -u.over, u.brand))
     period = "monthly" if monthly else "daily"
     description = (
         f"{len(over)} brand-{'month' if monthly else 'day'}(s) over the {period} budget"
