@@ -86,8 +86,8 @@ def current_revision(engine: Engine) -> str | None:
 
 
 def head_revision() -> str | None:
-    with make_engine("sqlite://").connect() as connection:
-        return ScriptDirectory.from_config(_alembic_config(connection)).get_current_head()
+    """The newest migration in the package."""
+    return ScriptDirectory.from_config(Config(str(ALEMBIC_INI))).get_current_head()
 
 
 @contextmanager
