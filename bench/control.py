@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from sqlalchemy import Engine, create_engine, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -33,11 +34,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from budget_pipeline import control  # noqa: E402
 from budget_pipeline.defs.assets import build_daily, build_monthly  # noqa: E402
 from budget_pipeline.ingest.catalog import parse_catalog  # noqa: E402
-from budget_pipeline.ingest.spendfile import local_dates  # noqa: E402
+from budget_pipeline.ingest.spendfile import UTC_MICROS, VALID_SCHEMA, CampaignZones  # noqa: E402
 from budget_pipeline.rules.calendar import day_bounds_utc, local_date, month_start  # noqa: E402
 from budget_pipeline.store.catalog import apply_catalog  # noqa: E402
 from budget_pipeline.store.db import make_engine, upgrade, writing  # noqa: E402
-from budget_pipeline.store.spend import insert_records  # noqa: E402
+from budget_pipeline.store.spend import PreparedRecords, insert_records  # noqa: E402
 
 MONTH = dt.date(2026, 11, 1)
 AS_OF = dt.datetime(2026, 11, 25, 14, 0, tzinfo=dt.UTC)
@@ -78,24 +79,30 @@ def catalog(brands: int, per_brand: int) -> dict:
 def load_spend(engine: Engine, zones: dict[str, str], records: int) -> float:
     """Write `records` random records of the month straight through the store's bulk insert."""
     rng = np.random.default_rng(3)
-    ids = np.array(sorted(zones))
+    known = CampaignZones(zones)
     start = pd.Timestamp(MONTH, tz="UTC").value // 1000
     span = 30 * 86_400 * 1_000_000
     started = time.perf_counter()
     for offset in range(0, records, CHUNK):
         n = min(CHUNK, records - offset)
-        frame = pd.DataFrame(
-            {
-                "line_no": np.arange(offset, offset + n),
-                "record_id": [f"r{i}" for i in range(offset, offset + n)],
-                "campaign_id": ids[rng.integers(0, len(ids), n)],
-                "amount_micros": rng.integers(1, 4_000_000, n),
-                "occurred_at": pd.to_datetime(start + rng.integers(0, span, n), unit="us", utc=True),
-            }
+        positions = rng.integers(0, len(zones), n)
+        micros = rng.integers(1, 4_000_000, n)
+        occurred = pa.array(start + rng.integers(0, span, n), UTC_MICROS)
+        amounts = pa.array([f"{m // 1_000_000}.{m % 1_000_000:06d}" for m in micros.tolist()])
+        chunk = pa.table(
+            [
+                pa.array(np.arange(offset, offset + n)),
+                pa.array([f"r{i}" for i in range(offset, offset + n)]),
+                known.ids.take(pa.array(positions)),
+                amounts,
+                pa.array(micros),
+                occurred,
+                known.local_dates(positions, occurred),
+            ],
+            schema=VALID_SCHEMA,
         )
-        frame["local_date"] = local_dates(frame, zones)
         with writing(engine) as conn:
-            insert_records(conn, 1, frame)
+            insert_records(conn, PreparedRecords(engine.dialect.name, 1, chunk))
         print(f"\r  loaded {offset + n:,} records", end="", flush=True)
     print()
     return time.perf_counter() - started

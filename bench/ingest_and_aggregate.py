@@ -165,11 +165,10 @@ def main() -> None:
         try:
             prepare(url, catalog_path)
             out = subprocess.run(
-                [sys.executable, __file__, "--child", url, str(spend_path)],
-                check=True,
-                capture_output=True,
-                text=True,
+                [sys.executable, __file__, "--child", url, str(spend_path)], capture_output=True, text=True
             )
+            if out.returncode:
+                sys.exit(f"[{backend}] the benchmark run failed:\n{out.stderr}")
             r = json.loads(out.stdout.strip().splitlines()[-1])
         finally:
             if schema:

@@ -14,13 +14,23 @@ from pathlib import Path
 from sqlalchemy import Connection, Engine, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from budget_pipeline.ingest.spendfile import Chunk, Rejection, SpendFileError, read_spend_file
+from budget_pipeline.ingest.spendfile import CHUNK_ROWS, Chunk, Rejection, SpendFileError, read_spend_file
 from budget_pipeline.store.db import writing
 from budget_pipeline.store.schema import Brand, Campaign, quarantine_table, spend_files_table
-from budget_pipeline.store.spend import insert_records
+from budget_pipeline.store.spend import PreparedRecords, insert_new_records, insert_records
 
 files_t = spend_files_table
 quarantine_t = quarantine_table
+
+
+PARALLEL_WRITERS = 2  # PostgreSQL connections storing chunks at once (this machine class has two cores)
+
+
+@dataclass(frozen=True)
+class Counts:
+    accepted: int
+    duplicate: int
+    rejected: int
 
 
 @dataclass
@@ -53,7 +63,9 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def ingest_file(engine: Engine, path: Path, zones: dict[str, str] | None = None) -> FileResult:
+def ingest_file(
+    engine: Engine, path: Path, zones: dict[str, str] | None = None, chunk_rows: int = CHUNK_ROWS
+) -> FileResult:
     """Ingest one spend file: good rows are stored, bad rows quarantined with line and reason.
 
     Raises SpendFileError (nothing stored) when the file as a whole is unreadable. Each chunk
@@ -61,7 +73,7 @@ def ingest_file(engine: Engine, path: Path, zones: dict[str, str] | None = None)
     nothing twice and quarantines no row twice.
     """
     zones = campaign_zones(engine) if zones is None else zones
-    chunks = read_spend_file(path, zones)
+    chunks = read_spend_file(path, zones, chunk_rows)
     first = next(chunks, None)  # raises SpendFileError before anything is written
     key = file_key(path)
     with writing(engine) as conn:
@@ -69,37 +81,53 @@ def ingest_file(engine: Engine, path: Path, zones: dict[str, str] | None = None)
             insert(files_t).values(name=path.name, file_key=key, started_at=_now()).returning(files_t.c.id)
         ).scalar_one()
     result = FileResult(path.name)
+    dialect = engine.dialect.name
 
-    def write(chunk: Chunk) -> tuple[int, int, int]:
+    def write(records: PreparedRecords, rejections: list[Rejection], *, new_only: bool) -> Counts | None:
         with writing(engine) as conn:
-            inserted = insert_records(conn, file_id, chunk.valid)
+            inserted = insert_new_records(conn, records) if new_only else insert_records(conn, records)
+            if inserted is None:
+                return None
             conflicts = [
                 Rejection(line, f"conflicting duplicate of record_id '{rid}'", rid, "")
                 for line, rid in inserted.conflicts
             ]
-            _quarantine(conn, file_id, key, path.name, chunk.rejections + conflicts)
-        return inserted.accepted, inserted.duplicate, len(chunk.rejections) + len(conflicts)
+            _quarantine(conn, file_id, key, path.name, rejections + conflicts)
+        return Counts(inserted.accepted, inserted.duplicate, len(rejections) + len(conflicts))
 
-    # The database writes chunk N (in its server, or in sqlite3 with the GIL released) while
-    # this thread reads and validates chunk N+1; at most two chunks are held at once.
-    in_flight: deque[Future[tuple[int, int, int]]] = deque()
+    def add(counts: Counts) -> None:
+        result.accepted += counts.accepted
+        result.duplicate += counts.duplicate
+        result.rejected += counts.rejected
 
-    def collect(done: Future[tuple[int, int, int]]) -> None:
-        accepted, duplicate, rejected = done.result()
-        result.accepted += accepted
-        result.duplicate += duplicate
-        result.rejected += rejected
+    # This thread reads, validates and prepares the next chunk while writers store the ones
+    # before it: on PostgreSQL two connections at once (the server then works on both cores), on
+    # SQLite one (it has one writer).
+    writers = PARALLEL_WRITERS if dialect == "postgresql" else 1
+    in_flight: deque[tuple[Future[Counts | None], PreparedRecords, list[Rejection]]] = deque()
+
+    def settle(keep: int) -> None:
+        while len(in_flight) > keep:
+            future, records, rejections = in_flight.popleft()
+            counts = future.result()
+            if counts is None:
+                # Its bulk insert met a record_id already stored: let the writes in flight
+                # finish, then sort it out alone, so that two writers never wait on each other.
+                settle(keep=0)
+                counts = write(records, rejections, new_only=False)
+                assert counts is not None  # insert_records always stores the chunk
+            add(counts)
 
     try:
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="spend-writer") as writer:
+        with ThreadPoolExecutor(max_workers=writers, thread_name_prefix="spend-writer") as pool:
             try:
                 for chunk in _prepend(first, chunks):
-                    in_flight.append(writer.submit(write, chunk))
-                    while len(in_flight) > 1:
-                        collect(in_flight.popleft())
+                    records = PreparedRecords(dialect, file_id, chunk.valid)
+                    future = pool.submit(write, records, chunk.rejections, new_only=True)
+                    in_flight.append((future, records, chunk.rejections))
+                    settle(keep=writers)
             finally:
-                while in_flight:
-                    collect(in_flight.popleft())
+                settle(keep=0)
     except SpendFileError as exc:
         result.error = str(exc)
     with writing(engine) as conn:

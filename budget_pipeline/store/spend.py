@@ -3,7 +3,6 @@ window of partitions, and reading budget use. Every statement is set-based and b
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import io
 from collections.abc import Sequence
@@ -11,8 +10,13 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-import pandas as pd
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 from sqlalchemy import Connection, Table, bindparam, delete, func, insert, literal, select, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 
 from budget_pipeline.rules.calendar import local_date, month_start, next_month_start
 from budget_pipeline.store.schema import (
@@ -31,7 +35,7 @@ dirty_t = dirty_days_table
 brands_t = brands_table
 campaigns_t = campaigns_table
 
-_STAGING_COLUMNS = "line_no, record_id, campaign_id, amount, occurred_at, local_date, first_in_chunk"
+_COLUMNS = ("line_no", "record_id", "campaign_id", "amount", "occurred_at", "local_date")
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,77 @@ class InsertResult:
     accepted: int
     duplicate: int
     conflicts: list[tuple[int, str]]  # (line_no, record_id) of conflicting duplicates
+
+
+class PreparedRecords:
+    """One chunk of validated rows turned into what one database's bulk insert takes, so that
+    this work (in Arrow, outside the GIL) is done before the write transaction, beside the
+    writes of the chunks before it. On SQLite the values are integer micro-units and the text
+    layout SQLAlchemy's DATETIME reads and compares; on PostgreSQL the amount as written (NUMERIC
+    parses it exactly) and the instant with an explicit UTC offset."""
+
+    def __init__(self, dialect: str, file_id: int, valid: pa.Table) -> None:
+        self.dialect = dialect
+        self.file_id = file_id
+        self.num_rows = valid.num_rows
+        self.record_ids_distinct = pc.count_distinct(valid["record_id"]).as_py() == valid.num_rows
+        # Sorted: writers that mark the same days lock their rows in one order, never deadlocking.
+        self.days: list[dt.date] = sorted(pc.unique(valid["local_date"]).to_pylist())
+        naive = pc.cast(valid["occurred_at"], pa.timestamp("us")).cast(pa.string())
+        if dialect == "sqlite":
+            amount, instant = valid["amount_micros"], naive
+        else:
+            amount, instant = valid["amount"], pc.binary_join_element_wise(naive, "+00", "")
+        self.values = pa.table(
+            [
+                valid["line_no"],
+                valid["record_id"],
+                valid["campaign_id"],
+                amount,
+                instant,
+                valid["local_date"].cast(pa.string()),
+            ],
+            names=list(_COLUMNS),
+        )
+        # On SQLite the rows become Python tuples in the writing thread: built here, beside an
+        # executemany that gives up the GIL for every row, they slowed both threads down.
+        self.csv = b""
+        if dialect == "postgresql":
+            file_ids = pa.repeat(pa.scalar(file_id, pa.int32()), valid.num_rows)
+            self.csv = _csv(self.values.append_column("file_id", file_ids))
+
+
+def _rows(table: pa.Table) -> list[tuple[Any, ...]]:
+    return list(zip(*(column.to_pylist() for column in table.columns), strict=True))
+
+
+def _csv(table: pa.Table) -> bytes:
+    buffer = io.BytesIO()
+    pacsv.write_csv(table, buffer, pacsv.WriteOptions(include_header=False))
+    return buffer.getvalue()
+
+
+def _copy(conn: Connection, table: str, columns: Sequence[str], csv_data: bytes) -> None:
+    """PostgreSQL's COPY of CSV rows into `columns` of `table`."""
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv)"
+        cursor.copy_expert(sql, io.BytesIO(csv_data), size=1 << 20)
+    finally:
+        cursor.close()
+
+
+def _insert_new(conn: Connection, records: PreparedRecords) -> None:
+    """Plain bulk insert of rows whose record_ids are all new: COPY on PostgreSQL, one
+    executemany on SQLite. A record_id already stored raises the driver's IntegrityError."""
+    if records.dialect == "postgresql":
+        _copy(conn, "raw_spend_records", [*_COLUMNS, "file_id"], records.csv)
+        return
+    conn.exec_driver_sql(
+        f"INSERT INTO raw_spend_records ({', '.join(_COLUMNS)}, file_id) "
+        f"VALUES ({', '.join('?' * len(_COLUMNS))}, {int(records.file_id)})",
+        _rows(records.values),
+    )
 
 
 def _ensure_staging(conn: Connection) -> None:
@@ -53,57 +128,61 @@ def _ensure_staging(conn: Connection) -> None:
     conn.exec_driver_sql("DELETE FROM spend_staging")
 
 
-def _stage(conn: Connection, valid: pd.DataFrame) -> None:
+def _first_occurrences(record_ids: pa.ChunkedArray) -> np.ndarray:
+    """True at the first row of each record_id within the chunk."""
+    codes = np.asarray(pc.index_in(record_ids, value_set=pc.unique(record_ids)).to_numpy(zero_copy_only=False))
+    first = np.zeros(len(codes), dtype=bool)
+    first[np.unique(codes, return_index=True)[1]] = True
+    return first
+
+
+def _stage(conn: Connection, records: PreparedRecords) -> None:
     _ensure_staging(conn)
-    days = valid["local_date"].dt.strftime("%Y-%m-%d")
-    # Only the first row of a record_id repeated within the chunk competes for the insert.
-    first = ~valid["record_id"].duplicated(keep="first")
-    if conn.dialect.name == "sqlite":
-        # The text layout SQLAlchemy's SQLite DATETIME reads and compares.
-        instants = valid["occurred_at"].dt.tz_localize(None).dt.strftime("%Y-%m-%d %H:%M:%S.%f")
-        rows = zip(
-            valid["line_no"].tolist(),
-            valid["record_id"].tolist(),
-            valid["campaign_id"].tolist(),
-            valid["amount_micros"].tolist(),
-            instants.tolist(),
-            days.tolist(),
-            first.astype(int).tolist(),
-            strict=True,
+    first = _first_occurrences(records.values["record_id"])
+    columns = [*_COLUMNS, "first_in_chunk"]
+    if records.dialect == "sqlite":
+        staged = records.values.append_column("first_in_chunk", pa.array(first.astype(np.int8)))
+        conn.exec_driver_sql(
+            f"INSERT INTO spend_staging ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+            _rows(staged),
         )
-        conn.exec_driver_sql(f"INSERT INTO spend_staging ({_STAGING_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)", list(rows))
         return
-    micros = valid["amount_micros"]
-    amounts = (micros // 1_000_000).astype(str) + "." + (micros % 1_000_000).astype(str).str.zfill(6)
-    frame = pd.DataFrame(
-        {
-            "line_no": valid["line_no"],
-            "record_id": valid["record_id"],
-            "campaign_id": valid["campaign_id"],
-            "amount": amounts,
-            "occurred_at": valid["occurred_at"].dt.strftime("%Y-%m-%d %H:%M:%S.%f+00"),
-            "local_date": days,
-            "first_in_chunk": first.map({True: "t", False: "f"}),
-        }
-    )
-    buffer = io.StringIO()
-    frame.to_csv(buffer, index=False, header=False, quoting=csv.QUOTE_MINIMAL)
-    buffer.seek(0)
-    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    staged = records.values.append_column("first_in_chunk", pa.array(np.where(first, "t", "f")))
+    _copy(conn, "spend_staging", columns, _csv(staged))
+
+
+def insert_new_records(conn: Connection, records: PreparedRecords) -> InsertResult | None:
+    """Add one chunk whose record_ids are all new with one plain bulk insert (COPY on
+    PostgreSQL) inside a savepoint. None, with nothing written, when the chunk repeats a
+    record_id or meets one already stored (or, on PostgreSQL, deadlocks with another writer's
+    COPY): `insert_records` then sorts it out."""
+    if records.num_rows == 0:
+        return InsertResult(0, 0, [])
+    if not records.record_ids_distinct:
+        return None
     try:
-        cursor.copy_expert(f"COPY spend_staging ({_STAGING_COLUMNS}) FROM STDIN WITH (FORMAT csv)", buffer)
-    finally:
-        cursor.close()
+        with conn.begin_nested():
+            _insert_new(conn, records)
+    except (IntegrityError, conn.dialect.loaded_dbapi.IntegrityError, _deadlock(conn)):
+        return None
+    _mark_days_dirty_by(conn, records)
+    return InsertResult(records.num_rows, 0, [])
 
 
-def insert_records(conn: Connection, file_id: int, valid: pd.DataFrame) -> InsertResult:
+def insert_records(conn: Connection, records: PreparedRecords) -> InsertResult:
     """Add the validated rows of one chunk. A record_id already stored (by an earlier file or an
     earlier line) with the same content is a duplicate and changes nothing; with other content it
     is a conflicting duplicate, left out and returned.
-    The brand-local days that gained records are marked dirty for the next refresh."""
-    if valid.empty:
-        return InsertResult(0, 0, [])
-    _stage(conn, valid)
+    The brand-local days that gained records are marked dirty for the next refresh.
+
+    The usual chunk, all new record_ids, goes in with one plain bulk insert inside a savepoint;
+    only when that meets a stored record_id (or the chunk repeats one) does it take the slower
+    path through a staging table that sorts duplicates from conflicts.
+    """
+    if (inserted := insert_new_records(conn, records)) is not None:
+        return inserted
+    file_id = records.file_id
+    _stage(conn, records)
     accepted = conn.execute(
         text(
             "INSERT INTO raw_spend_records "
@@ -117,7 +196,7 @@ def insert_records(conn: Connection, file_id: int, valid: pd.DataFrame) -> Inser
     # Every staged row was inserted unless its record_id was already stored or repeated in the
     # chunk; only then can a row conflict.
     conflicts: Sequence[Any] = []
-    if accepted < len(valid):
+    if accepted < records.num_rows:
         conflicts = conn.execute(
             text(
                 "SELECT s.line_no, s.record_id FROM spend_staging s "
@@ -130,15 +209,30 @@ def insert_records(conn: Connection, file_id: int, valid: pd.DataFrame) -> Inser
         ).all()
     if accepted:
         # Marks every day the chunk names; a day with only duplicates is rebuilt needlessly, never missed.
-        conn.execute(
-            text(
-                "INSERT INTO dirty_spend_days (day, file_id) "
-                "SELECT DISTINCT local_date, :file_id FROM spend_staging WHERE true "
-                "ON CONFLICT (day) DO UPDATE SET file_id = excluded.file_id"
-            ),
-            {"file_id": file_id},
-        )
-    return InsertResult(accepted, len(valid) - accepted - len(conflicts), [(int(n), str(r)) for n, r in conflicts])
+        _mark_days_dirty_by(conn, records)
+    return InsertResult(
+        accepted, records.num_rows - accepted - len(conflicts), [(int(n), str(r)) for n, r in conflicts]
+    )
+
+
+def _deadlock(conn: Connection) -> type[Exception]:
+    """The driver's error for a deadlock between two COPYs (PostgreSQL only; never on SQLite,
+    whose writers take the database lock up front)."""
+    if conn.dialect.name == "postgresql":
+        from psycopg2.errors import DeadlockDetected
+
+        return DeadlockDetected
+    return IntegrityError
+
+
+def _mark_days_dirty_by(conn: Connection, records: PreparedRecords) -> None:
+    """Mark the chunk's local days for the next refresh, by its file (so a rebuild that read
+    before this file keeps them marked)."""
+    upsert = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(dirty_t)
+    conn.execute(
+        upsert.on_conflict_do_update(index_elements=["day"], set_={"file_id": upsert.excluded.file_id}),
+        [{"day": day, "file_id": records.file_id} for day in records.days],
+    )
 
 
 @dataclass(frozen=True)
@@ -148,6 +242,16 @@ class WindowTotals:
     spend: Decimal
 
 
+AGGREGATION_WORK_MEM = "256MB"
+
+
+def _aggregation_memory(conn: Connection) -> None:
+    """Let this transaction's (day, campaign) hash aggregate stay in memory on PostgreSQL: a
+    month holds ~300k groups per million records, and the 4 MB default spills them to disk."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"SET LOCAL work_mem = '{AGGREGATION_WORK_MEM}'")
+
+
 def rebuild_daily(conn: Connection, first: dt.date, stop: dt.date) -> WindowTotals:
     """Replace the daily_spend rows of days [first, stop) with sums of their raw records, and
     clear the dirty marks this rebuild covered."""
@@ -155,21 +259,25 @@ def rebuild_daily(conn: Connection, first: dt.date, stop: dt.date) -> WindowTota
         select(func.max(dirty_t.c.file_id)).where(dirty_t.c.day >= first, dirty_t.c.day < stop)
     ).scalar()
     conn.execute(delete(daily_t).where(daily_t.c.day >= first, daily_t.c.day < stop))
+    # Sum first, then join each (day, campaign) group, not each record, to its brand.
+    sums = (
+        select(
+            raw_t.c.local_date.label("day"),
+            raw_t.c.campaign_id,
+            func.sum(raw_t.c.amount).label("spend"),
+            func.count().label("records"),
+        )
+        .where(raw_t.c.local_date >= first, raw_t.c.local_date < stop)
+        .group_by(raw_t.c.local_date, raw_t.c.campaign_id)
+        .subquery("sums")
+    )
+    _aggregation_memory(conn)
     conn.execute(
         insert(daily_t).from_select(
             ["day", "campaign_id", "brand_id", "spend", "records"],
-            # Grouped by the index's own columns so the rows stream in order; a campaign has
-            # one brand, so min() just carries it.
-            select(
-                raw_t.c.local_date,
-                raw_t.c.campaign_id,
-                func.min(campaigns_t.c.brand_id),
-                func.sum(raw_t.c.amount),
-                func.count(),
-            )
-            .join(campaigns_t, campaigns_t.c.id == raw_t.c.campaign_id)
-            .where(raw_t.c.local_date >= first, raw_t.c.local_date < stop)
-            .group_by(raw_t.c.local_date, raw_t.c.campaign_id),
+            select(sums.c.day, sums.c.campaign_id, campaigns_t.c.brand_id, sums.c.spend, sums.c.records).join(
+                campaigns_t, campaigns_t.c.id == sums.c.campaign_id
+            ),
         )
     )
     if marks is not None:

@@ -2,12 +2,14 @@ import re
 from decimal import Decimal
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from budget_pipeline.ingest.spendfile import SpendFileError, amount_micros, read_spend_file
+from budget_pipeline.ingest.spendfile import SpendFileError, _parse_instants, amount_micros, read_spend_file
 from tests.conftest import write_csv
 
 ZONES = {"c1": "America/New_York", "c2": "Asia/Kathmandu"}
@@ -15,14 +17,14 @@ ZONES = {"c1": "America/New_York", "c2": "Asia/Kathmandu"}
 
 def read_all(path: Path, chunk_rows: int = 1000) -> tuple[pd.DataFrame, dict[int, str]]:
     chunks = list(read_spend_file(path, ZONES, chunk_rows=chunk_rows))
-    valid = pd.concat([c.valid for c in chunks], ignore_index=True)
+    valid = pa.concat_tables([c.valid for c in chunks]).to_pandas()
     return valid, {r.line_no: r.reason for c in chunks for r in c.rejections}
 
 
 @given(st.decimals(min_value=0, max_value=Decimal("999999999.999999"), places=6))
 def test_amount_micros_is_exact(amount: Decimal) -> None:
     text = format(amount, "f")
-    assert amount_micros(pd.Series([text], dtype="str")).tolist() == [int(amount * 1_000_000)]
+    assert amount_micros(pa.array([text])).to_pylist() == [int(amount * 1_000_000)]
 
 
 def test_each_bad_row_kind_is_rejected_with_its_line(tmp_path: Path) -> None:
@@ -67,7 +69,7 @@ def test_each_bad_row_kind_is_rejected_with_its_line(tmp_path: Path) -> None:
     assert valid["line_no"].tolist() == [2, 14, 15, 18]
     assert valid["amount_micros"].tolist() == [10_500_000, 10_500_000, 99_000_000, 1]
     # 18:15 UTC is 00:00 the next day in Kathmandu (+05:45).
-    assert [str(d.date()) for d in valid["local_date"]] == ["2026-11-25"] * 3 + ["2026-11-26"]
+    assert [str(d) for d in valid["local_date"]] == ["2026-11-25"] * 3 + ["2026-11-26"]
 
 
 def test_line_numbers_survive_chunking_and_skipped_lines(tmp_path: Path) -> None:
@@ -102,3 +104,35 @@ def test_whole_file_errors(tmp_path: Path, content: bytes, message: str) -> None
     path.write_bytes(content)
     with pytest.raises(SpendFileError, match=re.escape(message)):
         list(read_spend_file(path, ZONES))
+
+
+_instants = st.builds(
+    lambda y, mo, d, h, mi, s, frac, sep, fsep, zone: (
+        f"{y:04d}-{mo:02d}-{d:02d}{sep}{h:02d}:{mi:02d}"
+        + (f":{s:02d}" if s is not None else "")
+        + (f"{fsep}{frac}" if s is not None and frac else "")
+        + zone
+    ),
+    st.integers(1, 9999),
+    st.integers(0, 13),
+    st.integers(0, 32),
+    st.integers(0, 24),
+    st.integers(0, 60),
+    st.none() | st.integers(0, 60),
+    st.sampled_from(["", "5", "123456", "1234567", "123456789"]),
+    st.sampled_from(["T", " "]),
+    st.sampled_from([".", ","]),
+    st.sampled_from(["Z", "z", "+00:00", "-05:00", "+05:45", "+0545", "+13", "-00:00", "+24:00", "+05:60"]),
+)
+
+
+@given(st.lists(_instants, min_size=1, max_size=5))
+def test_timestamps_parse_as_pandas_does(strings: list[str]) -> None:
+    """Arrow parses the common ISO-8601 forms; whatever it takes, and what falls back to pandas,
+    must give the instant pandas gives, or be rejected where pandas rejects."""
+    parsed = _parse_instants(pa.array(strings), np.ones(len(strings), dtype=bool)).to_pylist()
+    reference = pd.to_datetime(pd.Series(strings, dtype=object), format="ISO8601", utc=True, errors="coerce")
+    for got, want in zip(parsed, reference.astype("datetime64[us, UTC]"), strict=True):
+        assert (got is None) == pd.isna(want)
+        if got is not None:
+            assert pd.Timestamp(got) == want

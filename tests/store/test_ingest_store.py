@@ -151,3 +151,32 @@ def test_repeats_within_one_file(acme: Engine, tmp_path: Path) -> None:
     )
     assert (result.accepted, result.duplicate, result.rejected) == (1, 1, 1)
     assert quarantine(acme) == [(4, "conflicting duplicate of record_id 'r1'")]
+
+
+def test_many_chunks_with_repeats_across_chunks_and_files(acme: Engine, tmp_path: Path) -> None:
+    """Small chunks put repeats of one record_id in chunks written at the same time (two
+    writers on PostgreSQL) and against an earlier file; every row is still counted once, as
+    new, duplicate or conflicting, and the stored records are exactly the first versions."""
+    campaigns = ["acme-search", "acme-social", "tokyo-display"]
+    earlier = [f"r{i},{campaigns[i % 3]},{i}.25,2026-11-20T10:00:00Z" for i in range(0, 400, 7)]
+    ingest_file(acme, write_csv(tmp_path / "earlier.csv", earlier))
+    rows, expected = [], {f"r{i}": (campaigns[i % 3], Decimal(f"{i}.25")) for i in range(0, 400, 7)}
+    accepted = duplicate = conflicting = 0
+    for line in range(1200):
+        i = (line * 37) % 400  # every id three times, far apart in the file
+        row = (campaigns[i % 3], Decimal(f"{i}.25") if line % 5 else Decimal(f"{i}.50"))
+        if f"r{i}" not in expected:
+            expected[f"r{i}"] = row
+            accepted += 1
+        elif expected[f"r{i}"] == row:
+            duplicate += 1
+        else:
+            conflicting += 1
+        rows.append(f"r{i},{row[0]},{row[1]},2026-11-20T10:00:00Z")
+    result = ingest_file(acme, write_csv(tmp_path / "spend.csv", rows), chunk_rows=25)
+    assert (result.accepted, result.duplicate, result.rejected) == (accepted, duplicate, conflicting)
+    assert conflicting > 0 and duplicate > 0
+    with acme.connect() as conn:
+        stored = conn.execute(select(RawSpendRecord.record_id, RawSpendRecord.campaign_id, RawSpendRecord.amount))
+        assert {rid: (campaign, amount) for rid, campaign, amount in stored} == expected
+    assert len(quarantine(acme)) == conflicting

@@ -44,7 +44,8 @@ def test_upgrade_from_an_older_schema_keeps_the_data(db_url: str, tmp_path) -> N
     upgrade(engine)
     assert current_revision(engine) == head_revision() != "0001"
     indexes = {ix["name"] for ix in inspect(engine).get_indexes("raw_spend_records")}
-    assert "ix_raw_spend_records_day_campaign_amount" in indexes
+    assert "ix_raw_spend_records_local_date" in indexes
+    assert "ix_raw_spend_records_day_campaign_amount" not in indexes
     assert "ix_raw_spend_records_file_id" not in indexes
     from sqlalchemy import text
 
