@@ -145,7 +145,10 @@ class DailySpend(Base):
     spend: Mapped[Decimal] = mapped_column(Money)
     records: Mapped[int] = mapped_column(Integer)
 
-    __table_args__ = (Index("ix_daily_spend_day_brand", "day", "brand_id"),)
+    # Enforcement reads brand and capped-campaign spend from this index alone (migration 0004).
+    __table_args__ = (
+        Index("ix_daily_spend_day_brand", "day", "brand_id", postgresql_include=["campaign_id", "spend"]),
+    )
 
 
 class MonthlySpend(Base):

@@ -49,6 +49,13 @@ class Money(TypeDecorator[Decimal]):
             return to_micros(Decimal(value))
         return Decimal(value)
 
+    def result_processor(self, dialect: Dialect, coltype: Any) -> Any:
+        if dialect.name == "postgresql":
+            # psycopg2 returns NUMERIC(20, 6), and its sums, as Decimals with six places:
+            # nothing to convert, and nothing to spend per value on reads of 100k rows.
+            return None
+        return super().result_processor(dialect, coltype)
+
     def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
         if value is None:
             return None

@@ -51,3 +51,25 @@ def test_upgrade_from_an_older_schema_keeps_the_data(db_url: str, tmp_path) -> N
 
     with engine.connect() as conn:
         assert conn.execute(text("SELECT record_id FROM raw_spend_records")).scalars().all() == ["r1"]
+
+
+def test_migrations_build_exactly_the_models(db_url: str) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from budget_pipeline.store.schema import Base
+
+    engine = make_engine(db_url)
+    upgrade(engine)
+    with engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+
+
+def test_spend_brand_indexes_carry_campaign_and_spend_on_postgresql(db_url: str) -> None:
+    engine = make_engine(db_url)
+    upgrade(engine)
+    if engine.dialect.name != "postgresql":
+        return
+    for table, name in (("daily_spend", "ix_daily_spend_day_brand"), ("monthly_spend", "ix_monthly_spend_month_brand")):
+        index = {ix["name"]: ix for ix in inspect(engine).get_indexes(table)}[name]
+        assert index["dialect_options"]["postgresql_include"] == ["campaign_id", "spend"]
