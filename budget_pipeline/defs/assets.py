@@ -77,7 +77,7 @@ def build_daily(engine: Engine, first: dt.date, stop: dt.date) -> WindowReport:
     with writing(engine) as conn:
         totals = rebuild_daily(conn, first, stop)
         uses = brand_use(conn, monthly=False, first=first, stop=stop)
-        checks = [within_budget(uses, monthly=False), reconciles(conn, first, stop)]
+        checks = [within_budget(uses, monthly=False), reconciles(conn, first, stop, raw=totals.raw_by_day)]
     return WindowReport(totals, _nearest(uses), checks)
 
 

@@ -14,9 +14,25 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
-from sqlalchemy import Connection, Table, bindparam, delete, func, insert, literal, select, text
+from sqlalchemy import (
+    Column,
+    Connection,
+    Date,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    bindparam,
+    delete,
+    func,
+    insert,
+    literal,
+    select,
+    text,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.schema import CreateTable
 
 from budget_pipeline.rules.calendar import local_date, month_start, next_month_start
 from budget_pipeline.store.schema import (
@@ -27,6 +43,7 @@ from budget_pipeline.store.schema import (
     monthly_table,
     raw_table,
 )
+from budget_pipeline.store.types import Money
 
 raw_t = raw_table
 daily_t = daily_table
@@ -252,38 +269,73 @@ def _aggregation_memory(conn: Connection) -> None:
         conn.exec_driver_sql(f"SET LOCAL work_mem = '{AGGREGATION_WORK_MEM}'")
 
 
-def rebuild_daily(conn: Connection, first: dt.date, stop: dt.date) -> WindowTotals:
+@dataclass(frozen=True)
+class DailyRebuild(WindowTotals):
+    """What a daily rebuild wrote, and the (records, spend) of the raw records it summed, per day."""
+
+    raw_by_day: dict[dt.date, tuple[int, Decimal]]
+
+
+# The (day, campaign) sums of one rebuild, made once and read twice: to write daily_spend, and
+# to total the raw records per day for the reconcile check.
+_sums_t = Table(
+    "daily_spend_sums",
+    MetaData(),
+    Column("day", Date, nullable=False),
+    Column("campaign_id", String(64), nullable=False),
+    Column("spend", Money, nullable=False),
+    Column("records", Integer, nullable=False),
+    prefixes=["TEMPORARY"],
+    postgresql_on_commit="DROP",
+)
+
+
+def _sum_raw_records(conn: Connection, first: dt.date, stop: dt.date) -> None:
+    conn.execute(CreateTable(_sums_t, if_not_exists=True))
+    conn.execute(delete(_sums_t))
+    conn.execute(
+        insert(_sums_t).from_select(
+            ["day", "campaign_id", "spend", "records"],
+            select(raw_t.c.local_date, raw_t.c.campaign_id, func.sum(raw_t.c.amount), func.count())
+            .where(raw_t.c.local_date >= first, raw_t.c.local_date < stop)
+            .group_by(raw_t.c.local_date, raw_t.c.campaign_id),
+        )
+    )
+
+
+def rebuild_daily(conn: Connection, first: dt.date, stop: dt.date) -> DailyRebuild:
     """Replace the daily_spend rows of days [first, stop) with sums of their raw records, and
     clear the dirty marks this rebuild covered."""
     marks = conn.execute(
         select(func.max(dirty_t.c.file_id)).where(dirty_t.c.day >= first, dirty_t.c.day < stop)
     ).scalar()
     conn.execute(delete(daily_t).where(daily_t.c.day >= first, daily_t.c.day < stop))
-    # Sum first, then join each (day, campaign) group, not each record, to its brand.
-    sums = (
-        select(
-            raw_t.c.local_date.label("day"),
-            raw_t.c.campaign_id,
-            func.sum(raw_t.c.amount).label("spend"),
-            func.count().label("records"),
-        )
-        .where(raw_t.c.local_date >= first, raw_t.c.local_date < stop)
-        .group_by(raw_t.c.local_date, raw_t.c.campaign_id)
-        .subquery("sums")
-    )
     _aggregation_memory(conn)
+    # Sum first, then join each (day, campaign) group, not each record, to its brand.
+    _sum_raw_records(conn, first, stop)
     conn.execute(
         insert(daily_t).from_select(
             ["day", "campaign_id", "brand_id", "spend", "records"],
-            select(sums.c.day, sums.c.campaign_id, campaigns_t.c.brand_id, sums.c.spend, sums.c.records).join(
-                campaigns_t, campaigns_t.c.id == sums.c.campaign_id
-            ),
+            select(_sums_t.c.day, _sums_t.c.campaign_id, campaigns_t.c.brand_id, _sums_t.c.spend, _sums_t.c.records)
+            .join(campaigns_t, campaigns_t.c.id == _sums_t.c.campaign_id)
+            # In key order, the primary-key B-tree grows at its end instead of splitting pages
+            # all over: on PostgreSQL this halves the time of a month's insert.
+            .order_by(_sums_t.c.day, _sums_t.c.campaign_id),
         )
     )
+    raw_by_day = {
+        day: (int(records), spend)
+        for day, records, spend in conn.execute(
+            select(_sums_t.c.day, func.sum(_sums_t.c.records), func.sum(_sums_t.c.spend)).group_by(_sums_t.c.day)
+        )
+    }
+    if conn.dialect.name == "sqlite":
+        conn.execute(delete(_sums_t))  # PostgreSQL drops the table at commit
     if marks is not None:
         # A file that lands during the rebuild carries a higher id and stays marked.
         conn.execute(delete(dirty_t).where(dirty_t.c.day >= first, dirty_t.c.day < stop, dirty_t.c.file_id <= marks))
-    return _totals(conn, daily_t, first, stop)
+    totals = _totals(conn, daily_t, first, stop)
+    return DailyRebuild(totals.rows, totals.records, totals.spend, raw_by_day)
 
 
 def rebuild_monthly(conn: Connection, first: dt.date, stop: dt.date) -> WindowTotals:
@@ -365,12 +417,15 @@ def brand_use(conn: Connection, *, monthly: bool, first: dt.date, stop: dt.date)
         if monthly
         else (daily_t, daily_t.c.day, brands_t.c.daily_budget)
     )
-    spend = func.sum(table.c.spend)
-    rows = conn.execute(
-        select(brands_t.c.name, key, budget, spend)
-        .join(brands_t, brands_t.c.id == table.c.brand_id)
+    # Sum per brand first, then join the few (brand, period) sums, not every campaign row, to brands.
+    sums = (
+        select(table.c.brand_id, key.label("period"), func.sum(table.c.spend).label("spend"))
         .where(key >= first, key < stop)
-        .group_by(brands_t.c.name, key, budget)
+        .group_by(table.c.brand_id, key)
+        .subquery("sums")
+    )
+    rows = conn.execute(
+        select(brands_t.c.name, sums.c.period, budget, sums.c.spend).join(brands_t, brands_t.c.id == sums.c.brand_id)
     )
     return [BrandUse(r[0], r[1], r[2], r[3]) for r in rows]
 

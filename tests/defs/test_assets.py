@@ -115,3 +115,21 @@ def test_reconcile_check_fails_when_aggregate_differs(acme: Engine, db_url: str,
         outcome = reconciles(conn, dt.date(2026, 11, 25), dt.date(2026, 11, 26))
     assert (outcome.passed, outcome.severity) == (False, AssetCheckSeverity.ERROR)
     assert "| 2026-11-25 | 1 | 10.000000 | 2 | 10.000000 |" in outcome.metadata["differences"].value
+
+
+def test_reconcile_check_fails_when_records_fall_out_of_the_aggregate(
+    acme: Engine, db_url: str, tmp_path: Path
+) -> None:
+    ingest_file(acme, write_csv(tmp_path / "s.csv", ["r1,acme-search,10,2026-11-25T15:00:00Z"]))
+    with writing(acme) as conn:  # a record of a campaign the catalog does not hold has no brand to sum under
+        conn.execute(
+            text(
+                "INSERT INTO raw_spend_records "
+                "(record_id, campaign_id, amount, occurred_at, local_date, file_id, line_no) "
+                "SELECT 'ghost', 'no-such-campaign', amount, occurred_at, local_date, file_id, 3 FROM raw_spend_records"
+            )
+        )
+    result = run(db_url, [daily_spend], partition_key="2026-11-25")
+    passed, severity, metadata = checks_of(result)["daily_spend_reconciles"]
+    assert (passed, severity) == (False, AssetCheckSeverity.ERROR)
+    assert "| 2026-11-25 | 2 | 20.000000 | 1 | 10.000000 |" in metadata["differences"].value
