@@ -23,7 +23,7 @@ from budget_pipeline.defs.checks import (
     CheckOutcome,
     daily_check_specs,
     monthly_check_specs,
-    reconciles,
+    reconcile,
     within_budget,
 )
 from budget_pipeline.defs.partitions import daily_partitions, monthly_partitions
@@ -77,7 +77,7 @@ def build_daily(engine: Engine, first: dt.date, stop: dt.date) -> WindowReport:
     with writing(engine) as conn:
         totals = rebuild_daily(conn, first, stop)
         uses = brand_use(conn, monthly=False, first=first, stop=stop)
-        checks = [within_budget(uses, monthly=False), reconciles(conn, first, stop, raw=totals.raw_by_day)]
+        checks = [within_budget(uses, monthly=False), reconcile(totals.raw_by_day, totals.built_by_day, first, stop)]
     return WindowReport(totals, _nearest(uses), checks)
 
 

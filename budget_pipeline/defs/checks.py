@@ -6,13 +6,12 @@ Each check is evaluated in the same transaction that rebuilt the window, both by
 
 import datetime as dt
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 
 from dagster import AssetCheckEvaluation, AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetKey, MetadataValue
 from sqlalchemy import Connection
 
-from budget_pipeline.store.spend import BrandUse, daily_totals_by_day, raw_totals_by_day
+from budget_pipeline.store.spend import BrandUse, DayTotals, daily_totals_by_day, raw_totals_by_day
 
 DAILY_SPEND = "daily_spend"
 MONTHLY_SPEND = "monthly_spend"
@@ -102,14 +101,13 @@ def within_budget(uses: list[BrandUse], *, monthly: bool) -> CheckOutcome:
     )
 
 
-def reconciles(
-    conn: Connection, first: dt.date, stop: dt.date, raw: dict[dt.date, tuple[int, Decimal]] | None = None
-) -> CheckOutcome:
-    """Each day's records and spend in daily_spend against its raw records: `raw`, the per-day
-    totals a rebuild summed in this transaction, or else read from raw_spend_records."""
-    if raw is None:
-        raw = raw_totals_by_day(conn, first, stop)
-    built = daily_totals_by_day(conn, first, stop)
+def reconciles(conn: Connection, first: dt.date, stop: dt.date) -> CheckOutcome:
+    """The reconcile check of days [first, stop) as the store holds them now."""
+    return reconcile(raw_totals_by_day(conn, first, stop), daily_totals_by_day(conn, first, stop), first, stop)
+
+
+def reconcile(raw: DayTotals, built: DayTotals, first: dt.date, stop: dt.date) -> CheckOutcome:
+    """Each day's records and spend in daily_spend (`built`) against its raw records (`raw`)."""
     differing = sorted(day for day in raw.keys() | built.keys() if raw.get(day) != built.get(day))
     metadata: dict[str, Any] = {"days_checked": (stop - first).days, "days_differing": len(differing)}
     if differing:

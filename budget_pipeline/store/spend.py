@@ -269,11 +269,16 @@ def _aggregation_memory(conn: Connection) -> None:
         conn.exec_driver_sql(f"SET LOCAL work_mem = '{AGGREGATION_WORK_MEM}'")
 
 
+DayTotals = dict[dt.date, tuple[int, Decimal]]  # (records, spend) per day
+
+
 @dataclass(frozen=True)
 class DailyRebuild(WindowTotals):
-    """What a daily rebuild wrote, and the (records, spend) of the raw records it summed, per day."""
+    """What a daily rebuild wrote, with the per-day totals of the raw records it summed and of
+    the daily_spend rows it wrote."""
 
-    raw_by_day: dict[dt.date, tuple[int, Decimal]]
+    raw_by_day: DayTotals
+    built_by_day: DayTotals
 
 
 # The (day, campaign) sums of one rebuild, made once and read twice: to write daily_spend, and
@@ -313,7 +318,7 @@ def rebuild_daily(conn: Connection, first: dt.date, stop: dt.date) -> DailyRebui
     _aggregation_memory(conn)
     # Sum first, then join each (day, campaign) group, not each record, to its brand.
     _sum_raw_records(conn, first, stop)
-    conn.execute(
+    rows = conn.execute(
         insert(daily_t).from_select(
             ["day", "campaign_id", "brand_id", "spend", "records"],
             select(_sums_t.c.day, _sums_t.c.campaign_id, campaigns_t.c.brand_id, _sums_t.c.spend, _sums_t.c.records)
@@ -322,20 +327,17 @@ def rebuild_daily(conn: Connection, first: dt.date, stop: dt.date) -> DailyRebui
             # all over: on PostgreSQL this halves the time of a month's insert.
             .order_by(_sums_t.c.day, _sums_t.c.campaign_id),
         )
-    )
-    raw_by_day = {
-        day: (int(records), spend)
-        for day, records, spend in conn.execute(
-            select(_sums_t.c.day, func.sum(_sums_t.c.records), func.sum(_sums_t.c.spend)).group_by(_sums_t.c.day)
-        )
-    }
+    ).rowcount
+    raw_by_day = _by_day(conn, _sums_t.c.day, func.sum(_sums_t.c.records), _sums_t.c.spend)
+    built_by_day = daily_totals_by_day(conn, first, stop)
     if conn.dialect.name == "sqlite":
         conn.execute(delete(_sums_t))  # PostgreSQL drops the table at commit
     if marks is not None:
         # A file that lands during the rebuild carries a higher id and stays marked.
         conn.execute(delete(dirty_t).where(dirty_t.c.day >= first, dirty_t.c.day < stop, dirty_t.c.file_id <= marks))
-    totals = _totals(conn, daily_t, first, stop)
-    return DailyRebuild(totals.rows, totals.records, totals.spend, raw_by_day)
+    records = sum(n for n, _ in built_by_day.values())
+    spend = sum((amount for _, amount in built_by_day.values()), Decimal("0"))
+    return DailyRebuild(rows, records, spend, raw_by_day, built_by_day)
 
 
 def rebuild_monthly(conn: Connection, first: dt.date, stop: dt.date) -> WindowTotals:
@@ -361,36 +363,34 @@ def rebuild_monthly(conn: Connection, first: dt.date, stop: dt.date) -> WindowTo
                 .group_by(daily_t.c.campaign_id, daily_t.c.brand_id),
             )
         )
-    return _totals(conn, monthly_t, first, stop)
+    return _monthly_totals(conn, first, stop)
 
 
-def _totals(conn: Connection, table: Table, first: dt.date, stop: dt.date) -> WindowTotals:
-    key = table.c.day if table is daily_t else table.c.month
+def _monthly_totals(conn: Connection, first: dt.date, stop: dt.date) -> WindowTotals:
+    m = monthly_t.c
     row = conn.execute(
-        select(func.count(), func.coalesce(func.sum(table.c.records), 0), func.sum(table.c.spend)).where(
-            key >= first, key < stop
+        select(func.count(), func.coalesce(func.sum(m.records), 0), func.sum(m.spend)).where(
+            m.month >= first, m.month < stop
         )
     ).one()
     return WindowTotals(int(row[0]), int(row[1]), row[2] if row[2] is not None else Decimal("0"))
 
 
-def raw_totals_by_day(conn: Connection, first: dt.date, stop: dt.date) -> dict[dt.date, tuple[int, Decimal]]:
+def _by_day(conn: Connection, day: Any, records: Any, spend: Any, *where: Any) -> DayTotals:
+    rows = conn.execute(select(day, records, func.sum(spend)).where(*where).group_by(day))
+    return {d: (int(n), amount) for d, n, amount in rows}
+
+
+def raw_totals_by_day(conn: Connection, first: dt.date, stop: dt.date) -> DayTotals:
     """(records, spend) of the raw records of each local day in [first, stop)."""
-    rows = conn.execute(
-        select(raw_t.c.local_date, func.count(), func.sum(raw_t.c.amount))
-        .where(raw_t.c.local_date >= first, raw_t.c.local_date < stop)
-        .group_by(raw_t.c.local_date)
-    )
-    return {row[0]: (int(row[1]), row[2]) for row in rows}
+    day = raw_t.c.local_date
+    return _by_day(conn, day, func.count(), raw_t.c.amount, day >= first, day < stop)
 
 
-def daily_totals_by_day(conn: Connection, first: dt.date, stop: dt.date) -> dict[dt.date, tuple[int, Decimal]]:
-    rows = conn.execute(
-        select(daily_t.c.day, func.sum(daily_t.c.records), func.sum(daily_t.c.spend))
-        .where(daily_t.c.day >= first, daily_t.c.day < stop)
-        .group_by(daily_t.c.day)
-    )
-    return {row[0]: (int(row[1]), row[2]) for row in rows}
+def daily_totals_by_day(conn: Connection, first: dt.date, stop: dt.date) -> DayTotals:
+    """(records, spend) of the daily_spend rows of each day in [first, stop)."""
+    day = daily_t.c.day
+    return _by_day(conn, day, func.sum(daily_t.c.records), daily_t.c.spend, day >= first, day < stop)
 
 
 @dataclass(frozen=True)

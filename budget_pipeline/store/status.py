@@ -66,14 +66,8 @@ def lock_status(conn: Connection) -> None:
     transaction; on SQLite the transaction already began IMMEDIATE (store.db.writing)."""
     if conn.dialect.name == "postgresql":
         conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({STATUS_LOCK_KEY})")
-        plain_queries(conn)
-
-
-def plain_queries(conn: Connection) -> None:
-    """No JIT compilation for the rest of this PostgreSQL transaction: status reads are many
-    index lookups, which the planner prices high enough to compile for tens of milliseconds,
-    more than the queries then take."""
-    if conn.dialect.name == "postgresql":
+        # No JIT for the rest of the transaction: status reads are many index lookups, which the
+        # planner prices high enough to compile for tens of milliseconds, more than they take.
         conn.exec_driver_sql("SET LOCAL jit = off")
 
 

@@ -57,12 +57,8 @@ class Money(TypeDecorator[Decimal]):
         return super().result_processor(dialect, coltype)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
-        if value is None:
-            return None
-        if dialect.name == "sqlite":
-            return from_micros(int(value))
-        # NUMERIC(20, 6) and its sums already arrive as Decimals with six places.
-        return value if isinstance(value, Decimal) else Decimal(value).quantize(_QUANTUM)
+        # SQLite only: result_processor leaves PostgreSQL's Decimals as they come.
+        return None if value is None else from_micros(int(value))
 
 
 class UTCDateTime(TypeDecorator[dt.datetime]):
