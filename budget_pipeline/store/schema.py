@@ -132,7 +132,8 @@ class DirtySpendDay(Base):
     __tablename__ = "dirty_spend_days"
 
     day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
-    # The highest spend_files.id that touched the day; a rebuild clears only what it saw.
+    # The spend_files.id that marked the day last (0: a catalog change did). A rebuild locks the
+    # marks it clears, so a mark made while it runs survives it (store.spend._claim_dirty_days).
     file_id: Mapped[int] = mapped_column(Integer)
 
 

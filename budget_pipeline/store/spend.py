@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -53,6 +53,7 @@ brands_t = brands_table
 campaigns_t = campaigns_table
 
 _COLUMNS = ("line_no", "record_id", "campaign_id", "amount", "occurred_at", "local_date")
+CATALOG_CHANGE = 0  # the file_id of a dirty mark made by a catalog change, not by a spend file
 
 
 @dataclass(frozen=True)
@@ -243,13 +244,8 @@ def _deadlock(conn: Connection) -> type[Exception]:
 
 
 def _mark_days_dirty_by(conn: Connection, records: PreparedRecords) -> None:
-    """Mark the chunk's local days for the next refresh, by its file (so a rebuild that read
-    before this file keeps them marked)."""
-    upsert = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(dirty_t)
-    conn.execute(
-        upsert.on_conflict_do_update(index_elements=["day"], set_={"file_id": upsert.excluded.file_id}),
-        [{"day": day, "file_id": records.file_id} for day in records.days],
-    )
+    """Mark the chunk's local days for the next refresh, noting its file."""
+    _mark_days_dirty(conn, records.days, records.file_id)
 
 
 @dataclass(frozen=True)
@@ -308,12 +304,31 @@ def _sum_raw_records(conn: Connection, first: dt.date, stop: dt.date) -> None:
     )
 
 
+SPEND_REBUILD_LOCK_KEY = 0x7370_656E_64  # "spend": held by every aggregate rebuild on PostgreSQL
+
+
+def _lock_rebuilds(conn: Connection) -> None:
+    """One rebuild at a time, to the end of its transaction. Two rebuilds of one window at once
+    would each delete only the rows its own snapshot saw, and the second insert would then
+    collide with the rows the first wrote. (SQLite's writers already take turns.)"""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({SPEND_REBUILD_LOCK_KEY})")
+
+
+def _claim_dirty_days(conn: Connection, first: dt.date, stop: dt.date) -> list[dt.date]:
+    """The dirty days of [first, stop), locked until this rebuild commits (on PostgreSQL, in
+    day order, as `_mark_days_dirty` writes them). A chunk that marks one of them meanwhile
+    waits and marks it again after the rebuild, whose sums may have missed its records; a day
+    first marked meanwhile is not claimed. Either way the next refresh sees the day."""
+    query = select(dirty_t.c.day).where(dirty_t.c.day >= first, dirty_t.c.day < stop).order_by(dirty_t.c.day)
+    return list(conn.execute(query.with_for_update()).scalars())
+
+
 def rebuild_daily(conn: Connection, first: dt.date, stop: dt.date) -> DailyRebuild:
     """Replace the daily_spend rows of days [first, stop) with sums of their raw records, and
     clear the dirty marks this rebuild covered."""
-    marks = conn.execute(
-        select(func.max(dirty_t.c.file_id)).where(dirty_t.c.day >= first, dirty_t.c.day < stop)
-    ).scalar()
+    _lock_rebuilds(conn)
+    claimed = _claim_dirty_days(conn, first, stop)
     conn.execute(delete(daily_t).where(daily_t.c.day >= first, daily_t.c.day < stop))
     _aggregation_memory(conn)
     # Sum first, then join each (day, campaign) group, not each record, to its brand.
@@ -332,9 +347,8 @@ def rebuild_daily(conn: Connection, first: dt.date, stop: dt.date) -> DailyRebui
     built_by_day = daily_totals_by_day(conn, first, stop)
     if conn.dialect.name == "sqlite":
         conn.execute(delete(_sums_t))  # PostgreSQL drops the table at commit
-    if marks is not None:
-        # A file that lands during the rebuild carries a higher id and stays marked.
-        conn.execute(delete(dirty_t).where(dirty_t.c.day >= first, dirty_t.c.day < stop, dirty_t.c.file_id <= marks))
+    if claimed:
+        conn.execute(delete(dirty_t).where(dirty_t.c.day.in_(claimed)))
     records = sum(n for n, _ in built_by_day.values())
     spend = sum((amount for _, amount in built_by_day.values()), Decimal("0"))
     return DailyRebuild(rows, records, spend, raw_by_day, built_by_day)
@@ -342,6 +356,7 @@ def rebuild_daily(conn: Connection, first: dt.date, stop: dt.date) -> DailyRebui
 
 def rebuild_monthly(conn: Connection, first: dt.date, stop: dt.date) -> WindowTotals:
     """Replace the monthly_spend rows of months starting in [first, stop) from daily_spend."""
+    _lock_rebuilds(conn)
     conn.execute(delete(monthly_t).where(monthly_t.c.month >= first, monthly_t.c.month < stop))
     months = []
     start = month_start(first)
@@ -506,9 +521,15 @@ def mark_campaign_days_dirty(conn: Connection, campaign_ids: Sequence[str]) -> N
     _mark_days_dirty(conn, set(days.scalars()))
 
 
-def _mark_days_dirty(conn: Connection, days: set[dt.date]) -> None:
+def _mark_days_dirty(conn: Connection, days: Collection[dt.date], file_id: int = CATALOG_CHANGE) -> None:
+    """Mark `days` for the next refresh, noting the spend file that touched them last.
+
+    In day order, the order in which a rebuild locks them too (`_claim_dirty_days`): a mark
+    waits for a rebuild that holds its day, then outlives it."""
     if not days:
         return
-    mark = conn.execute(select(func.coalesce(func.max(raw_t.c.file_id), 0))).scalar_one()
-    conn.execute(delete(dirty_t).where(dirty_t.c.day.in_(sorted(days))))
-    conn.execute(insert(dirty_t), [{"day": day, "file_id": mark} for day in sorted(days)])
+    upsert = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(dirty_t)
+    conn.execute(
+        upsert.on_conflict_do_update(index_elements=["day"], set_={"file_id": upsert.excluded.file_id}),
+        [{"day": day, "file_id": file_id} for day in sorted(days)],
+    )

@@ -1,15 +1,21 @@
-"""Two processes enforcing at the same moment: every change is written and logged exactly once."""
+"""Writers at the same moment: two enforcers write and log every change exactly once; a
+rebuild and an ingestion, or two rebuilds, neither lose a dirty day nor collide."""
 
+import datetime as dt
 import subprocess
 import sys
+import threading
 import time
+from decimal import Decimal
 from pathlib import Path
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, text
 
+from budget_pipeline.ingest.pipeline import campaign_zones, ingest_file
+from budget_pipeline.ingest.spendfile import read_spend_file
 from budget_pipeline.store.db import writing
-from budget_pipeline.store.schema import Campaign, StatusLog
-from budget_pipeline.store.spend import rebuild_daily, rebuild_monthly
+from budget_pipeline.store.schema import Campaign, DailySpend, SpendFile, StatusLog
+from budget_pipeline.store.spend import PreparedRecords, dirty_days, insert_records, rebuild_daily, rebuild_monthly
 from tests.conftest import apply_yaml, write_csv
 
 BRANDS = 40
@@ -28,8 +34,6 @@ print(len(outcome.changes))
 
 
 def test_two_enforcers_neither_lose_nor_double_an_update(engine: Engine, db_url: str, tmp_path: Path) -> None:
-    import datetime as dt
-
     lines = ["brands:"]
     rows = []
     for b in range(BRANDS):
@@ -38,8 +42,6 @@ def test_two_enforcers_neither_lose_nor_double_an_update(engine: Engine, db_url:
             lines.append(f"      - {{id: c{b}-{c}, name: C}}")
         rows.append(f"r{b},c{b}-0,10,2026-11-25T12:00:00Z")
     apply_yaml(engine, "\n".join(lines))
-    from budget_pipeline.ingest.pipeline import ingest_file
-
     ingest_file(engine, write_csv(tmp_path / "s.csv", rows))
     with writing(engine) as conn:
         rebuild_daily(conn, dt.date(2026, 11, 25), dt.date(2026, 11, 26))
@@ -60,3 +62,88 @@ def test_two_enforcers_neither_lose_nor_double_an_update(engine: Engine, db_url:
         assert conn.execute(select(func.count()).select_from(StatusLog)).scalar_one() == total
         paused = conn.execute(select(func.count()).select_from(Campaign).where(Campaign.active.is_(False))).scalar_one()
     assert paused == total
+
+
+# A rebuild racing a writer: the writer's transaction is held open at the point where it has
+# written, the rebuild starts in a thread and waits for it, then the writer commits.
+
+DAY = dt.date(2026, 11, 24)  # acme-search spends in New York: 15:00Z and 16:00Z are on the 24th
+
+
+def _blocked(engine: Engine, pid: int | None) -> None:
+    """Wait until the rebuild thread's session waits on a lock (PostgreSQL); SQLite gives no
+    sign, its writer sleeps in the busy handler, so just give it time to get there."""
+    if pid is None:
+        time.sleep(0.5)
+        return
+    with engine.connect() as conn:
+        for _ in range(200):
+            state = conn.execute(text("SELECT wait_event_type FROM pg_stat_activity WHERE pid = :pid"), {"pid": pid})
+            if state.scalar() == "Lock":
+                return
+            time.sleep(0.025)
+    raise AssertionError("the rebuild never waited for the writer")
+
+
+def _rebuild_in_thread(engine: Engine, outcome: dict[str, object]) -> tuple[threading.Thread, int | None]:
+    """Start rebuilding DAY in a thread; its PostgreSQL backend pid (None on SQLite, where the
+    thread may already be waiting for the write lock)."""
+    pid: list[int] = []
+    connected = threading.Event()
+
+    def run() -> None:
+        try:
+            with writing(engine) as conn:
+                if conn.dialect.name == "postgresql":
+                    pid.append(conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one())
+                    connected.set()
+                outcome["rebuild"] = rebuild_daily(conn, DAY, DAY + dt.timedelta(days=1))
+        except Exception as exc:  # handed to the test thread
+            outcome["error"] = exc
+        finally:
+            connected.set()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    if engine.dialect.name == "sqlite":
+        return thread, None
+    connected.wait(10)
+    return thread, pid[0] if pid else None
+
+
+def _daily_total(engine: Engine) -> object:
+    with engine.connect() as conn:
+        return conn.execute(select(func.sum(DailySpend.spend)).where(DailySpend.day == DAY)).scalar()
+
+
+def test_records_stored_during_a_rebuild_keep_their_day_dirty(acme: Engine, tmp_path: Path) -> None:
+    # The first chunk of a file has been ingested: its day is dirty. Then a rebuild of that day
+    # runs while a later chunk of the same file (same file_id) is being written.
+    ingest_file(acme, write_csv(tmp_path / "a.csv", ["r1,acme-search,10,2026-11-24T15:00:00Z"]))
+    with acme.connect() as conn:
+        file_id = conn.execute(select(func.max(SpendFile.id))).scalar_one()
+    zones = campaign_zones(acme)
+    (later,) = read_spend_file(write_csv(tmp_path / "b.csv", ["r2,acme-search,5,2026-11-24T16:00:00Z"]), zones)
+    outcome: dict[str, object] = {}
+    with writing(acme) as writer:
+        insert_records(writer, PreparedRecords(acme.dialect.name, file_id, later.valid))
+        thread, pid = _rebuild_in_thread(acme, outcome)
+        _blocked(acme, pid)
+    thread.join(30)
+    assert "error" not in outcome, outcome.get("error")
+    with acme.connect() as conn:
+        still_dirty = DAY in dirty_days(conn)
+    # Either the rebuild saw both records, or the day waits for the next refresh.
+    assert still_dirty or _daily_total(acme) == Decimal("15"), (still_dirty, _daily_total(acme))
+
+
+def test_two_rebuilds_of_one_day_take_turns(acme: Engine, tmp_path: Path) -> None:
+    ingest_file(acme, write_csv(tmp_path / "a.csv", ["r1,acme-search,10,2026-11-24T15:00:00Z"]))
+    outcome: dict[str, object] = {}
+    with writing(acme) as first:
+        rebuild_daily(first, DAY, DAY + dt.timedelta(days=1))
+        thread, pid = _rebuild_in_thread(acme, outcome)
+        _blocked(acme, pid)
+    thread.join(30)
+    assert "error" not in outcome, outcome.get("error")
+    assert _daily_total(acme) == Decimal("10")
