@@ -2,12 +2,14 @@
 run config exactly as the contract writes it."""
 
 import datetime as dt
+import gc
 from pathlib import Path
 
 import pytest
 from dagster import DagsterInstance
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, event, func, select
 
+from budget_pipeline.control import apply_dayparting, enforce_budgets, pending_dayparting_changes
 from budget_pipeline.definitions import defs
 from budget_pipeline.defs.schedules import clock_config
 from budget_pipeline.ingest.pipeline import ingest_file
@@ -186,3 +188,27 @@ def test_a_campaign_moving_brand_takes_its_spend_along(env: Engine, tmp_path: Pa
     run("enforce_budgets_job", "2026-11-25T16:05:00Z")
     assert states(env)["a1"] == [], "Brand A no longer has a2's spend"
     assert states(env)["d1"] == ["daily_budget"] == states(env)["a2"], "Brand D now does: 105 >= 100"
+
+
+def test_control_steps_pause_the_garbage_collector_and_resume_it(env: Engine) -> None:
+    # Seen from inside: the collector's state at every statement a step sends to the database.
+    seen: list[bool] = []
+    fail = False
+
+    def observe(*_: object) -> None:
+        seen.append(gc.isenabled())
+        if fail:
+            raise RuntimeError("the database went away")
+
+    event.listen(env, "before_cursor_execute", observe)
+    as_of = dt.datetime(2026, 11, 25, 12, tzinfo=dt.UTC)
+    assert gc.isenabled()
+    enforce_budgets(env, as_of, "run-1")
+    apply_dayparting(env, as_of, "run-2")
+    pending_dayparting_changes(env, as_of)
+    assert seen and not any(seen), "the collector ran during a step"
+    assert gc.isenabled()
+    fail = True
+    with pytest.raises(RuntimeError):
+        enforce_budgets(env, as_of, "run-3")
+    assert gc.isenabled(), "a failed step left the collector paused"
