@@ -1,6 +1,6 @@
 """The budget_pipeline code location: assembles what `defs/` defines."""
 
-from dagster import Definitions
+from dagster import Definitions, in_process_executor
 
 from budget_pipeline.defs.assets import daily_spend, monthly_spend, raw_spend_records
 from budget_pipeline.defs.jobs import (
@@ -35,4 +35,8 @@ defs = Definitions(
     schedules=[spend_refresh_schedule, daily_reset_schedule, monthly_reset_schedule, dayparting_schedule],
     sensors=[spend_landing_sensor, enforce_on_spend_sensor],
     resources={"database": BudgetDatabase(), "clock": Clock(), "landing": LandingFolder()},
+    # Every job is a short chain of database steps: run them in the run worker. The default
+    # executor starts a Python process per step, seconds each on the path from a spend file
+    # to a paused campaign (bench/latency.py), for no parallelism the chain could use.
+    executor=in_process_executor,
 )

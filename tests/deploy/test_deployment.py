@@ -207,3 +207,12 @@ def test_deployment_processes_launch_a_job_over_graphql(databases: tuple[str, st
     assert [tuple(r) for r in logged] == [("acme-search", run_id), ("acme-social", run_id)]
     with create_engine(f"{server}/{dagster_db}").connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM runs WHERE run_id = :r"), {"r": run_id}).scalar_one() == 1
+        steps = conn.execute(
+            text(
+                "SELECT dagster_event_type, count(*) FROM event_logs WHERE run_id = :r "
+                "AND dagster_event_type IN ('STEP_SUCCESS', 'STEP_WORKER_STARTING') GROUP BY dagster_event_type"
+            ),
+            {"r": run_id},
+        ).all()
+    # Both steps (refresh, enforce) ran inside the run worker: no step started a process of its own.
+    assert dict(steps) == {"STEP_SUCCESS": 2}
