@@ -32,6 +32,7 @@ from sqlalchemy import Engine, create_engine, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.reference import describe  # noqa: E402
 from budget_pipeline import control  # noqa: E402
 from budget_pipeline.defs.assets import build_daily, build_monthly  # noqa: E402
 from budget_pipeline.ingest.catalog import parse_catalog  # noqa: E402
@@ -230,7 +231,7 @@ def main() -> None:
         default=os.environ.get("BUDGET_BENCH_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/budget_test"),
     )
     args = parser.parse_args()
-    print(f"{os.cpu_count()} cores; as_of {AS_OF.isoformat()}")
+    print(f"{describe()}; as_of {AS_OF.isoformat()}")
     for backend in args.backends.split(","):
         print(f"[{backend}]")
         if backend == "sqlite":

@@ -28,6 +28,8 @@ from sqlalchemy import create_engine, text
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.reference import describe  # noqa: E402
+
 MONTH = dt.date(2026, 11, 1)
 DAYS = 30
 ZONES = ["UTC", "America/New_York", "Europe/London", "Asia/Tokyo", "Asia/Kathmandu", "Pacific/Chatham"]
@@ -151,7 +153,7 @@ def main() -> None:
     spend_path = work / "spend.csv"
     print(f"generating {args.records:,} records for {len(ids):,} campaigns of {args.brands:,} brands ...", flush=True)
     make_spend(spend_path, ids, args.records)
-    print(f"spend file: {spend_path.stat().st_size / 2**20:.0f} MiB, {os.cpu_count()} cores\n")
+    print(f"spend file: {spend_path.stat().st_size / 2**20:.0f} MiB; {describe()}\n")
 
     for backend in args.backends.split(","):
         schema = None

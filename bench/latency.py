@@ -27,6 +27,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
+sys.path.insert(0, str(ROOT))
+
+from bench.reference import describe  # noqa: E402
 
 
 def wait_for(url: str, timeout: float) -> None:
@@ -110,6 +113,7 @@ def main() -> None:
     p95 = statistics.quantiles(latencies, n=20, method="inclusive")[18] if len(latencies) > 1 else latencies[0]
     median = statistics.median(latencies)
     print(f"median {median:.1f} s, p95 {p95:.1f} s, max {max(latencies):.1f} s over {len(latencies)} drops")
+    print(describe())
 
 
 if __name__ == "__main__":
