@@ -4,7 +4,6 @@ window of partitions, and reading budget use. Every statement is set-based and b
 from __future__ import annotations
 
 import datetime as dt
-import io
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -13,7 +12,6 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
 from sqlalchemy import (
     Column,
     Connection,
@@ -35,6 +33,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.schema import CreateTable
 
 from budget_pipeline.rules.calendar import local_date, month_start, next_month_start
+from budget_pipeline.store.bulk import arrow_csv, copy_csv
 from budget_pipeline.store.schema import (
     brands_table,
     campaigns_table,
@@ -98,34 +97,18 @@ class PreparedRecords:
         self.csv = b""
         if dialect == "postgresql":
             file_ids = pa.repeat(pa.scalar(file_id, pa.int32()), valid.num_rows)
-            self.csv = _csv(self.values.append_column("file_id", file_ids))
+            self.csv = arrow_csv(self.values.append_column("file_id", file_ids))
 
 
 def _rows(table: pa.Table) -> list[tuple[Any, ...]]:
     return list(zip(*(column.to_pylist() for column in table.columns), strict=True))
 
 
-def _csv(table: pa.Table) -> bytes:
-    buffer = io.BytesIO()
-    pacsv.write_csv(table, buffer, pacsv.WriteOptions(include_header=False))
-    return buffer.getvalue()
-
-
-def _copy(conn: Connection, table: str, columns: Sequence[str], csv_data: bytes) -> None:
-    """PostgreSQL's COPY of CSV rows into `columns` of `table`."""
-    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    try:
-        sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv)"
-        cursor.copy_expert(sql, io.BytesIO(csv_data), size=1 << 20)
-    finally:
-        cursor.close()
-
-
 def _insert_new(conn: Connection, records: PreparedRecords) -> None:
     """Plain bulk insert of rows whose record_ids are all new: COPY on PostgreSQL, one
     executemany on SQLite. A record_id already stored raises the driver's IntegrityError."""
     if records.dialect == "postgresql":
-        _copy(conn, "raw_spend_records", [*_COLUMNS, "file_id"], records.csv)
+        copy_csv(conn, "raw_spend_records", [*_COLUMNS, "file_id"], records.csv)
         return
     conn.exec_driver_sql(
         f"INSERT INTO raw_spend_records ({', '.join(_COLUMNS)}, file_id) "
@@ -166,7 +149,7 @@ def _stage(conn: Connection, records: PreparedRecords) -> None:
         )
         return
     staged = records.values.append_column("first_in_chunk", pa.array(np.where(first, "t", "f")))
-    _copy(conn, "spend_staging", columns, _csv(staged))
+    copy_csv(conn, "spend_staging", columns, arrow_csv(staged))
 
 
 def insert_new_records(conn: Connection, records: PreparedRecords) -> InsertResult | None:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import NamedTuple
 
+import pyarrow as pa
 from sqlalchemy import (
     CTE,
     Boolean,
@@ -27,10 +28,12 @@ from sqlalchemy import (
     union_all,
     update,
 )
+from sqlalchemy.schema import CreateTable
 
 from budget_pipeline.rules.calendar import local_date, month_start
 from budget_pipeline.rules.dayparting import Window, weekdays_from_mask
 from budget_pipeline.rules.reasons import Change, Reasons, format_reasons, parse_reasons
+from budget_pipeline.store.bulk import arrow_csv, copy_csv
 from budget_pipeline.store.schema import (
     brands_table,
     campaigns_table,
@@ -44,14 +47,20 @@ STATUS_LOCK_KEY = 0x6275_6467_6574  # "budget": the advisory lock every status w
 ZERO = Decimal(0)
 
 b, c, d, m, w = brands_table, campaigns_table, daily_table, monthly_table, windows_table
-# The per-transaction staging table of write_changes (created there as a TEMP table).
+# The per-transaction staging table of write_changes: each change with the fields of its log row.
 _changes = Table(
     "status_changes",
     MetaData(),
     Column("id", String(64), primary_key=True),
     Column("active", Boolean, nullable=False),
     Column("pause_reasons", String(200), nullable=False),
+    Column("active_before", Boolean, nullable=False),
+    Column("reasons_before", String(200), nullable=False),
+    Column("changed_reason", String(200), nullable=False),
+    prefixes=["TEMPORARY"],
+    postgresql_on_commit="DELETE ROWS",
 )
+_CHANGE_COLUMNS = [column.name for column in _changes.columns]
 
 
 def _analyze(conn: Connection, temp_table: str) -> None:
@@ -239,43 +248,73 @@ def mark_reset(conn: Connection, brand_days: dict[int, dt.date], *, monthly: boo
         conn.execute(update(b).where(b.c.id.in_(ids)).values({column: day}))
 
 
+def _stage_changes(conn: Connection, changes: Sequence[Change]) -> None:
+    """Put `changes` in the status_changes temp table: one COPY on PostgreSQL (which empties the
+    table at every commit), one executemany on SQLite."""
+    conn.execute(CreateTable(_changes, if_not_exists=True))
+    columns = list(
+        zip(
+            *(
+                (
+                    ch.campaign_id,
+                    ch.active_after,
+                    format_reasons(ch.after),
+                    ch.active_before,
+                    format_reasons(ch.before),
+                    format_reasons(ch.changed),
+                )
+                for ch in changes
+            ),
+            strict=True,
+        )
+    )
+    if conn.dialect.name == "postgresql":
+        copy_csv(conn, "status_changes", _CHANGE_COLUMNS, arrow_csv(pa.table(columns, names=_CHANGE_COLUMNS)))
+        return
+    conn.execute(delete(_changes))
+    conn.exec_driver_sql(
+        f"INSERT INTO status_changes ({', '.join(_CHANGE_COLUMNS)}) VALUES ({', '.join('?' * len(_CHANGE_COLUMNS))})",
+        list(zip(*columns, strict=True)),
+    )
+
+
 def write_changes(conn: Connection, changes: Sequence[Change], as_of: dt.datetime, run_id: str) -> None:
-    """Apply `changes` and add one status-log row each, inside the caller's transaction."""
+    """Apply `changes` and add one status-log row each, inside the caller's transaction: the
+    changes are staged in bulk, then campaigns and the log are written from the stage, set-based
+    (a mass change, such as the day's first enforcement, binds no value per campaign)."""
     if not changes:
         return
-    conn.exec_driver_sql(
-        "CREATE TEMP TABLE IF NOT EXISTS status_changes "
-        "(id VARCHAR(64) PRIMARY KEY, active BOOLEAN NOT NULL, pause_reasons VARCHAR(200) NOT NULL)"
-    )
-    conn.execute(delete(_changes))
-    conn.execute(
-        insert(_changes),
-        [
-            {"id": ch.campaign_id, "active": ch.active_after, "pause_reasons": format_reasons(ch.after)}
-            for ch in changes
-        ],
-    )
+    _stage_changes(conn, changes)
     _analyze(conn, "status_changes")
+    s = _changes.c
     conn.execute(
-        update(c)
-        .where(c.c.id == _changes.c.id)
-        .values(active=_changes.c.active, pause_reasons=_changes.c.pause_reasons, status_changed_at=as_of)
+        update(c).where(c.c.id == s.id).values(active=s.active, pause_reasons=s.pause_reasons, status_changed_at=as_of)
     )
+    log = status_log_table
     conn.execute(
-        insert(status_log_table),
-        [
-            {
-                "campaign_id": ch.campaign_id,
-                "at": as_of,
-                "active_before": ch.active_before,
-                "active_after": ch.active_after,
-                "reasons_before": format_reasons(ch.before),
-                "reasons_after": format_reasons(ch.after),
-                "changed_reason": format_reasons(ch.changed),
-                "run_id": run_id,
-            }
-            for ch in changes
-        ],
+        insert(log).from_select(
+            [
+                "campaign_id",
+                "at",
+                "active_before",
+                "active_after",
+                "reasons_before",
+                "reasons_after",
+                "changed_reason",
+                "run_id",
+            ],
+            # In campaign order, so a run's log rows are numbered the same way on every database.
+            select(
+                s.id,
+                literal(as_of, log.c.at.type),
+                s.active_before,
+                s.active,
+                s.reasons_before,
+                s.pause_reasons,
+                s.changed_reason,
+                literal(run_id, log.c.run_id.type),
+            ).order_by(s.id),
+        )
     )
 
 
