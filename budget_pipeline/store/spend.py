@@ -118,15 +118,19 @@ def _insert_new(conn: Connection, records: PreparedRecords) -> None:
 
 
 def _ensure_staging(conn: Connection) -> None:
-    amount_type = "BIGINT" if conn.dialect.name == "sqlite" else "NUMERIC(20, 6)"
-    instant_type = "TEXT" if conn.dialect.name == "sqlite" else "TIMESTAMPTZ"
+    """An empty spend_staging temp table. PostgreSQL empties it at every commit (a truncate,
+    which leaves no dead rows behind in a long-lived session, where autovacuum never looks)."""
+    sqlite_db = conn.dialect.name == "sqlite"
+    amount_type = "BIGINT" if sqlite_db else "NUMERIC(20, 6)"
+    instant_type = "TEXT" if sqlite_db else "TIMESTAMPTZ"
     conn.exec_driver_sql(
         "CREATE TEMP TABLE IF NOT EXISTS spend_staging ("
         "line_no INTEGER NOT NULL, record_id VARCHAR(128) NOT NULL, campaign_id VARCHAR(64) NOT NULL, "
         f"amount {amount_type} NOT NULL, occurred_at {instant_type} NOT NULL, local_date DATE NOT NULL, "
-        "first_in_chunk BOOLEAN NOT NULL)"
+        "first_in_chunk BOOLEAN NOT NULL)" + ("" if sqlite_db else " ON COMMIT DELETE ROWS")
     )
-    conn.exec_driver_sql("DELETE FROM spend_staging")
+    if sqlite_db:
+        conn.exec_driver_sql("DELETE FROM spend_staging")
 
 
 def _first_occurrences(record_ids: pa.ChunkedArray) -> np.ndarray:
