@@ -4,6 +4,7 @@ the campaigns that change (plus their status-log rows) in one locked transaction
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import gc
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -119,6 +120,8 @@ def _budget_changes(
     Campaigns without caps of their own are decided once per (brand, enabled, reasons) group;
     campaigns with caps one by one, with their own spend. Only changed groups are expanded.
     """
+    # A pure function of few distinct (reasons, enabled, present): each is decided once.
+    decide = functools.cache(decide)
     brand_present = _budget_decisions(brand_rows, brand_spend(conn, as_of, brand_rows))
     groups = uncapped_campaign_groups(conn, brand_ids)
     changed = {}

@@ -106,7 +106,7 @@ class CampaignRow(NamedTuple):
 def brands(conn: Connection) -> dict[int, BrandRow]:
     rows = conn.execute(
         select(b.c.id, b.c.timezone, b.c.daily_budget, b.c.monthly_budget, b.c.last_daily_reset, b.c.last_monthly_reset)
-    )
+    ).all()
     return {row.id: BrandRow(*row) for row in rows}
 
 
