@@ -1,13 +1,30 @@
-"""Bulk writes shared by the store's modules: Arrow tables as CSV for PostgreSQL's COPY."""
+"""Bulk writes shared by the store's modules: per-transaction temp tables, and Arrow tables
+written into a table in one go (PostgreSQL's COPY, SQLite's executemany)."""
 
 from __future__ import annotations
 
 import io
 from collections.abc import Sequence
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Table, delete
+from sqlalchemy.schema import CreateTable
+
+
+def empty_temp_table(conn: Connection, table: Table) -> None:
+    """Make `table` (a TEMPORARY table) exist in this session, empty. Declare it with
+    `postgresql_on_commit="DELETE ROWS"`: PostgreSQL then truncates it at every commit, so this
+    DELETE finds nothing there and leaves no dead rows behind in a long-lived session (where
+    autovacuum never looks at temp tables)."""
+    conn.execute(CreateTable(table, if_not_exists=True))
+    conn.execute(delete(table))
+
+
+def arrow_rows(table: pa.Table) -> list[tuple[Any, ...]]:
+    """The rows of `table` as Python tuples, for a DB-API executemany."""
+    return list(zip(*(column.to_pylist() for column in table.columns), strict=True))
 
 
 def arrow_csv(table: pa.Table) -> bytes:
@@ -25,3 +42,15 @@ def copy_csv(conn: Connection, table: str, columns: Sequence[str], csv_data: byt
         cursor.copy_expert(sql, io.BytesIO(csv_data), size=1 << 20)
     finally:
         cursor.close()
+
+
+def insert_arrow(conn: Connection, table: str, rows: pa.Table) -> None:
+    """Insert `rows` (columns named as the table's) as they are, bypassing column types: one COPY
+    on PostgreSQL, one executemany on SQLite."""
+    columns = rows.column_names
+    if conn.dialect.name == "postgresql":
+        copy_csv(conn, table, columns, arrow_csv(rows))
+        return
+    conn.exec_driver_sql(
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})", arrow_rows(rows)
+    )

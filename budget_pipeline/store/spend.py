@@ -13,6 +13,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from sqlalchemy import (
+    Boolean,
     Column,
     Connection,
     Date,
@@ -30,10 +31,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.schema import CreateTable
 
 from budget_pipeline.rules.calendar import local_date, month_start, next_month_start
-from budget_pipeline.store.bulk import arrow_csv, copy_csv
+from budget_pipeline.store.bulk import arrow_csv, arrow_rows, copy_csv, empty_temp_table, insert_arrow
 from budget_pipeline.store.schema import (
     brands_table,
     campaigns_table,
@@ -42,7 +42,7 @@ from budget_pipeline.store.schema import (
     monthly_table,
     raw_table,
 )
-from budget_pipeline.store.types import Money
+from budget_pipeline.store.types import Money, UTCDateTime
 
 raw_t = raw_table
 daily_t = daily_table
@@ -100,10 +100,6 @@ class PreparedRecords:
             self.csv = arrow_csv(self.values.append_column("file_id", file_ids))
 
 
-def _rows(table: pa.Table) -> list[tuple[Any, ...]]:
-    return list(zip(*(column.to_pylist() for column in table.columns), strict=True))
-
-
 def _insert_new(conn: Connection, records: PreparedRecords) -> None:
     """Plain bulk insert of rows whose record_ids are all new: COPY on PostgreSQL, one
     executemany on SQLite. A record_id already stored raises the driver's IntegrityError."""
@@ -113,24 +109,24 @@ def _insert_new(conn: Connection, records: PreparedRecords) -> None:
     conn.exec_driver_sql(
         f"INSERT INTO raw_spend_records ({', '.join(_COLUMNS)}, file_id) "
         f"VALUES ({', '.join('?' * len(_COLUMNS))}, {int(records.file_id)})",
-        _rows(records.values),
+        arrow_rows(records.values),
     )
 
 
-def _ensure_staging(conn: Connection) -> None:
-    """An empty spend_staging temp table. PostgreSQL empties it at every commit (a truncate,
-    which leaves no dead rows behind in a long-lived session, where autovacuum never looks)."""
-    sqlite_db = conn.dialect.name == "sqlite"
-    amount_type = "BIGINT" if sqlite_db else "NUMERIC(20, 6)"
-    instant_type = "TEXT" if sqlite_db else "TIMESTAMPTZ"
-    conn.exec_driver_sql(
-        "CREATE TEMP TABLE IF NOT EXISTS spend_staging ("
-        "line_no INTEGER NOT NULL, record_id VARCHAR(128) NOT NULL, campaign_id VARCHAR(64) NOT NULL, "
-        f"amount {amount_type} NOT NULL, occurred_at {instant_type} NOT NULL, local_date DATE NOT NULL, "
-        "first_in_chunk BOOLEAN NOT NULL)" + ("" if sqlite_db else " ON COMMIT DELETE ROWS")
-    )
-    if sqlite_db:
-        conn.exec_driver_sql("DELETE FROM spend_staging")
+# One chunk's rows on the slow path of insert_records, sorting duplicates from conflicts.
+_staging_t = Table(
+    "spend_staging",
+    MetaData(),
+    Column("line_no", Integer, nullable=False),
+    Column("record_id", String(128), nullable=False),
+    Column("campaign_id", String(64), nullable=False),
+    Column("amount", Money, nullable=False),
+    Column("occurred_at", UTCDateTime, nullable=False),
+    Column("local_date", Date, nullable=False),
+    Column("first_in_chunk", Boolean, nullable=False),
+    prefixes=["TEMPORARY"],
+    postgresql_on_commit="DELETE ROWS",
+)
 
 
 def _first_occurrences(record_ids: pa.ChunkedArray) -> np.ndarray:
@@ -142,18 +138,9 @@ def _first_occurrences(record_ids: pa.ChunkedArray) -> np.ndarray:
 
 
 def _stage(conn: Connection, records: PreparedRecords) -> None:
-    _ensure_staging(conn)
+    empty_temp_table(conn, _staging_t)
     first = _first_occurrences(records.values["record_id"])
-    columns = [*_COLUMNS, "first_in_chunk"]
-    if records.dialect == "sqlite":
-        staged = records.values.append_column("first_in_chunk", pa.array(first.astype(np.int8)))
-        conn.exec_driver_sql(
-            f"INSERT INTO spend_staging ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
-            _rows(staged),
-        )
-        return
-    staged = records.values.append_column("first_in_chunk", pa.array(np.where(first, "t", "f")))
-    copy_csv(conn, "spend_staging", columns, arrow_csv(staged))
+    insert_arrow(conn, "spend_staging", records.values.append_column("first_in_chunk", pa.array(first)))
 
 
 def insert_new_records(conn: Connection, records: PreparedRecords) -> InsertResult | None:
@@ -170,7 +157,7 @@ def insert_new_records(conn: Connection, records: PreparedRecords) -> InsertResu
             _insert_new(conn, records)
     except (IntegrityError, conn.dialect.loaded_dbapi.IntegrityError, _deadlock(conn)):
         return None
-    _mark_days_dirty_by(conn, records)
+    _mark_days_dirty(conn, records.days, records.file_id)
     return InsertResult(records.num_rows, 0, [])
 
 
@@ -214,7 +201,7 @@ def insert_records(conn: Connection, records: PreparedRecords) -> InsertResult:
         ).all()
     if accepted:
         # Marks every day the chunk names; a day with only duplicates is rebuilt needlessly, never missed.
-        _mark_days_dirty_by(conn, records)
+        _mark_days_dirty(conn, records.days, records.file_id)
     return InsertResult(
         accepted, records.num_rows - accepted - len(conflicts), [(int(n), str(r)) for n, r in conflicts]
     )
@@ -228,11 +215,6 @@ def _deadlock(conn: Connection) -> type[Exception]:
 
         return DeadlockDetected
     return IntegrityError
-
-
-def _mark_days_dirty_by(conn: Connection, records: PreparedRecords) -> None:
-    """Mark the chunk's local days for the next refresh, noting its file."""
-    _mark_days_dirty(conn, records.days, records.file_id)
 
 
 @dataclass(frozen=True)
@@ -274,13 +256,12 @@ _sums_t = Table(
     Column("spend", Money, nullable=False),
     Column("records", Integer, nullable=False),
     prefixes=["TEMPORARY"],
-    postgresql_on_commit="DROP",
+    postgresql_on_commit="DELETE ROWS",
 )
 
 
 def _sum_raw_records(conn: Connection, first: dt.date, stop: dt.date) -> None:
-    conn.execute(CreateTable(_sums_t, if_not_exists=True))
-    conn.execute(delete(_sums_t))
+    empty_temp_table(conn, _sums_t)
     conn.execute(
         insert(_sums_t).from_select(
             ["day", "campaign_id", "spend", "records"],
@@ -332,8 +313,6 @@ def rebuild_daily(conn: Connection, first: dt.date, stop: dt.date) -> DailyRebui
     ).rowcount
     raw_by_day = _by_day(conn, _sums_t.c.day, func.sum(_sums_t.c.records), _sums_t.c.spend)
     built_by_day = daily_totals_by_day(conn, first, stop)
-    if conn.dialect.name == "sqlite":
-        conn.execute(delete(_sums_t))  # PostgreSQL drops the table at commit
     if claimed:
         conn.execute(delete(dirty_t).where(dirty_t.c.day.in_(claimed)))
     records = sum(n for n, _ in built_by_day.values())

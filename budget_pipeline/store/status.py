@@ -19,7 +19,6 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
-    delete,
     func,
     insert,
     literal,
@@ -28,12 +27,11 @@ from sqlalchemy import (
     union_all,
     update,
 )
-from sqlalchemy.schema import CreateTable
 
 from budget_pipeline.rules.calendar import local_date, month_start
 from budget_pipeline.rules.dayparting import Window, weekdays_from_mask
 from budget_pipeline.rules.reasons import Change, Reasons, format_reasons, parse_reasons
-from budget_pipeline.store.bulk import arrow_csv, copy_csv
+from budget_pipeline.store.bulk import empty_temp_table, insert_arrow
 from budget_pipeline.store.schema import (
     brands_table,
     campaigns_table,
@@ -60,7 +58,6 @@ _changes = Table(
     prefixes=["TEMPORARY"],
     postgresql_on_commit="DELETE ROWS",
 )
-_CHANGE_COLUMNS = [column.name for column in _changes.columns]
 
 
 def _analyze(conn: Connection, temp_table: str) -> None:
@@ -249,33 +246,17 @@ def mark_reset(conn: Connection, brand_days: dict[int, dt.date], *, monthly: boo
 
 
 def _stage_changes(conn: Connection, changes: Sequence[Change]) -> None:
-    """Put `changes` in the status_changes temp table: one COPY on PostgreSQL (which empties the
-    table at every commit), one executemany on SQLite."""
-    conn.execute(CreateTable(_changes, if_not_exists=True))
-    columns = list(
-        zip(
-            *(
-                (
-                    ch.campaign_id,
-                    ch.active_after,
-                    format_reasons(ch.after),
-                    ch.active_before,
-                    format_reasons(ch.before),
-                    format_reasons(ch.changed),
-                )
-                for ch in changes
-            ),
-            strict=True,
-        )
-    )
-    if conn.dialect.name == "postgresql":
-        copy_csv(conn, "status_changes", _CHANGE_COLUMNS, arrow_csv(pa.table(columns, names=_CHANGE_COLUMNS)))
-        return
-    conn.execute(delete(_changes))
-    conn.exec_driver_sql(
-        f"INSERT INTO status_changes ({', '.join(_CHANGE_COLUMNS)}) VALUES ({', '.join('?' * len(_CHANGE_COLUMNS))})",
-        list(zip(*columns, strict=True)),
-    )
+    """Put `changes`, with the fields of their log rows, in the status_changes temp table."""
+    empty_temp_table(conn, _changes)
+    staged = {
+        "id": [ch.campaign_id for ch in changes],
+        "active": [ch.active_after for ch in changes],
+        "pause_reasons": [format_reasons(ch.after) for ch in changes],
+        "active_before": [ch.active_before for ch in changes],
+        "reasons_before": [format_reasons(ch.before) for ch in changes],
+        "changed_reason": [format_reasons(ch.changed) for ch in changes],
+    }
+    insert_arrow(conn, "status_changes", pa.table(staged))
 
 
 def write_changes(conn: Connection, changes: Sequence[Change], as_of: dt.datetime, run_id: str) -> None:
