@@ -153,6 +153,45 @@ def test_repeats_within_one_file(acme: Engine, tmp_path: Path) -> None:
     assert quarantine(acme) == [(4, "conflicting duplicate of record_id 'r1'")]
 
 
+def test_the_first_line_of_a_repeated_record_wins_whatever_its_day_and_campaign(acme: Engine, tmp_path: Path) -> None:
+    """Records are stored in (local_date, campaign_id) order, not file order; the version of a
+    repeated record_id that is kept is still the one on the earlier line."""
+    path = write_csv(
+        tmp_path / "s.csv",
+        [
+            "r1,acme-social,5,2026-11-25T15:00:00Z",
+            "r2,acme-search,1,2026-11-20T15:00:00Z",
+            "r1,acme-search,6,2026-11-21T15:00:00Z",
+        ],
+    )
+    result = ingest_file(acme, path)
+    assert (result.accepted, result.duplicate, result.rejected) == (2, 0, 1)
+    with acme.connect() as conn:
+        kept = conn.execute(
+            select(RawSpendRecord.campaign_id, RawSpendRecord.amount, RawSpendRecord.line_no).where(
+                RawSpendRecord.record_id == "r1"
+            )
+        ).one()
+    assert tuple(kept) == ("acme-social", Decimal("5"), 2)
+    assert quarantine(acme) == [(4, "conflicting duplicate of record_id 'r1'")]
+
+
+def test_a_chunk_is_stored_in_day_and_campaign_order(acme: Engine, tmp_path: Path) -> None:
+    """A day's records sit together on disk whatever the file's order (rowid on SQLite, the
+    tuple's place in the heap on PostgreSQL), so a rebuild of one day reads few pages."""
+    campaigns = ["tokyo-display", "acme-social", "acme-search"]
+    rows = [f"r{i},{campaigns[i % 3]},1,2026-11-{1 + (i * 7) % 28:02d}T15:00:00Z" for i in range(300)]
+    ingest_file(acme, write_csv(tmp_path / "s.csv", rows))
+    physical = "rowid" if acme.dialect.name == "sqlite" else "ctid"
+    with acme.connect() as conn:
+        stored = [
+            tuple(r)
+            for r in conn.execute(text(f"SELECT local_date, campaign_id FROM raw_spend_records ORDER BY {physical}"))
+        ]
+    assert len(stored) == 300
+    assert stored == sorted(stored)
+
+
 def test_many_chunks_with_repeats_across_chunks_and_files(acme: Engine, tmp_path: Path) -> None:
     """Small chunks put repeats of one record_id in chunks written at the same time (two
     writers on PostgreSQL) and against an earlier file; every row is still counted once, as
