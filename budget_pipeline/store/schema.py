@@ -20,7 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from budget_pipeline.store.types import Money, UTCDateTime
+from budget_pipeline.store.types import Money, UTCDateTime, opaque_id
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -95,7 +95,7 @@ class SpendFile(Base):
 class RawSpendRecord(Base):
     __tablename__ = "raw_spend_records"
 
-    record_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    record_id: Mapped[str] = mapped_column(opaque_id(128), primary_key=True)
     campaign_id: Mapped[str] = mapped_column(String(64))
     amount: Mapped[Decimal] = mapped_column(Money)
     occurred_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

@@ -129,7 +129,8 @@ _staging_t = Table(
     "spend_staging",
     MetaData(),
     Column("line_no", Integer, nullable=False),
-    Column("record_id", String(128), nullable=False),
+    # The collation of raw_spend_records.record_id, which it is joined to.
+    Column("record_id", raw_t.c.record_id.type, nullable=False),
     Column("campaign_id", String(64), nullable=False),
     Column("amount", Money, nullable=False),
     Column("occurred_at", UTCDateTime, nullable=False),

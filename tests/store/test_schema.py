@@ -73,3 +73,36 @@ def test_spend_brand_indexes_carry_campaign_and_spend_on_postgresql(db_url: str)
     for table, name in (("daily_spend", "ix_daily_spend_day_brand"), ("monthly_spend", "ix_monthly_spend_month_brand")):
         index = {ix["name"]: ix for ix in inspect(engine).get_indexes(table)}[name]
         assert index["dialect_options"]["postgresql_include"] == ["campaign_id", "spend"]
+
+
+def test_record_ids_compare_byte_by_byte_on_postgresql(db_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Migration 0005 gives record_id the "C" collation on PostgreSQL, keeping the records; a
+    repeated record_id still meets the stored one through the staging table's join."""
+    from sqlalchemy import text
+
+    from budget_pipeline.ingest.pipeline import ingest_file
+    from tests.conftest import ACME, apply_yaml, write_csv
+
+    engine = make_engine(db_url)
+    upgrade(engine, "0004")
+    apply_yaml(engine, ACME)
+    ingest_file(engine, write_csv(tmp_path / "a.csv", ["r1,acme-search,1.5,2026-11-25T15:00:00Z"]))
+    upgrade(engine)
+    again = ingest_file(
+        engine,
+        write_csv(
+            tmp_path / "b.csv", ["r1,acme-search,1.5,2026-11-25T15:00:00Z", "r1,acme-search,2,2026-11-25T15:00:00Z"]
+        ),
+    )
+    assert (again.accepted, again.duplicate, again.rejected) == (0, 1, 1)
+    if engine.dialect.name != "postgresql":
+        return
+    with engine.connect() as conn:
+        collation = conn.execute(
+            text(
+                "SELECT collation_name FROM information_schema.columns "
+                "WHERE table_schema = current_schema() AND table_name = 'raw_spend_records' "
+                "AND column_name = 'record_id'"
+            )
+        ).scalar_one()
+    assert collation == "C"
