@@ -271,16 +271,21 @@ _sums_t = Table(
 )
 
 
-def _sum_raw_records(conn: Connection, first: dt.date, stop: dt.date) -> None:
+def _sum_raw_records(conn: Connection, day: dt.date) -> None:
+    """Fill the sums table with the (campaign) sums of one day's raw records."""
     empty_temp_table(conn, _sums_t)
     conn.execute(
         insert(_sums_t).from_select(
             ["day", "campaign_id", "spend", "records"],
-            select(raw_t.c.local_date, raw_t.c.campaign_id, func.sum(raw_t.c.amount), func.count())
-            .where(raw_t.c.local_date >= first, raw_t.c.local_date < stop)
-            .group_by(raw_t.c.local_date, raw_t.c.campaign_id),
+            select(literal(day, Date()), raw_t.c.campaign_id, func.sum(raw_t.c.amount), func.count())
+            .where(raw_t.c.local_date == day)
+            .group_by(raw_t.c.campaign_id),
         )
     )
+
+
+def _days(first: dt.date, stop: dt.date) -> list[dt.date]:
+    return [first + dt.timedelta(days=n) for n in range((stop - first).days)]
 
 
 SPEND_REBUILD_LOCK_KEY = 0x7370_656E_64  # "spend": held by every aggregate rebuild on PostgreSQL
@@ -310,19 +315,24 @@ def rebuild_daily(conn: Connection, first: dt.date, stop: dt.date) -> DailyRebui
     claimed = _claim_dirty_days(conn, first, stop)
     conn.execute(delete(daily_t).where(daily_t.c.day >= first, daily_t.c.day < stop))
     _aggregation_memory(conn)
-    # Sum first, then join each (day, campaign) group, not each record, to its brand.
-    _sum_raw_records(conn, first, stop)
-    rows = conn.execute(
-        insert(daily_t).from_select(
-            ["day", "campaign_id", "brand_id", "spend", "records"],
-            select(_sums_t.c.day, _sums_t.c.campaign_id, campaigns_t.c.brand_id, _sums_t.c.spend, _sums_t.c.records)
-            .join(campaigns_t, campaigns_t.c.id == _sums_t.c.campaign_id)
-            # In key order, the primary-key B-tree grows at its end instead of splitting pages
-            # all over: on PostgreSQL this halves the time of a month's insert.
-            .order_by(_sums_t.c.day, _sums_t.c.campaign_id),
-        )
-    ).rowcount
-    raw_by_day = _by_day(conn, _sums_t.c.day, func.sum(_sums_t.c.records), _sums_t.c.spend)
+    rows = 0
+    raw_by_day: DayTotals = {}
+    # One day at a time: a day's campaign groups fit the CPU caches, where one hash table of a
+    # month's 300k groups took twice as long on PostgreSQL. Sum first, then join each campaign's
+    # sum, not each record, to its brand.
+    for day in _days(first, stop):
+        _sum_raw_records(conn, day)
+        rows += conn.execute(
+            insert(daily_t).from_select(
+                ["day", "campaign_id", "brand_id", "spend", "records"],
+                select(_sums_t.c.day, _sums_t.c.campaign_id, campaigns_t.c.brand_id, _sums_t.c.spend, _sums_t.c.records)
+                .join(campaigns_t, campaigns_t.c.id == _sums_t.c.campaign_id)
+                # In key order, the primary-key B-tree grows at its end instead of splitting
+                # pages all over: on PostgreSQL this halves the time of a month's insert.
+                .order_by(_sums_t.c.campaign_id),
+            )
+        ).rowcount
+        raw_by_day.update(_by_day(conn, _sums_t.c.day, func.sum(_sums_t.c.records), _sums_t.c.spend))
     built_by_day = daily_totals_by_day(conn, first, stop)
     if claimed:
         conn.execute(delete(dirty_t).where(dirty_t.c.day.in_(claimed)))
