@@ -33,7 +33,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from budget_pipeline.rules.calendar import local_date, month_start, next_month_start
-from budget_pipeline.store.bulk import arrow_csv, arrow_rows, copy_csv, empty_temp_table, insert_arrow
+from budget_pipeline.store.bulk import arrow_csv, copy_csv, empty_temp_table, insert_arrow
 from budget_pipeline.store.schema import (
     brands_table,
     campaigns_table,
@@ -103,8 +103,8 @@ class PreparedRecords:
             ],
             names=list(_COLUMNS),
         )
-        # On SQLite the rows become Python tuples in the writing thread: built here, beside an
-        # executemany that gives up the GIL for every row, they slowed both threads down.
+        # On SQLite the values become Python objects in the writing thread, as they are bound
+        # (bulk.insert_arrow): built here, beside the writes, they slowed both threads down.
         self.csv = b""
         if dialect == "postgresql":
             file_ids = pa.repeat(pa.scalar(file_id, pa.int32()), valid.num_rows)
@@ -112,16 +112,12 @@ class PreparedRecords:
 
 
 def _insert_new(conn: Connection, records: PreparedRecords) -> None:
-    """Plain bulk insert of rows whose record_ids are all new: COPY on PostgreSQL, one
-    executemany on SQLite. A record_id already stored raises the driver's IntegrityError."""
+    """Plain bulk insert of rows whose record_ids are all new: COPY on PostgreSQL, multi-row
+    INSERTs on SQLite. A record_id already stored raises the driver's IntegrityError."""
     if records.dialect == "postgresql":
         copy_csv(conn, "raw_spend_records", [*_COLUMNS, "file_id"], records.csv)
         return
-    conn.exec_driver_sql(
-        f"INSERT INTO raw_spend_records ({', '.join(_COLUMNS)}, file_id) "
-        f"VALUES ({', '.join('?' * len(_COLUMNS))}, {int(records.file_id)})",
-        arrow_rows(records.values),
-    )
+    insert_arrow(conn, "raw_spend_records", records.values, {"file_id": records.file_id})
 
 
 # One chunk's rows on the slow path of insert_records, sorting duplicates from conflicts.

@@ -1,0 +1,44 @@
+"""The bulk writer every store module uses: Arrow rows into a real table, on both databases."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pyarrow as pa
+import pytest
+from sqlalchemy import Engine, text
+
+from budget_pipeline.store import bulk
+from budget_pipeline.store.db import writing
+
+
+def _insert_and_read(engine: Engine, rows: pa.Table) -> list[tuple[object, ...]]:
+    with writing(engine) as conn:
+        conn.exec_driver_sql("CREATE TEMPORARY TABLE bulk_target (n INTEGER, label VARCHAR(20), file_id INTEGER)")
+        bulk.insert_arrow(conn, "bulk_target", rows, {"file_id": 7})
+        stored = conn.execute(text("SELECT n, label, file_id FROM bulk_target ORDER BY n")).all()
+    return [tuple(r) for r in stored]
+
+
+ROWS = pa.table({"n": pa.array(range(10), pa.int64()), "label": [f"row '{i}', \"x\"" for i in range(10)]})
+EXPECTED = [(i, f"row '{i}', \"x\"", 7) for i in range(10)]
+
+
+def test_rows_and_constants_are_stored_as_given(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Three rows per statement on SQLite: 10 rows take four statements, the last one shorter.
+    monkeypatch.setattr(bulk, "SQLITE_ROWS_PER_STATEMENT", 3)
+    assert _insert_and_read(engine, ROWS) == EXPECTED
+
+
+def test_sqlite_statements_stay_within_the_bound_parameter_limit(engine: Engine) -> None:
+    if engine.dialect.name != "sqlite":
+        pytest.skip("a SQLite limit")
+    with engine.connect() as conn:
+        dbapi = conn.connection.dbapi_connection
+        assert dbapi is not None
+        dbapi.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 5)  # two rows of two values
+        conn.exec_driver_sql("CREATE TEMPORARY TABLE bulk_target (n INTEGER, label VARCHAR(20), file_id INTEGER)")
+        bulk.insert_arrow(conn, "bulk_target", ROWS, {"file_id": 7})
+        stored = [tuple(r) for r in conn.execute(text("SELECT n, label, file_id FROM bulk_target ORDER BY n"))]
+        conn.rollback()
+    assert stored == EXPECTED
