@@ -164,6 +164,29 @@ class MonthlySpend(Base):
     __table_args__ = (Index("ix_monthly_spend_month_brand", "month", "brand_id"),)
 
 
+class DailyBrandSpend(Base):
+    """daily_spend summed per brand, written by the same rebuild: enforcement reads each brand's
+    day by primary key instead of summing its campaigns' rows (migration 0006)."""
+
+    __tablename__ = "daily_brand_spend"
+
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    brand_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    spend: Mapped[Decimal] = mapped_column(Money)
+    records: Mapped[int] = mapped_column(Integer)
+
+
+class MonthlyBrandSpend(Base):
+    """monthly_spend summed per brand, written by the same rebuild."""
+
+    __tablename__ = "monthly_brand_spend"
+
+    month: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    brand_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    spend: Mapped[Decimal] = mapped_column(Money)
+    records: Mapped[int] = mapped_column(Integer)
+
+
 class StatusLog(Base):
     __tablename__ = "campaign_status_log"
 
@@ -192,4 +215,6 @@ quarantine_table = _table(QuarantinedRow)
 dirty_days_table = _table(DirtySpendDay)
 daily_table = _table(DailySpend)
 monthly_table = _table(MonthlySpend)
+daily_brand_table = _table(DailyBrandSpend)
+monthly_brand_table = _table(MonthlyBrandSpend)
 status_log_table = _table(StatusLog)

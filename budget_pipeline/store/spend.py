@@ -37,8 +37,10 @@ from budget_pipeline.store.bulk import arrow_csv, copy_csv, empty_temp_table, in
 from budget_pipeline.store.schema import (
     brands_table,
     campaigns_table,
+    daily_brand_table,
     daily_table,
     dirty_days_table,
+    monthly_brand_table,
     monthly_table,
     raw_table,
 )
@@ -47,6 +49,8 @@ from budget_pipeline.store.types import Money, UTCDateTime
 raw_t = raw_table
 daily_t = daily_table
 monthly_t = monthly_table
+daily_brand_t = daily_brand_table
+monthly_brand_t = monthly_brand_table
 dirty_t = dirty_days_table
 brands_t = brands_table
 campaigns_t = campaigns_table
@@ -309,7 +313,8 @@ def rebuild_daily(conn: Connection, first: dt.date, stop: dt.date) -> DailyRebui
     clear the dirty marks this rebuild covered."""
     _lock_rebuilds(conn)
     claimed = _claim_dirty_days(conn, first, stop)
-    conn.execute(delete(daily_t).where(daily_t.c.day >= first, daily_t.c.day < stop))
+    for table in (daily_t, daily_brand_t):
+        conn.execute(delete(table).where(table.c.day >= first, table.c.day < stop))
     _aggregation_memory(conn)
     rows = 0
     raw_by_day: DayTotals = {}
@@ -328,6 +333,7 @@ def rebuild_daily(conn: Connection, first: dt.date, stop: dt.date) -> DailyRebui
                 .order_by(_sums_t.c.campaign_id),
             )
         ).rowcount
+        _sum_per_brand(conn, daily_t, daily_brand_t, "day", day)
         raw_by_day.update(_by_day(conn, _sums_t.c.day, func.sum(_sums_t.c.records), _sums_t.c.spend))
     built_by_day = daily_totals_by_day(conn, first, stop)
     if claimed:
@@ -337,10 +343,25 @@ def rebuild_daily(conn: Connection, first: dt.date, stop: dt.date) -> DailyRebui
     return DailyRebuild(rows, records, spend, raw_by_day, built_by_day)
 
 
+def _sum_per_brand(conn: Connection, campaigns: Table, brands: Table, key: str, period: dt.date) -> None:
+    """Write the per-brand sums of one period's campaign rows (daily_spend into
+    daily_brand_spend, monthly_spend into monthly_brand_spend)."""
+    source = campaigns.c
+    conn.execute(
+        insert(brands).from_select(
+            [key, "brand_id", "spend", "records"],
+            select(source[key], source.brand_id, func.sum(source.spend), func.sum(source.records))
+            .where(source[key] == period)
+            .group_by(source[key], source.brand_id),
+        )
+    )
+
+
 def rebuild_monthly(conn: Connection, first: dt.date, stop: dt.date) -> WindowTotals:
     """Replace the monthly_spend rows of months starting in [first, stop) from daily_spend."""
     _lock_rebuilds(conn)
-    conn.execute(delete(monthly_t).where(monthly_t.c.month >= first, monthly_t.c.month < stop))
+    for table in (monthly_t, monthly_brand_t):
+        conn.execute(delete(table).where(table.c.month >= first, table.c.month < stop))
     months = []
     start = month_start(first)
     while start < stop:
@@ -361,6 +382,7 @@ def rebuild_monthly(conn: Connection, first: dt.date, stop: dt.date) -> WindowTo
                 .group_by(daily_t.c.campaign_id, daily_t.c.brand_id),
             )
         )
+        _sum_per_brand(conn, monthly_t, monthly_brand_t, "month", start)
     return _monthly_totals(conn, first, stop)
 
 
@@ -411,19 +433,14 @@ def brand_use(conn: Connection, *, monthly: bool, first: dt.date, stop: dt.date)
     """Each brand's aggregated spend against its daily (or monthly) budget, per partition in
     [first, stop), for the brands that spent anything."""
     table, key, budget = (
-        (monthly_t, monthly_t.c.month, brands_t.c.monthly_budget)
+        (monthly_brand_t, monthly_brand_t.c.month, brands_t.c.monthly_budget)
         if monthly
-        else (daily_t, daily_t.c.day, brands_t.c.daily_budget)
-    )
-    # Sum per brand first, then join the few (brand, period) sums, not every campaign row, to brands.
-    sums = (
-        select(table.c.brand_id, key.label("period"), func.sum(table.c.spend).label("spend"))
-        .where(key >= first, key < stop)
-        .group_by(table.c.brand_id, key)
-        .subquery("sums")
+        else (daily_brand_t, daily_brand_t.c.day, brands_t.c.daily_budget)
     )
     rows = conn.execute(
-        select(brands_t.c.name, sums.c.period, budget, sums.c.spend).join(brands_t, brands_t.c.id == sums.c.brand_id)
+        select(brands_t.c.name, key, budget, table.c.spend)
+        .join(brands_t, brands_t.c.id == table.c.brand_id)
+        .where(key >= first, key < stop)
     )
     return [BrandUse(r[0], r[1], r[2], r[3]) for r in rows]
 

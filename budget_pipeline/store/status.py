@@ -35,7 +35,9 @@ from budget_pipeline.store.bulk import empty_temp_table, insert_arrow
 from budget_pipeline.store.schema import (
     brands_table,
     campaigns_table,
+    daily_brand_table,
     daily_table,
+    monthly_brand_table,
     monthly_table,
     status_log_table,
     windows_table,
@@ -45,6 +47,7 @@ STATUS_LOCK_KEY = 0x6275_6467_6574  # "budget": the advisory lock every status w
 ZERO = Decimal(0)
 
 b, c, d, m, w = brands_table, campaigns_table, daily_table, monthly_table, windows_table
+bd, bm = daily_brand_table, monthly_brand_table
 # The per-transaction staging table of write_changes: each change with the fields of its log row.
 _changes = Table(
     "status_changes",
@@ -126,14 +129,12 @@ def brand_spend(
     conn: Connection, as_of: dt.datetime, brand_rows: dict[int, BrandRow]
 ) -> dict[int, tuple[Decimal, Decimal]]:
     """Each brand's spend on its local date of `as_of` and in that local month: the sum over all
-    of its campaigns, read from the daily_spend and monthly_spend aggregates by their brand index."""
+    of its campaigns, looked up by primary key in the per-brand aggregates."""
     zone_today = _zone_today((row.timezone for row in brand_rows.values()), as_of)
     if zone_today is None:
         return {}
-    daily = select(func.sum(d.c.spend)).where(d.c.day == zone_today.c.day, d.c.brand_id == b.c.id).scalar_subquery()
-    monthly = (
-        select(func.sum(m.c.spend)).where(m.c.month == zone_today.c.month, m.c.brand_id == b.c.id).scalar_subquery()
-    )
+    daily = select(bd.c.spend).where(bd.c.day == zone_today.c.day, bd.c.brand_id == b.c.id).scalar_subquery()
+    monthly = select(bm.c.spend).where(bm.c.month == zone_today.c.month, bm.c.brand_id == b.c.id).scalar_subquery()
     query = select(b.c.id, daily, monthly).select_from(b.join(zone_today, zone_today.c.timezone == b.c.timezone))
     return {
         brand_id: (day_spend if day_spend is not None else ZERO, month_spend if month_spend is not None else ZERO)

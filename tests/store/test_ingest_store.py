@@ -10,7 +10,7 @@ from sqlalchemy import Engine, func, select, text
 from budget_pipeline.ingest.pipeline import ingest_file, ingest_landing
 from budget_pipeline.ingest.spendfile import SpendFileError
 from budget_pipeline.store.db import writing
-from budget_pipeline.store.schema import QuarantinedRow, RawSpendRecord
+from budget_pipeline.store.schema import QuarantinedRow, RawSpendRecord, brands_table, daily_brand_table
 from budget_pipeline.store.spend import dirty_days, rebuild_daily, rebuild_monthly
 from tests.conftest import write_csv
 
@@ -219,3 +219,52 @@ def test_many_chunks_with_repeats_across_chunks_and_files(acme: Engine, tmp_path
         stored = conn.execute(select(RawSpendRecord.record_id, RawSpendRecord.campaign_id, RawSpendRecord.amount))
         assert {rid: (campaign, amount) for rid, campaign, amount in stored} == expected
     assert len(quarantine(acme)) == conflicting
+
+
+def _brand_rows(engine: Engine) -> dict[str, tuple[set[tuple[object, ...]], set[tuple[object, ...]]]]:
+    """For daily and monthly: the per-brand table's rows, and the campaign rows summed per brand."""
+    pairs = {
+        "daily": ("daily_brand_spend", "daily_spend", "day"),
+        "monthly": ("monthly_brand_spend", "monthly_spend", "month"),
+    }
+    out = {}
+    with engine.connect() as conn:
+        for name, (brand_table, campaign_table, key) in pairs.items():
+            stored = conn.execute(text(f"SELECT {key}, brand_id, spend, records FROM {brand_table}"))
+            summed = conn.execute(
+                text(f"SELECT {key}, brand_id, sum(spend), sum(records) FROM {campaign_table} GROUP BY {key}, brand_id")
+            )
+            out[name] = ({tuple(r) for r in stored}, {tuple(r) for r in summed})
+    return out
+
+
+def test_brand_aggregates_are_the_sums_of_their_campaigns_after_every_rebuild(acme: Engine, tmp_path: Path) -> None:
+    def rebuild() -> None:
+        with writing(acme) as conn:
+            rebuild_daily(conn, dt.date(2026, 11, 1), dt.date(2026, 12, 1))
+            rebuild_monthly(conn, dt.date(2026, 11, 1), dt.date(2026, 12, 1))
+
+    rows = ["r1,acme-search,10.25,2026-11-20T15:00:00Z", "r2,acme-social,1.5,2026-11-20T16:00:00Z"]
+    ingest_file(acme, write_csv(tmp_path / "a.csv", [*rows, "r3,tokyo-display,3,2026-11-21T01:00:00Z"]))
+    rebuild()
+    first = _brand_rows(acme)
+    assert first["daily"][0] == first["daily"][1] and len(first["daily"][0]) == 2
+    assert first["monthly"][0] == first["monthly"][1] and len(first["monthly"][0]) == 2
+    # A late record for the same day, and another brand's new day; then a rebuild again.
+    ingest_file(
+        acme,
+        write_csv(
+            tmp_path / "b.csv", ["r4,acme-search,0.75,2026-11-20T20:00:00Z", "r5,tokyo-display,2,2026-11-23T01:00:00Z"]
+        ),
+    )
+    rebuild()
+    again = _brand_rows(acme)
+    for name in ("daily", "monthly"):
+        assert again[name][0] == again[name][1], name
+    with acme.connect() as conn:
+        acme_day = conn.execute(
+            select(daily_brand_table.c.spend, daily_brand_table.c.records)
+            .join(brands_table, brands_table.c.id == daily_brand_table.c.brand_id)
+            .where(brands_table.c.name == "Acme", daily_brand_table.c.day == dt.date(2026, 11, 20))
+        ).one()
+    assert tuple(acme_day) == (Decimal("12.50"), 3)

@@ -106,3 +106,47 @@ def test_record_ids_compare_byte_by_byte_on_postgresql(db_url: str, tmp_path) ->
             )
         ).scalar_one()
     assert collation == "C"
+
+
+def test_upgrade_fills_the_brand_aggregates_from_the_campaign_rows(db_url: str) -> None:
+    """Migration 0006 sums the daily_spend and monthly_spend rows already built per brand."""
+    from decimal import Decimal
+
+    from sqlalchemy import text
+
+    from tests.conftest import ACME, apply_yaml
+
+    engine = make_engine(db_url)
+    upgrade(engine, "0005")
+    apply_yaml(engine, ACME)
+    with engine.begin() as conn:
+        brand = {name: bid for bid, name in conn.execute(text("SELECT id, name FROM brands"))}
+        money = 1_000_000 if engine.dialect.name == "sqlite" else 1  # SQLite stores micro-units
+        for campaign, brand_name, spend in (
+            ("acme-search", "Acme", 2),
+            ("acme-social", "Acme", 3),
+            ("tokyo-display", "Tokyo Foods", 5),
+        ):
+            params = {"c": campaign, "b": brand[brand_name], "s": spend * money}
+            conn.execute(
+                text(
+                    "INSERT INTO daily_spend (day, campaign_id, brand_id, spend, records) "
+                    "VALUES ('2026-11-20', :c, :b, :s, 1)"
+                ),
+                params,
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO monthly_spend (month, campaign_id, brand_id, spend, records) "
+                    "VALUES ('2026-11-01', :c, :b, :s, 1)"
+                ),
+                params,
+            )
+    upgrade(engine)
+    with engine.connect() as conn:
+        for table in ("daily_brand_spend", "monthly_brand_spend"):
+            rows = {
+                bid: (Decimal(spend) / money, n)
+                for bid, spend, n in conn.execute(text(f"SELECT brand_id, spend, records FROM {table}"))
+            }
+            assert rows == {brand["Acme"]: (Decimal(5), 2), brand["Tokyo Foods"]: (Decimal(5), 1)}, table
