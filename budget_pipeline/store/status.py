@@ -19,6 +19,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    and_,
     func,
     insert,
     literal,
@@ -192,25 +193,27 @@ def capped_campaigns_with_spend(
     conn: Connection, as_of: dt.datetime, brand_rows: dict[int, BrandRow], brand_ids: Iterable[int] | None = None
 ) -> list[CampaignRow]:
     """Every campaign with a cap of its own, with its state and its own spend on its brand's
-    local date of `as_of` and in that local month: one query, whatever the count; each spend is
-    an index-only lookup in the aggregates' brand index."""
-    zone_today = _zone_today((row.timezone for row in brand_rows.values()), as_of)
+    local date of `as_of` and in that local month: one query, whatever the count."""
+    zones = {row.timezone for row in brand_rows.values()}
+    zone_today = _zone_today(zones, as_of)
     if zone_today is None:
         return []
-    # Looked up by (day, brand, campaign): the brand index carries campaign_id and spend.
-    daily = (
-        select(d.c.spend)
-        .where(d.c.day == zone_today.c.day, d.c.brand_id == c.c.brand_id, d.c.campaign_id == c.c.id)
-        .scalar_subquery()
-    )
-    monthly = (
-        select(m.c.spend)
-        .where(m.c.month == zone_today.c.month, m.c.brand_id == c.c.brand_id, m.c.campaign_id == c.c.id)
-        .scalar_subquery()
-    )
+    days = sorted({local_date(as_of, zone) for zone in zones})
+    months = sorted({month_start(day) for day in days})
+    # Joined, not looked up per campaign: the spend rows of the few local days (and months) in
+    # play are read in one pass of the aggregates' brand index and hashed, then matched.
+    daily = and_(d.c.day == zone_today.c.day, d.c.brand_id == c.c.brand_id, d.c.campaign_id == c.c.id)
+    monthly = and_(m.c.month == zone_today.c.month, m.c.brand_id == c.c.brand_id, m.c.campaign_id == c.c.id)
     query = (
-        select(c.c.id, c.c.brand_id, c.c.enabled, c.c.pause_reasons, c.c.daily_cap, c.c.monthly_cap, daily, monthly)
-        .select_from(c.join(b, b.c.id == c.c.brand_id).join(zone_today, zone_today.c.timezone == b.c.timezone))
+        select(
+            c.c.id, c.c.brand_id, c.c.enabled, c.c.pause_reasons, c.c.daily_cap, c.c.monthly_cap, d.c.spend, m.c.spend
+        )
+        .select_from(
+            c.join(b, b.c.id == c.c.brand_id)
+            .join(zone_today, zone_today.c.timezone == b.c.timezone)
+            .outerjoin(d, and_(daily, d.c.day.in_(days)))
+            .outerjoin(m, and_(monthly, m.c.month.in_(months)))
+        )
         .where(or_(c.c.daily_cap.is_not(None), c.c.monthly_cap.is_not(None)))
     )
     if brand_ids is not None:
