@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import sqlite3
+from pathlib import Path
 
 import pyarrow as pa
 import pytest
 from sqlalchemy import Engine, text
 
 from budget_pipeline.store import bulk
-from budget_pipeline.store.db import writing
+from budget_pipeline.store.db import make_engine, writing
 
 
 def _insert_and_read(engine: Engine, rows: pa.Table) -> list[tuple[object, ...]]:
@@ -30,9 +31,8 @@ def test_rows_and_constants_are_stored_as_given(engine: Engine, monkeypatch: pyt
     assert _insert_and_read(engine, ROWS) == EXPECTED
 
 
-def test_sqlite_statements_stay_within_the_bound_parameter_limit(engine: Engine) -> None:
-    if engine.dialect.name != "sqlite":
-        pytest.skip("a SQLite limit")
+def test_sqlite_statements_stay_within_the_bound_parameter_limit(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'bulk.db'}")
     with engine.connect() as conn:
         dbapi = conn.connection.dbapi_connection
         assert dbapi is not None
@@ -41,4 +41,5 @@ def test_sqlite_statements_stay_within_the_bound_parameter_limit(engine: Engine)
         bulk.insert_arrow(conn, "bulk_target", ROWS, {"file_id": 7})
         stored = [tuple(r) for r in conn.execute(text("SELECT n, label, file_id FROM bulk_target ORDER BY n"))]
         conn.rollback()
+    engine.dispose()
     assert stored == EXPECTED
