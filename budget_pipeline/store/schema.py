@@ -164,27 +164,29 @@ class MonthlySpend(Base):
     __table_args__ = (Index("ix_monthly_spend_month_brand", "month", "brand_id"),)
 
 
-class DailyBrandSpend(Base):
+class _BrandTotal:
+    """The columns of a per-brand spend aggregate after its period key (day or month)."""
+
+    brand_id: Mapped[int] = mapped_column(Integer, primary_key=True, sort_order=1)
+    spend: Mapped[Decimal] = mapped_column(Money, sort_order=2)
+    records: Mapped[int] = mapped_column(Integer, sort_order=3)
+
+
+class DailyBrandSpend(_BrandTotal, Base):
     """daily_spend summed per brand, written by the same rebuild: enforcement reads each brand's
     day by primary key instead of summing its campaigns' rows (migration 0006)."""
 
     __tablename__ = "daily_brand_spend"
 
-    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
-    brand_id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    spend: Mapped[Decimal] = mapped_column(Money)
-    records: Mapped[int] = mapped_column(Integer)
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True, sort_order=0)
 
 
-class MonthlyBrandSpend(Base):
+class MonthlyBrandSpend(_BrandTotal, Base):
     """monthly_spend summed per brand, written by the same rebuild."""
 
     __tablename__ = "monthly_brand_spend"
 
-    month: Mapped[dt.date] = mapped_column(Date, primary_key=True)
-    brand_id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    spend: Mapped[Decimal] = mapped_column(Money)
-    records: Mapped[int] = mapped_column(Integer)
+    month: Mapped[dt.date] = mapped_column(Date, primary_key=True, sort_order=0)
 
 
 class StatusLog(Base):
