@@ -239,8 +239,9 @@ AGGREGATION_WORK_MEM = "256MB"
 
 
 def _aggregation_memory(conn: Connection) -> None:
-    """Let this transaction's (day, campaign) hash aggregate stay in memory on PostgreSQL: a
-    month holds ~300k groups per million records, and the 4 MB default spills them to disk."""
+    """Let this transaction's per-day campaign hash aggregates stay in memory on PostgreSQL: a
+    day of 10M records a month holds ~100k groups (~50 MB), and the 4 MB default spills them
+    to disk."""
     if conn.dialect.name == "postgresql":
         conn.exec_driver_sql(f"SET LOCAL work_mem = '{AGGREGATION_WORK_MEM}'")
 
