@@ -183,6 +183,15 @@ def _fullmatch(values: pa.Array, pattern: str) -> np.ndarray:
     return _mask(pc.match_substring_regex(values, f"^(?:{pattern})$"))
 
 
+def _fullmatch_at(values: pa.Array, pattern: str, rows: np.ndarray) -> np.ndarray:
+    """`_fullmatch` of `values` at `rows` only (False elsewhere): a check that only rows failing
+    an earlier one can fail runs its pattern over those few."""
+    matched = np.zeros(len(values), dtype=bool)
+    if rows.any():
+        matched[rows] = _fullmatch(values.filter(pa.array(rows)), pattern)
+    return matched
+
+
 def validate(batch: pa.RecordBatch, lines: np.ndarray, known: CampaignZones) -> Chunk:
     """Split one chunk into valid rows and rejections. Each check marks, over whole columns,
     the rows that fail it and passed every earlier check; a message is worded only for them."""
@@ -210,8 +219,9 @@ def validate(batch: pa.RecordBatch, lines: np.ndarray, known: CampaignZones) -> 
     def amount_is(what: str) -> Callable[[int], str]:
         return lambda i: f"amount '{amount[i]}' {what}"
 
-    check(_fullmatch(amount, "-" + _AMOUNT), amount_is("is negative"))
-    check(~_fullmatch(amount, _AMOUNT), amount_is("is not a decimal number"))
+    decimal = _fullmatch(amount, _AMOUNT)
+    check(_fullmatch_at(amount, "-" + _AMOUNT, ~decimal), amount_is("is negative"))
+    check(~decimal, amount_is("is not a decimal number"))
     check(_mask(pc.match_substring_regex(amount, r"\.\d{7,}$")), amount_is("has more than 6 decimals"))
     check(_mask(pc.match_substring_regex(amount, r"^0*[1-9]\d{9,}")), amount_is("is not below 1000000000"))
 
@@ -219,7 +229,7 @@ def validate(batch: pa.RecordBatch, lines: np.ndarray, known: CampaignZones) -> 
         return lambda i: f"occurred_at '{occurred[i]}' {what}"
 
     instant = _fullmatch(occurred, _INSTANT)
-    check(~instant & _fullmatch(occurred, _NAIVE), occurred_at_is("has no UTC offset"))
+    check(_fullmatch_at(occurred, _NAIVE, ~instant), occurred_at_is("has no UTC offset"))
     check(~instant, occurred_at_is("is not an ISO-8601 timestamp"))
     instants = _parse_instants(occurred, failed == 0)
     check(_mask(pc.is_null(instants)) & (failed == 0), occurred_at_is("is not a valid timestamp"))

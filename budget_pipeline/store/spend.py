@@ -77,18 +77,10 @@ class PreparedRecords:
         self.dialect = dialect
         self.file_id = file_id
         self.num_rows = valid.num_rows
-        self.record_ids_distinct = pc.count_distinct(valid["record_id"]).as_py() == valid.num_rows
         # Stored in (local_date, campaign_id) order: a day's records then sit together on disk,
         # whatever order the file has, so a rebuild reads a few runs of pages instead of rows
-        # from every page. Which row of a repeated record_id came first is settled before, in
-        # file order.
-        order = pc.sort_indices(valid, [("local_date", "ascending"), ("campaign_id", "ascending")])
-        self.first_in_chunk = (
-            pa.repeat(pa.scalar(True), self.num_rows)
-            if self.record_ids_distinct
-            else pa.array(_first_occurrences(valid["record_id"])).take(order)
-        )
-        valid = valid.take(order)
+        # from every page. (Which line of a repeated record_id came first: `_first_lines`.)
+        valid = valid.take(pc.sort_indices(valid, [("local_date", "ascending"), ("campaign_id", "ascending")]))
         # Sorted: writers that mark the same days lock their rows in one order, never deadlocking.
         self.days: list[dt.date] = sorted(pc.unique(valid["local_date"]).to_pylist())
         naive = pc.cast(valid["occurred_at"], pa.timestamp("us")).cast(pa.string())
@@ -141,28 +133,31 @@ _staging_t = Table(
 )
 
 
-def _first_occurrences(record_ids: pa.ChunkedArray) -> np.ndarray:
-    """True at the first row of each record_id within the chunk."""
-    codes = np.asarray(pc.index_in(record_ids, value_set=pc.unique(record_ids)).to_numpy(zero_copy_only=False))
-    first = np.zeros(len(codes), dtype=bool)
-    first[np.unique(codes, return_index=True)[1]] = True
-    return first
+def _first_lines(rows: pa.Table) -> pa.Array:
+    """True at the earliest line of each record_id among `rows`, whatever their order."""
+    order = pc.sort_indices(rows, [("record_id", "ascending"), ("line_no", "ascending")])
+    ids = rows["record_id"].take(order)
+    first_in_order = np.ones(rows.num_rows, dtype=bool)
+    if rows.num_rows > 1:
+        changed = pc.not_equal(ids.slice(1), ids.slice(0, rows.num_rows - 1))
+        first_in_order[1:] = np.asarray(changed.to_numpy(zero_copy_only=False), dtype=bool)
+    first = np.empty(rows.num_rows, dtype=bool)
+    first[np.asarray(order)] = first_in_order
+    return pa.array(first)
 
 
 def _stage(conn: Connection, records: PreparedRecords) -> None:
     empty_temp_table(conn, _staging_t)
-    insert_arrow(conn, "spend_staging", records.values.append_column("first_in_chunk", records.first_in_chunk))
+    insert_arrow(conn, "spend_staging", records.values.append_column("first_in_chunk", _first_lines(records.values)))
 
 
 def insert_new_records(conn: Connection, records: PreparedRecords) -> InsertResult | None:
     """Add one chunk whose record_ids are all new with one plain bulk insert (COPY on
     PostgreSQL) inside a savepoint. None, with nothing written, when the chunk repeats a
-    record_id or meets one already stored (or, on PostgreSQL, deadlocks with another writer's
-    COPY): `insert_records` then sorts it out."""
+    record_id or meets one already stored (the unique index says so), or, on PostgreSQL,
+    deadlocks with another writer's COPY: `insert_records` then sorts it out."""
     if records.num_rows == 0:
         return InsertResult(0, 0, [])
-    if not records.record_ids_distinct:
-        return None
     try:
         with conn.begin_nested():
             _insert_new(conn, records)
