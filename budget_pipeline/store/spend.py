@@ -77,10 +77,11 @@ class PreparedRecords:
         self.dialect = dialect
         self.file_id = file_id
         self.num_rows = valid.num_rows
-        # Stored in (local_date, campaign_id) order: a day's records then sit together on disk,
-        # whatever order the file has, so a rebuild reads a few runs of pages instead of rows
-        # from every page. (Which line of a repeated record_id came first: `_first_lines`.)
-        valid = valid.take(pc.sort_indices(valid, [("local_date", "ascending"), ("campaign_id", "ascending")]))
+        # Stored in local_date order: a day's records then sit together on disk, whatever order
+        # the file has, so a rebuild reads a few runs of pages instead of rows from every page.
+        # (Sorting by campaign within the day as well took 5% off ingestion for 10% off SQLite's
+        # month rebuild.) Which line of a repeated record_id came first: `_first_lines`.
+        valid = valid.take(pc.sort_indices(valid, [("local_date", "ascending")]))
         # Sorted: writers that mark the same days lock their rows in one order, never deadlocking.
         self.days: list[dt.date] = sorted(pc.unique(valid["local_date"]).to_pylist())
         naive = pc.cast(valid["occurred_at"], pa.timestamp("us")).cast(pa.string())
