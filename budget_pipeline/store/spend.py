@@ -268,17 +268,17 @@ _sums_t = Table(
 )
 
 
-def _sum_raw_records(conn: Connection, day: dt.date) -> None:
-    """Fill the sums table with the (campaign) sums of one day's raw records."""
+def _sum_raw_records(conn: Connection, day: dt.date) -> int:
+    """Fill the sums table with the (campaign) sums of one day's raw records; how many."""
     empty_temp_table(conn, _sums_t)
-    conn.execute(
+    return conn.execute(
         insert(_sums_t).from_select(
             ["day", "campaign_id", "spend", "records"],
             select(literal(day, Date()), raw_t.c.campaign_id, func.sum(raw_t.c.amount), func.count())
             .where(raw_t.c.local_date == day)
             .group_by(raw_t.c.campaign_id),
         )
-    )
+    ).rowcount
 
 
 def _days(first: dt.date, stop: dt.date) -> list[dt.date]:
@@ -319,7 +319,8 @@ def rebuild_daily(conn: Connection, first: dt.date, stop: dt.date) -> DailyRebui
     # month's 300k groups took twice as long on PostgreSQL. Sum first, then join each campaign's
     # sum, not each record, to its brand.
     for day in _days(first, stop):
-        _sum_raw_records(conn, day)
+        if not _sum_raw_records(conn, day):
+            continue  # a day without spend has no rows to write
         rows += conn.execute(
             insert(daily_t).from_select(
                 ["day", "campaign_id", "brand_id", "spend", "records"],
