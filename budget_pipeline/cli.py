@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import json
 import sys
 from collections.abc import Callable, Iterator
@@ -14,17 +15,16 @@ import click
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from budget_pipeline import settings
 from budget_pipeline.ingest.catalog import CatalogError, load_catalog
-from budget_pipeline.ingest.pipeline import campaign_zones, ingest_file
+from budget_pipeline.ingest.pipeline import FileInFlight, campaign_zones, ingest_file
 from budget_pipeline.ingest.spendfile import SpendFileError
-from budget_pipeline.report import status_report, status_text
+from budget_pipeline.report import status_report, status_text, unrefreshed_note
 from budget_pipeline.rules.calendar import parse_instant
 from budget_pipeline.store.catalog import apply_catalog
 from budget_pipeline.store.db import (
     StoreError,
     current_revision,
-    dagster_home,
-    default_landing_dir,
     head_revision,
     make_engine,
     upgrade,
@@ -135,9 +135,13 @@ def ingest(files: tuple[Path, ...]) -> None:
         zones = campaign_zones(engine)
         for path in files:
             try:
-                result = ingest_file(engine, path, zones)
-            except SpendFileError as exc:
+                result = ingest_file(engine, path, zones, follow_links=True)
+            except (SpendFileError, FileInFlight) as exc:
                 click.echo(f"error: {exc}", err=True)
+                failed += 1
+                continue
+            except FileNotFoundError:
+                click.echo(f"error: {path}: no such file", err=True)
                 failed += 1
                 continue
             click.echo(result.summary())
@@ -157,8 +161,12 @@ def status(as_of: str | None, as_json: bool) -> None:
     """Brands with budgets and spend, and each campaign's state and pause reasons."""
     instant = resolve_as_of(as_of)
     with database_errors():
-        report = status_report(ready_engine(), instant)
+        engine = ready_engine()
+        report = status_report(engine, instant)
+        note = None if as_json else unrefreshed_note(engine)
     click.echo(json.dumps(report) if as_json else status_text(report))
+    if note:
+        click.echo(note, err=True)
 
 
 # The runs of one control cycle, in order, and the op of each that reports campaign changes.
@@ -176,36 +184,76 @@ def tick(as_of: str | None) -> None:
     """One control cycle as Dagster runs on $DAGSTER_HOME: ingest landing files, refresh current
     and touched spend partitions, enforce budgets, resets and dayparting."""
     instant = resolve_as_of(as_of)
-    from dagster import DagsterInstance
-    from dagster._core.errors import DagsterHomeNotSetError, DagsterInvariantViolationError
+    from dagster import DagsterError, DagsterInstance
 
     from budget_pipeline.definitions import defs
-    from budget_pipeline.defs.ops import AS_OF_TAG
+    from budget_pipeline.defs.resources import AS_OF_TAG
     from budget_pipeline.defs.schedules import clock_config
 
     with database_errors():
         ready_engine()
     try:
-        instance = DagsterInstance.get()
-    except (DagsterHomeNotSetError, DagsterInvariantViolationError) as exc:
+        # Two ticks on a new DAGSTER_HOME would both create its storage at once, and one would fail.
+        with _home_lock():
+            instance = DagsterInstance.get()
+    except DagsterError as exc:
         fail(f"no Dagster instance: {str(exc).splitlines()[0]}")
     failed = False
     with instance:
         for name, reporting_op in TICK_JOBS.items():
             result = defs.resolve_job_def(name).execute_in_process(
-                # The run's full event log is in the instance; the terminal gets warnings only.
-                run_config={**clock_config(instant), "loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+                # The run's full event log, stack traces included, is in the instance; the
+                # terminal gets one line per run (and per spend file), written here.
+                run_config={**clock_config(instant), "loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
                 instance=instance,
                 tags={AS_OF_TAG: instant.isoformat(), "budget_pipeline/source": "cli-tick"},
                 raise_on_error=False,
             )
-            if result.success:
-                click.echo(f"{name}: success (run {result.run_id}), {result.output_for_node(reporting_op)} changed")
-            else:
-                click.echo(f"{name}: FAILURE (run {result.run_id})")
-            failed = failed or not result.success
+            if not result.success:
+                click.echo(f"{name}: FAILURE (run {result.run_id}): {first_error(result)}")
+                failed = True
+                continue
+            click.echo(f"{name}: success (run {result.run_id}), {result.output_for_node(reporting_op)} changed")
+            if name == "ingest_spend_job":
+                for line in result.output_for_node("ingest_landing_files"):
+                    click.echo(f"  {line}")
     if failed:
         fail("a control run failed; see it in the Dagster UI or `dagster run list`")
+
+
+@contextmanager
+def _home_lock() -> Iterator[None]:
+    """An exclusive lock on a file in DAGSTER_HOME, where it exists, held while the block runs."""
+    home = settings.dagster_home()
+    if not home.is_dir():
+        yield
+        return
+    with (home / ".budget-pipeline.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def first_error(result: Any) -> str:
+    """The first line of the innermost error of a failed run's first failure (a step's, or its
+    resources' start): the cause (say, "OperationalError: ... readonly database"), not Dagster's
+    wrapping of it."""
+    for event in result.all_events:
+        error = getattr(event.event_specific_data, "error", None)
+        if error is not None:
+            while error.cause is not None:
+                error = error.cause
+            message = error.message.strip().splitlines()[0] if error.message.strip() else error.cls_name or "error"
+            return _short_class(message) if ": " in message else message
+    return "no error reported; see the run in the Dagster UI"
+
+
+def _short_class(message: str) -> str:
+    """ "sqlalchemy.exc.OperationalError: x" -> "OperationalError: x"."""
+    cls, _, text = message.partition(": ")
+    return f"{cls.rsplit('.', 1)[-1]}: {text}"
 
 
 @main.command()
@@ -258,7 +306,7 @@ def demo(as_of: str | None) -> None:
     with database_errors():
         engine = ready_engine()
         click.echo(str(apply_catalog(engine, parse_catalog(catalog(until)))))
-        path = dagster_home() / "demo" / f"demo-spend-{until:%Y%m%dT%H%M}.csv"
+        path = settings.dagster_home() / "demo" / f"demo-spend-{until:%Y%m%dT%H%M}.csv"
         path.parent.mkdir(parents=True, exist_ok=True)
         spend_csv(path, until)
         click.echo(ingest_file(engine, path).summary())
@@ -272,4 +320,4 @@ def demo_simulator(every: float, count: int | None) -> None:
     from budget_pipeline.demo import simulate
 
     with suppress(KeyboardInterrupt):
-        simulate(default_landing_dir(), every, count)
+        simulate(settings.landing_dir(), every, count)

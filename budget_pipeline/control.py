@@ -9,7 +9,6 @@ import gc
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from decimal import Decimal
 
 from sqlalchemy import Connection, Engine
 
@@ -33,6 +32,7 @@ from budget_pipeline.rules.reasons import (
 from budget_pipeline.store.db import writing
 from budget_pipeline.store.status import (
     BrandRow,
+    BrandSpend,
     CampaignRow,
     brand_spend,
     brands,
@@ -93,14 +93,12 @@ def _reading(engine: Engine) -> Iterator[Connection]:
         yield conn
 
 
-def _budget_decisions(
-    brand_rows: dict[int, BrandRow], totals: dict[int, tuple[Decimal, Decimal]]
-) -> dict[int, frozenset[str]]:
+def _budget_decisions(brand_rows: dict[int, BrandRow], totals: dict[int, BrandSpend]) -> dict[int, frozenset[str]]:
     """The brand-level budget reasons of every brand, from its total daily and monthly spend."""
     decisions = {}
     for brand in brand_rows.values():
-        daily, monthly = totals.get(brand.id, (Decimal(0), Decimal(0)))
-        decisions[brand.id] = brand_budget_reasons(daily, brand.daily_budget, monthly, brand.monthly_budget)
+        spend = totals[brand.id]
+        decisions[brand.id] = brand_budget_reasons(spend.daily, brand.daily_budget, spend.monthly, brand.monthly_budget)
     return decisions
 
 

@@ -9,9 +9,9 @@ from typing import Any
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from budget_pipeline.rules.calendar import local_date
 from budget_pipeline.store.schema import Brand, Campaign
-from budget_pipeline.store.spend import brand_spend_as_of
+from budget_pipeline.store.spend import dirty_days
+from budget_pipeline.store.status import brand_spend
 
 CENTS = Decimal("0.01")
 
@@ -24,7 +24,7 @@ def money(amount: Decimal) -> str:
 
 def status_report(engine: Engine, as_of: dt.datetime) -> dict[str, Any]:
     with Session(engine) as session:
-        spend = brand_spend_as_of(session.connection(), as_of)
+        spend = brand_spend(session.connection(), as_of)
         brands = session.scalars(select(Brand).order_by(Brand.name)).all()
         campaigns = session.scalars(select(Campaign).order_by(Campaign.id)).all()
     by_brand: dict[int, list[Campaign]] = {}
@@ -36,7 +36,7 @@ def status_report(engine: Engine, as_of: dt.datetime) -> dict[str, Any]:
             {
                 "name": brand.name,
                 "timezone": brand.timezone,
-                "local_date": local_date(as_of, brand.timezone).isoformat(),
+                "local_date": spend[brand.id].local_date.isoformat(),
                 "daily_budget": money(brand.daily_budget),
                 "daily_spend": money(spend[brand.id].daily),
                 "monthly_budget": money(brand.monthly_budget),
@@ -55,6 +55,18 @@ def status_report(engine: Engine, as_of: dt.datetime) -> dict[str, Any]:
             for brand in brands
         ],
     }
+
+
+def unrefreshed_note(engine: Engine) -> str | None:
+    """A line for `status` when some days' new records are not yet in the spend totals."""
+    with engine.connect() as conn:
+        days = dirty_days(conn)
+    if not days:
+        return None
+    return (
+        f"note: spend recorded for {len(days)} day(s) ({days[0]}{' ..' if len(days) > 1 else ''}) is not in "
+        "these totals yet; the next refresh (a tick, or the spend sensor's run) adds it"
+    )
 
 
 def status_text(report: dict[str, Any]) -> str:

@@ -29,6 +29,7 @@ from budget_pipeline.defs.checks import (
 from budget_pipeline.defs.partitions import daily_partitions, monthly_partitions
 from budget_pipeline.defs.resources import BudgetDatabase
 from budget_pipeline.rules.calendar import next_month_start
+from budget_pipeline.rules.reasons import budget_reached
 from budget_pipeline.store.db import writing
 from budget_pipeline.store.spend import BrandUse, WindowTotals, brand_use, rebuild_daily, rebuild_monthly
 
@@ -63,7 +64,7 @@ class WindowReport:
 def budget_use_table(uses: list[BrandUse]) -> str:
     lines = ["| brand | period | budget | spend | used |", "|---|---|---|---|---|"]
     for u in uses:
-        flag = " (over)" if u.spend > u.budget else ""
+        flag = " (reached)" if budget_reached(u.spend, u.budget) else ""
         lines.append(f"| {u.brand} | {u.period} | {u.budget} | {u.spend} | {u.share:.0%}{flag} |")
     return "\n".join(lines) if uses else "no spend in this window"
 

@@ -11,6 +11,7 @@ from typing import Any
 from dagster import AssetCheckEvaluation, AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetKey, MetadataValue
 from sqlalchemy import Connection
 
+from budget_pipeline.rules.reasons import budget_reached
 from budget_pipeline.store.spend import BrandUse, DayTotals, daily_totals_by_day, raw_totals_by_day
 
 DAILY_SPEND = "daily_spend"
@@ -23,8 +24,8 @@ daily_check_specs = [
     AssetCheckSpec(
         DAILY_WITHIN_BUDGET,
         asset=DAILY_SPEND,
-        description="Warns, listing budget, spend and overspend, for each brand whose spend on a day exceeded "
-        "its daily budget.",
+        description="Warns, listing budget, spend and overspend, for each brand whose spend on a day reached "
+        "its daily budget (the comparison that pauses it).",
     ),
     AssetCheckSpec(
         DAILY_RECONCILES,
@@ -36,8 +37,8 @@ monthly_check_specs = [
     AssetCheckSpec(
         MONTHLY_WITHIN_BUDGET,
         asset=MONTHLY_SPEND,
-        description="Warns, listing budget, spend and overspend, for each brand whose spend in a month exceeded "
-        "its monthly budget.",
+        description="Warns, listing budget, spend and overspend, for each brand whose spend in a month reached "
+        "its monthly budget (the comparison that pauses it).",
     ),
 ]
 
@@ -80,13 +81,14 @@ def overspend_table(rows: list[BrandUse]) -> str:
 
 
 def within_budget(uses: list[BrandUse], *, monthly: bool) -> CheckOutcome:
-    """WARN listing each brand-period whose spend exceeded its budget, from `brand_use` rows."""
-    over = sorted((u for u in uses if u.spend > u.budget), key=lambda u: (u.period, -u.over, u.brand))
+    """WARN listing each brand-period whose spend reached its budget (the comparison that
+    pauses), from `brand_use` rows."""
+    over = sorted((u for u in uses if budget_reached(u.spend, u.budget)), key=lambda u: (u.period, -u.over, u.brand))
     period = "monthly" if monthly else "daily"
     description = (
-        f"{len(over)} brand-{'month' if monthly else 'day'}(s) over the {period} budget"
+        f"{len(over)} brand-{'month' if monthly else 'day'}(s) at or over the {period} budget"
         if over
-        else f"every brand within its {period} budget"
+        else f"every brand under its {period} budget"
     )
     metadata: dict[str, Any] = {"brands_over_budget": len(over)}
     if over:

@@ -29,8 +29,6 @@ from budget_pipeline.rules.reasons import format_reasons
 from budget_pipeline.store.schema import Brand
 from budget_pipeline.store.spend import dirty_days
 
-AS_OF_TAG = "budget_pipeline/as_of"
-
 
 def _report_partition(
     context: OpExecutionContext, asset: str, partitions: PartitionsDefinition, key: str, report: WindowReport
@@ -51,14 +49,21 @@ class IngestConfig(Config):
 
 @op(description="Ingest spend files waiting in the landing folder; move each to processed/ or failed/.")
 def ingest_landing_files(
-    context: OpExecutionContext, config: IngestConfig, database: BudgetDatabase, landing: LandingFolder
+    context: OpExecutionContext, config: IngestConfig, database: BudgetDatabase, landing: LandingFolder, clock: Clock
 ) -> Iterator[Any]:
+    # The run's instant is resolved here, at its start; a record may be dated up to a day after
+    # the moment of ingestion, or after the run's instant when that is later (a simulated day).
+    as_of = clock.resolve(context)
     result = ingest_landing(
         database.engine,
         landing.root,
         names=config.files or None,
         on_file=lambda r: context.log.info(r.summary()),
+        now=max(as_of, dt.datetime.now(dt.UTC)),
+        settle_seconds=landing.settle,
     )
+    for name in result.left:
+        context.log.info(f"{name}: left for the next look (still being written, or taken by another run)")
     for failed in result.failed:
         context.log.warning(failed.summary())
     if result.processed:
@@ -72,8 +77,10 @@ def ingest_landing_files(
                 "files": MetadataValue.md("\n".join(f"- {r.summary()}" for r in result.processed)),
             },
         )
+    # What became of each file, a line each: `budget-pipeline tick` prints them.
     yield Output(
-        len(result.processed),
+        [r.summary() for r in (*result.processed, *result.failed)]
+        + [f"{name}: left for the next look" for name in result.left],
         metadata={"files_processed": len(result.processed), "files_failed": len(result.failed)},
     )
 
@@ -83,7 +90,7 @@ def ingest_landing_files(
     description="Rebuild the daily_spend partitions that are current or that new records touched, then their months.",
 )
 def refresh_spend_partitions(context: OpExecutionContext, database: BudgetDatabase, clock: Clock) -> Iterator[Any]:
-    as_of = clock.now()
+    as_of = clock.resolve(context)
     engine = database.engine
     with engine.connect() as conn:
         zones = set(conn.execute(select(Brand.timezone).distinct()).scalars())
@@ -123,7 +130,6 @@ def _change_table(outcome: Outcome, limit: int = 50) -> str:
 
 
 def _report(context: OpExecutionContext, what: str, as_of: dt.datetime, outcome: Outcome) -> Output[int]:
-    context.instance.add_run_tags(context.run_id, {AS_OF_TAG: as_of.isoformat()})
     context.log.info(
         f"{what} as of {as_of.isoformat()}: {len(outcome.changes)} changed "
         f"({len(outcome.paused)} paused, {len(outcome.resumed)} resumed) of {outcome.evaluated}"
@@ -145,25 +151,25 @@ def _report(context: OpExecutionContext, what: str, as_of: dt.datetime, outcome:
 def enforce_budgets(
     context: OpExecutionContext, database: BudgetDatabase, clock: Clock, refreshed_days: list[str]
 ) -> Output[int]:
-    as_of = clock.now()
+    as_of = clock.resolve(context)
     return _report(context, "budgets", as_of, control.enforce_budgets(database.engine, as_of, context.run_id))
 
 
 @op(pool=STATUS_POOL, description="Clear daily budget reasons of brands whose local day has turned.")
 def reset_daily_budgets(context: OpExecutionContext, database: BudgetDatabase, clock: Clock) -> Output[int]:
-    as_of = clock.now()
+    as_of = clock.resolve(context)
     outcome = control.reset_budgets(database.engine, as_of, context.run_id, monthly=False)
     return _report(context, "daily reset", as_of, outcome)
 
 
 @op(pool=STATUS_POOL, description="Clear monthly budget reasons of brands whose local month has turned.")
 def reset_monthly_budgets(context: OpExecutionContext, database: BudgetDatabase, clock: Clock) -> Output[int]:
-    as_of = clock.now()
+    as_of = clock.resolve(context)
     outcome = control.reset_budgets(database.engine, as_of, context.run_id, monthly=True)
     return _report(context, "monthly reset", as_of, outcome)
 
 
 @op(pool=STATUS_POOL, description="Apply the dayparting (and manual) rule to every campaign; log each change.")
 def apply_dayparting(context: OpExecutionContext, database: BudgetDatabase, clock: Clock) -> Output[int]:
-    as_of = clock.now()
+    as_of = clock.resolve(context)
     return _report(context, "dayparting", as_of, control.apply_dayparting(database.engine, as_of, context.run_id))

@@ -6,23 +6,13 @@ a brand-local calendar date, so the definition uses the zone that reaches each d
 """
 
 import datetime as dt
-import os
 
 from dagster import DailyPartitionsDefinition, MonthlyPartitionsDefinition
 
+from budget_pipeline import settings
+
 PARTITION_TIMEZONE = "Pacific/Kiritimati"
-DEFAULT_START_DATE = "2025-01-01"
-
-
-def start_date() -> dt.date:
-    text = os.environ.get("BUDGET_START_DATE") or DEFAULT_START_DATE
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise ValueError(f"BUDGET_START_DATE must be a date like 2025-01-01, got {text!r}") from None
-
-
-START_DATE = start_date()
+START_DATE = settings.start_date()
 
 daily_partitions = DailyPartitionsDefinition(
     start_date=START_DATE.isoformat(), timezone=PARTITION_TIMEZONE, end_offset=1, fmt="%Y-%m-%d"

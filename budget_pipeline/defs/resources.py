@@ -3,13 +3,14 @@
 import datetime as dt
 from pathlib import Path
 
-from dagster import ConfigurableResource, Failure, InitResourceContext
+from dagster import ConfigurableResource, Failure, InitResourceContext, OpExecutionContext
 from pydantic import PrivateAttr
 from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 
+from budget_pipeline import settings
 from budget_pipeline.rules.calendar import parse_instant
-from budget_pipeline.store.db import current_revision, default_landing_dir, head_revision, make_engine
+from budget_pipeline.store.db import current_revision, head_revision, make_engine
 
 
 class BudgetDatabase(ConfigurableResource):
@@ -42,23 +43,42 @@ class BudgetDatabase(ConfigurableResource):
         return self._engine
 
 
+AS_OF_TAG = "budget_pipeline/as_of"
+
+
 class Clock(ConfigurableResource):
     """The instant a run evaluates at: `as_of` from run config (schedules pass their tick
-    time), else the wall clock when the run starts."""
+    time), else the wall clock when the run's first step asks. Either way it is resolved once
+    per run and recorded as the run tag budget_pipeline/as_of, which every later step reads."""
 
     as_of: str | None = None
 
-    def now(self) -> dt.datetime:
+    def resolve(self, context: OpExecutionContext) -> dt.datetime:
+        """The run's one instant, the same in every step of it."""
+        run = context.instance.get_run_by_id(context.run_id)
+        tagged = run.tags.get(AS_OF_TAG) if run else None
         if self.as_of:
-            return parse_instant(self.as_of)
-        return dt.datetime.now(dt.UTC)
+            instant = parse_instant(self.as_of)
+        elif tagged:
+            instant = parse_instant(tagged)
+        else:
+            instant = dt.datetime.now(dt.UTC)
+        if tagged != instant.isoformat():
+            context.instance.add_run_tags(context.run_id, {AS_OF_TAG: instant.isoformat()})
+        return instant
 
 
 class LandingFolder(ConfigurableResource):
-    """The folder watched for spend files (BUDGET_LANDING_DIR, else landing/ in DAGSTER_HOME)."""
+    """The folder watched for spend files (BUDGET_LANDING_DIR, else landing/ in DAGSTER_HOME),
+    and how long a file must stand still before it is read (BUDGET_LANDING_SETTLE_SECONDS)."""
 
     path: str | None = None
+    settle_seconds: float | None = None
 
     @property
     def root(self) -> Path:
-        return Path(self.path) if self.path else default_landing_dir()
+        return Path(self.path) if self.path else settings.landing_dir()
+
+    @property
+    def settle(self) -> float:
+        return settings.settle_seconds() if self.settle_seconds is None else self.settle_seconds

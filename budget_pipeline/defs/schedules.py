@@ -14,8 +14,7 @@ from dagster import (
 
 from budget_pipeline import control
 from budget_pipeline.defs.jobs import daily_reset_job, dayparting_job, enforce_budgets_job, monthly_reset_job
-from budget_pipeline.defs.ops import AS_OF_TAG
-from budget_pipeline.defs.resources import BudgetDatabase
+from budget_pipeline.defs.resources import AS_OF_TAG, BudgetDatabase
 
 
 def clock_config(as_of: dt.datetime) -> dict[str, Any]:

@@ -2,9 +2,13 @@
 
 import hashlib
 import json
+import os
+import time
+from pathlib import Path
 
 from dagster import (
     AssetKey,
+    DagsterRun,
     DefaultSensorStatus,
     RunConfig,
     RunRequest,
@@ -19,38 +23,92 @@ from dagster._core.event_api import EventLogCursor
 from budget_pipeline.defs.jobs import ENFORCES_TAG, enforce_budgets_job, ingest_spend_job
 from budget_pipeline.defs.ops import IngestConfig
 from budget_pipeline.defs.resources import LandingFolder
-from budget_pipeline.ingest.pipeline import file_key, pending_files
+from budget_pipeline.ingest.pipeline import file_key, scan_landing
 
 LANDING_INTERVAL_SECONDS = 2
+# A request whose run cannot be found this long after (the daemon never launched it) is made again.
+UNSEEN_RUN_SECONDS = 60.0
+RUN_KEY_TAG = "dagster/run_key"
 
 
 @sensor(
     job=ingest_spend_job,
     minimum_interval_seconds=LANDING_INTERVAL_SECONDS,
     default_status=DefaultSensorStatus.RUNNING,
-    description="Requests one ingest_spend_job run for the spend files that landed since the last tick.",
+    description="Requests one ingest_spend_job run for the spend files that settled in the landing folder since "
+    "the last tick, and again for files whose run ended without taking them (say, the database was down).",
 )
-def spend_landing_sensor(context: SensorEvaluationContext, landing: LandingFolder) -> SensorResult | SkipReason:
-    # The cursor holds the keys of files already requested that are still waiting in the folder.
-    requested: set[str] = set(json.loads(context.cursor)) if context.cursor else set()
-    pending = {file_key(path): path.name for path in pending_files(landing.root)}
-    new = {key: name for key, name in pending.items() if key not in requested}
-    still_waiting = sorted(requested & pending.keys())
-    if not new:
-        return SensorResult(
-            skip_reason=SkipReason(f"no new spend files in {landing.root}"), cursor=json.dumps(still_waiting)
-        )
-    run_key = "ingest-" + hashlib.sha256("\n".join(sorted(new)).encode()).hexdigest()[:16]
+def spend_landing_sensor(context: SensorEvaluationContext, landing: LandingFolder) -> SensorResult:
+    requested = _requests(context.cursor)
+    now = time.time()
+    scan = scan_landing(landing.root, now, landing.settle)
+    waiting = _keyed([*scan.ready, *(path for path, _ in scan.refused)])
+    ended = _ended_requests(context, {requested[key][0] for key in waiting if key in requested}, requested, now)
+    due = {key: name for key, name in waiting.items() if key not in requested or requested[key][0] in ended}
+    kept = {key: requested[key] for key in waiting if key in requested and key not in due}
+    if not due:
+        why = f"no new spend files in {landing.root}"
+        if kept:
+            why = f"{len(kept)} file(s) waiting for their ingest run"
+        elif scan.settling:
+            why = f"{len(scan.settling)} file(s) still being written (or changed within the settle time)"
+        return SensorResult(skip_reason=SkipReason(why), cursor=json.dumps(kept))
+    # Derived from the files and their earlier requests: the same tick evaluated twice asks for one run.
+    earlier = "\n".join(f"{key}|{requested[key][0] if key in requested else ''}" for key in sorted(due))
+    run_key = "ingest-" + hashlib.sha256(earlier.encode()).hexdigest()[:16]
     return SensorResult(
         run_requests=[
             RunRequest(
                 run_key=run_key,
-                run_config=RunConfig(ops={"ingest_landing_files": IngestConfig(files=sorted(new.values()))}),
-                tags={"budget_pipeline/files": str(len(new))},
+                run_config=RunConfig(ops={"ingest_landing_files": IngestConfig(files=sorted(set(due.values())))}),
+                tags={"budget_pipeline/files": str(len(due))},
             )
         ],
-        cursor=json.dumps(sorted(set(still_waiting) | new.keys())),
+        cursor=json.dumps({**kept, **{key: [run_key, now] for key in due}}),
     )
+
+
+Requests = dict[str, tuple[str, float]]
+
+
+def _requests(cursor: str | None) -> Requests:
+    """The cursor: each requested file still waiting, by file key, with [run key, request time].
+    (A cursor of an older form, a list of keys, starts afresh: at worst a file is asked for twice.)"""
+    loaded = json.loads(cursor) if cursor else {}
+    if not isinstance(loaded, dict):
+        return {}
+    return {key: (str(entry[0]), float(entry[1])) for key, entry in loaded.items()}
+
+
+def _keyed(paths: list[Path]) -> dict[str, str]:
+    """The file key (name, size, modification time) of each path still there, with its name."""
+    keyed = {}
+    for path in paths:
+        try:
+            keyed[file_key(path.name, os.lstat(path))] = path.name
+        except FileNotFoundError:
+            continue
+    return keyed
+
+
+def _ended_requests(
+    context: SensorEvaluationContext,
+    run_keys: set[str],
+    requested: Requests,
+    now: float,
+) -> set[str]:
+    """The run keys among `run_keys` whose newest run has finished (it failed, or it succeeded
+    without taking the file), or whose run never appeared."""
+    if not run_keys:
+        return set()
+    newest: dict[str, DagsterRun] = {}
+    for run in context.instance.get_runs(filters=RunsFilter(tags={RUN_KEY_TAG: sorted(run_keys)})):
+        key = run.tags.get(RUN_KEY_TAG, "")
+        if key not in newest:  # newest first
+            newest[key] = run
+    asked_at = dict(requested.values())
+    unseen = {key for key in run_keys if key not in newest and now - asked_at[key] > UNSEEN_RUN_SECONDS}
+    return {key for key, run in newest.items() if run.is_finished} | unseen
 
 
 FOLLOWED_ASSETS = ("daily_spend", "monthly_spend")

@@ -5,6 +5,11 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
+# Every instant the rules evaluate at: its local date in any zone (UTC-12 .. UTC+14), the day
+# after it and the end of its month all lie within years 1 to 9999.
+EARLIEST_INSTANT = dt.datetime(1, 1, 2, tzinfo=dt.UTC)
+LATEST_INSTANT = dt.datetime(9999, 11, 30, tzinfo=dt.UTC)  # exclusive
+
 
 def require_aware(instant: dt.datetime) -> dt.datetime:
     if instant.tzinfo is None or instant.utcoffset() is None:
@@ -12,15 +17,48 @@ def require_aware(instant: dt.datetime) -> dt.datetime:
     return instant
 
 
-def parse_instant(text: str) -> dt.datetime:
-    """An ISO-8601 instant with an offset or Z; a naive timestamp is an error."""
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+def read_iso(text: str) -> dt.datetime:
+    """The datetime an ISO-8601 text names, as Python reads it (a lower-case z is Z too)."""
+    text = text.strip()
+    return dt.datetime.fromisoformat(text[:-1] + "Z" if text.endswith("z") else text)
+
+
+def instant_micros(text: str) -> int | None:
+    """Microseconds since 1970 (UTC) of an ISO-8601 instant with an offset; None for any other
+    text. Exact also where the instant leaves the calendar in UTC (year 1 at +05:45)."""
     try:
-        value = dt.datetime.fromisoformat(text.strip())
+        value = read_iso(text)
+    except ValueError:
+        return None
+    if value.utcoffset() is None:
+        return None
+    return (value - EPOCH) // dt.timedelta(microseconds=1)
+
+
+def parse_instant(text: str) -> dt.datetime:
+    """An ISO-8601 instant with an offset or Z, within the instants the rules can evaluate at;
+    a naive timestamp is an error."""
+    try:
+        value = read_iso(text)
     except ValueError:
         raise ValueError(f"{text!r} is not an ISO-8601 timestamp like 2026-11-25T10:00:00Z") from None
-    if value.tzinfo is None:
+    if value.utcoffset() is None:
         raise ValueError(f"{text!r} has no UTC offset; add Z or +HH:MM")
-    return value.astimezone(dt.UTC)
+    try:
+        utc = value.astimezone(dt.UTC)
+    except OverflowError:  # 0001-01-01T00:00+01:00 is in year 0 in UTC
+        raise ValueError(_out_of_range(text)) from None
+    if not EARLIEST_INSTANT <= utc < LATEST_INSTANT:
+        raise ValueError(_out_of_range(text))
+    return utc
+
+
+def _out_of_range(text: str) -> str:
+    first, last = EARLIEST_INSTANT.date(), LATEST_INSTANT.date() - dt.timedelta(days=1)
+    return f"{text!r} is outside the instants this product can evaluate ({first} to {last})"
 
 
 def local_date(instant: dt.datetime, timezone: str) -> dt.date:

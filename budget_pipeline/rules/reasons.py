@@ -49,14 +49,20 @@ def apply_rule(current: Reasons, owned: Reasons, present: Reasons) -> Reasons:
     return (current - owned) | (present & owned)
 
 
+def budget_reached(spend: Decimal, budget: Decimal) -> bool:
+    """The one comparison of spend with a budget, for pauses, checks and alerts alike: a budget
+    is reached when spend is at or over it."""
+    return spend >= budget
+
+
 def brand_budget_reasons(
     daily_spend: Decimal, daily_budget: Decimal, monthly_spend: Decimal, monthly_budget: Decimal
 ) -> Reasons:
     """A brand's budgets compare the whole brand's spend: the sum over all of its campaigns."""
     present = set()
-    if daily_spend >= daily_budget:
+    if budget_reached(daily_spend, daily_budget):
         present.add(DAILY_BUDGET)
-    if monthly_spend >= monthly_budget:
+    if budget_reached(monthly_spend, monthly_budget):
         present.add(MONTHLY_BUDGET)
     return frozenset(present)
 
@@ -66,9 +72,9 @@ def campaign_cap_reasons(
 ) -> Reasons:
     """A campaign's own caps compare that campaign's spend alone; no cap, no reason."""
     present = set()
-    if daily_cap is not None and (daily_spend or 0) >= daily_cap:
+    if daily_cap is not None and budget_reached(daily_spend or Decimal(0), daily_cap):
         present.add(CAMPAIGN_DAILY_BUDGET)
-    if monthly_cap is not None and (monthly_spend or 0) >= monthly_cap:
+    if monthly_cap is not None and budget_reached(monthly_spend or Decimal(0), monthly_cap):
         present.add(CAMPAIGN_MONTHLY_BUDGET)
     return frozenset(present)
 

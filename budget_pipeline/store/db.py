@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,8 +12,9 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+from sqlalchemy.exc import NoSuchModuleError
+
+from budget_pipeline import settings
 
 ALEMBIC_INI = Path(__file__).with_name("alembic.ini")
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -22,18 +22,6 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 class StoreError(Exception):
     """A problem with the budget database a user can act on; its message is one line."""
-
-
-def dagster_home() -> Path:
-    return Path(os.environ.get("DAGSTER_HOME") or ".dagster_home")
-
-
-def default_landing_dir() -> Path:
-    return Path(os.environ.get("BUDGET_LANDING_DIR") or dagster_home() / "landing")
-
-
-def default_database_url() -> str:
-    return os.environ.get("BUDGET_DATABASE_URL") or f"sqlite:///{dagster_home() / 'budget.db'}"
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -51,21 +39,33 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 def make_engine(url: str | None = None) -> Engine:
     """An engine for `url` (default: BUDGET_DATABASE_URL, else budget.db in DAGSTER_HOME)."""
-    url = url or default_database_url()
     try:
-        parsed = make_url(url)
-    except ArgumentError as exc:
-        raise StoreError(f"BUDGET_DATABASE_URL is not a database URL: {url!r}") from exc
+        parsed = (
+            settings.parse_database_url(url)
+            if url
+            else settings.parse_database_url(settings.database_url(), "BUDGET_DATABASE_URL")
+        )
+    except settings.SettingError as exc:
+        raise StoreError(str(exc)) from None
     try:
         if parsed.get_backend_name() == "sqlite":
             if parsed.database and parsed.database != ":memory:":
-                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+                _make_parent(Path(parsed.database))
             engine = create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
             event.listen(engine, "connect", _sqlite_pragmas)
             return engine
         return create_engine(parsed, pool_pre_ping=True)
     except (NoSuchModuleError, ModuleNotFoundError) as exc:
         raise StoreError(f"no driver for database URL {parsed.render_as_string()}: {exc}") from exc
+
+
+def _make_parent(database: Path) -> None:
+    try:
+        database.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        blocking = next((p for p in (database.parent, *database.parent.parents) if p.exists() and not p.is_dir()), None)
+        why = f"{blocking} is a file" if blocking else exc.strerror
+        raise StoreError(f"cannot create the folder of the SQLite database {database}: {why}") from None
 
 
 def _alembic_config(connection: Connection) -> Config:

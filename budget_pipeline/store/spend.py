@@ -155,24 +155,23 @@ def _stage(conn: Connection, records: PreparedRecords) -> None:
 def insert_new_records(conn: Connection, records: PreparedRecords) -> InsertResult | None:
     """Add one chunk whose record_ids are all new with one plain bulk insert (COPY on
     PostgreSQL) inside a savepoint. None, with nothing written, when the chunk repeats a
-    record_id or meets one already stored (the unique index says so), or, on PostgreSQL,
-    deadlocks with another writer's COPY: `insert_records` then sorts it out."""
+    record_id or meets one already stored (the unique index says so): `insert_records` then
+    sorts it out."""
     if records.num_rows == 0:
         return InsertResult(0, 0, [])
     try:
         with conn.begin_nested():
             _insert_new(conn, records)
-    except (IntegrityError, conn.dialect.loaded_dbapi.IntegrityError, _deadlock(conn)):
+    except (IntegrityError, conn.dialect.loaded_dbapi.IntegrityError):
         return None
-    _mark_days_dirty(conn, records.days, records.file_id)
     return InsertResult(records.num_rows, 0, [])
 
 
 def insert_records(conn: Connection, records: PreparedRecords) -> InsertResult:
     """Add the validated rows of one chunk. A record_id already stored (by an earlier file or an
     earlier line) with the same content is a duplicate and changes nothing; with other content it
-    is a conflicting duplicate, left out and returned.
-    The brand-local days that gained records are marked dirty for the next refresh.
+    is a conflicting duplicate, left out and returned. The caller marks the days that gained
+    records dirty (`mark_days_dirty`), once per file.
 
     The usual chunk, all new record_ids, goes in with one plain bulk insert inside a savepoint;
     only when that meets a stored record_id (or the chunk repeats one) does it take the slower
@@ -206,22 +205,9 @@ def insert_records(conn: Connection, records: PreparedRecords) -> InsertResult:
             ),
             {"file_id": file_id},
         ).all()
-    if accepted:
-        # Marks every day the chunk names; a day with only duplicates is rebuilt needlessly, never missed.
-        _mark_days_dirty(conn, records.days, records.file_id)
     return InsertResult(
         accepted, records.num_rows - accepted - len(conflicts), [(int(n), str(r)) for n, r in conflicts]
     )
-
-
-def _deadlock(conn: Connection) -> type[Exception]:
-    """The driver's error for a deadlock between two COPYs (PostgreSQL only; never on SQLite,
-    whose writers take the database lock up front)."""
-    if conn.dialect.name == "postgresql":
-        from psycopg2.errors import DeadlockDetected
-
-        return DeadlockDetected
-    return IntegrityError
 
 
 @dataclass(frozen=True)
@@ -298,7 +284,7 @@ def _lock_rebuilds(conn: Connection) -> None:
 
 def _claim_dirty_days(conn: Connection, first: dt.date, stop: dt.date) -> list[dt.date]:
     """The dirty days of [first, stop), locked until this rebuild commits (on PostgreSQL, in
-    day order, as `_mark_days_dirty` writes them). A chunk that marks one of them meanwhile
+    day order, as `mark_days_dirty` writes them). A file that marks one of them meanwhile
     waits and marks it again after the rebuild, whose sums may have missed its records; a day
     first marked meanwhile is not claimed. Either way the next refresh sees the day."""
     query = select(dirty_t.c.day).where(dirty_t.c.day >= first, dirty_t.c.day < stop).order_by(dirty_t.c.day)
@@ -474,7 +460,7 @@ def relocalize_campaigns(conn: Connection, campaign_ids: Sequence[str]) -> int:
             raw_t.update().where(raw_t.c.record_id == bindparam("rid")).values(local_date=bindparam("new_day")),
             changes,
         )
-    _mark_days_dirty(conn, touched)
+    mark_days_dirty(conn, touched)
     return len(changes)
 
 
@@ -516,10 +502,10 @@ def brand_spend_as_of(conn: Connection, as_of: dt.datetime) -> dict[int, BrandSp
 def mark_campaign_days_dirty(conn: Connection, campaign_ids: Sequence[str]) -> None:
     """Mark every local day with spend of these campaigns for the next refresh."""
     days = conn.execute(select(raw_t.c.local_date).where(raw_t.c.campaign_id.in_(list(campaign_ids))).distinct())
-    _mark_days_dirty(conn, set(days.scalars()))
+    mark_days_dirty(conn, set(days.scalars()))
 
 
-def _mark_days_dirty(conn: Connection, days: Collection[dt.date], file_id: int = CATALOG_CHANGE) -> None:
+def mark_days_dirty(conn: Connection, days: Collection[dt.date], file_id: int = CATALOG_CHANGE) -> None:
     """Mark `days` for the next refresh, noting the spend file that touched them last.
 
     In day order, the order in which a rebuild locks them too (`_claim_dirty_days`): a mark

@@ -2,25 +2,29 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
+import time
+import uuid
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, func, select
+from sqlalchemy import create_engine, func, select, text
 
 from budget_pipeline.store.schema import QuarantinedRow, RawSpendRecord
-from tests.conftest import ACME, write_csv
+from tests.conftest import ACME, PG_URL, write_csv
 
 CLI = str(Path(sys.executable).with_name("budget-pipeline"))
 
 
-def cli(db_url: str, *args: str, home: Path | None = None) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "BUDGET_DATABASE_URL": db_url}
+def cli(db_url: str, *args: str, home: Path | None = None, **env_vars: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "BUDGET_DATABASE_URL": db_url, "BUDGET_LANDING_SETTLE_SECONDS": "0", **env_vars}
     if home:
         env["DAGSTER_HOME"] = str(home)
     done = subprocess.run([CLI, *args], env=env, capture_output=True, text=True, timeout=120)
-    assert "Traceback" not in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr + done.stdout, done.stderr
+    assert "Stack Trace" not in done.stderr + done.stdout, done.stderr
     return done
 
 
@@ -156,11 +160,14 @@ def test_tick_runs_a_control_cycle_recorded_in_dagster_home(ready: str, tmp_path
     lines = done.stdout.splitlines()
     assert [line.split(":")[0] for line in lines] == [
         "ingest_spend_job",
+        "  spend.csv",
         "daily_reset_job",
         "monthly_reset_job",
         "dayparting_job",
     ]
     assert lines[0].endswith("2 changed")
+    assert lines[1] == "  spend.csv: accepted 2, duplicate 0, rejected 0"
+    ingest_run = re.search(r"\(run ([0-9a-f-]{36})\)", lines[0]).group(1)  # type: ignore[union-attr]
     assert (landing / "processed" / "spend.csv").exists()
 
     runs = subprocess.run(
@@ -188,10 +195,10 @@ def test_tick_runs_a_control_cycle_recorded_in_dagster_home(ready: str, tmp_path
             "reasons_before": [],
             "reasons_after": ["daily_budget"],
             "changed_reason": "daily_budget",
-            "run_id": history[0]["run_id"],
+            "run_id": ingest_run,
         }
     ]
-    assert len(history[0]["run_id"]) == 36
+    assert f"Run: {ingest_run}" in runs.stdout
     again = cli(ready, "tick", "--as-of", "2026-11-25T18:01:00Z", home=home)
     assert again.stdout.splitlines()[0].endswith("0 changed")
 
@@ -203,3 +210,145 @@ def test_tick_without_dagster_home_is_one_line(ready: str) -> None:
     assert done.returncode == 1
     assert "Traceback" not in done.stderr
     assert done.stderr.startswith("error: no Dagster instance")
+
+
+def test_tick_on_a_read_only_database_prints_one_line_per_failed_run(db_url: str, tmp_path: Path) -> None:
+    if not db_url.startswith("sqlite"):
+        pytest.skip("a read-only SQLite file; PostgreSQL going away mid-run has its own test")
+    ready_db = db_url
+    assert cli(ready_db, "init-db").returncode == 0
+    catalog = tmp_path / "catalog.yaml"
+    catalog.write_text(ACME)
+    assert cli(ready_db, "catalog", "apply", str(catalog)).returncode == 0
+    read_only = f"sqlite:///file:{db_url.removeprefix('sqlite:///')}?mode=ro&uri=true"
+    (tmp_path / "home").mkdir()
+    done = cli(read_only, "tick", "--as-of", "2026-11-25T18:00:00Z", home=tmp_path / "home")
+    assert done.returncode == 1
+    failures = [line for line in done.stdout.splitlines() if "FAILURE" in line]
+    assert len(failures) == 3  # ingest, daily and monthly reset write; dayparting had nothing to write
+    assert all(line.endswith("OperationalError: attempt to write a readonly database") for line in failures)
+    assert len(done.stdout.splitlines()) == 4
+    assert done.stderr.splitlines()[-1] == "error: a control run failed; see it in the Dagster UI or `dagster run list`"
+
+
+def test_tick_while_postgresql_drops_its_connections_is_one_line_per_run(tmp_path: Path) -> None:
+    """The budget database's server ends every session while the cycle runs (as a restart does)."""
+    name = f"restart_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(PG_URL.rsplit("/", 1)[0] + "/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = PG_URL.rsplit("/", 1)[0] + f"/{name}"
+    try:
+        assert cli(url, "init-db").returncode == 0
+        catalog = tmp_path / "catalog.yaml"
+        catalog.write_text(ACME)
+        assert cli(url, "catalog", "apply", str(catalog)).returncode == 0
+        home = tmp_path / "home"
+        home.mkdir()
+        (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+        env = {**os.environ, "BUDGET_DATABASE_URL": url, "DAGSTER_HOME": str(home)}
+        tick = subprocess.Popen([CLI, "tick"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        while tick.poll() is None:
+            with admin.connect() as conn:
+                conn.execute(
+                    text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :db"), {"db": name}
+                )
+            time.sleep(0.05)
+        out, err = tick.communicate()
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        admin.dispose()
+    assert "Traceback" not in out + err and "Stack Trace" not in out + err, out + err
+    assert all(len(line) < 400 for line in (out + err).splitlines())
+    assert [line.split(":")[0] for line in out.splitlines() if not line.startswith(" ")] in (
+        [],  # the readiness check itself met a dropped connection: one error line instead
+        ["ingest_spend_job", "daily_reset_job", "monthly_reset_job", "dayparting_job"],
+    )
+    assert tick.returncode in (0, 1)
+    assert len(err.strip().splitlines()) <= 2, err
+
+
+def test_two_ticks_at_once_both_succeed_and_ingest_each_file_once(ready: str, tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    landing = home / "landing"
+    landing.mkdir(parents=True)
+    for n in range(6):
+        write_csv(landing / f"f{n}.csv", [f"f{n}-{i},acme-search,0.01,2026-11-25T15:00:00Z" for i in range(500)])
+    env = {**os.environ, "BUDGET_DATABASE_URL": ready, "DAGSTER_HOME": str(home), "BUDGET_LANDING_SETTLE_SECONDS": "0"}
+    ticks = [
+        subprocess.Popen(
+            [CLI, "tick", "--as-of", "2026-11-25T18:00:00Z"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        for _ in range(2)
+    ]
+    outputs = [tick.communicate(timeout=180) for tick in ticks]
+    for tick, (out, err) in zip(ticks, outputs, strict=True):
+        assert tick.returncode == 0, (out + err).decode()
+        assert b"Traceback" not in err and b"FileNotFoundError" not in out + err
+    assert counts(ready) == (6 * 500, 0)
+    assert sorted(p.name for p in (landing / "processed").iterdir()) == [f"f{n}.csv" for n in range(6)]
+
+
+def test_a_sqlite_database_below_a_regular_file_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("not a folder")
+    url = f"sqlite:///{tmp_path / 'file' / 'budget.db'}"
+    for command in (["init-db"], ["status"]):
+        done = cli(url, *command)
+        assert done.returncode == 1
+        assert done.stderr.strip().splitlines() == [
+            f"error: cannot create the folder of the SQLite database {tmp_path / 'file' / 'budget.db'}: "
+            f"{tmp_path / 'file'} is a file"
+        ]
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("BUDGET_START_DATE", "2025-13-01", "error: BUDGET_START_DATE: '2025-13-01' is not a date like 2025-01-01"),
+        (
+            "BUDGET_START_DATE",
+            "0001-01-01",
+            "error: BUDGET_START_DATE: 0001-01-01 is not between 1970-01-01 and 2999-12-31",
+        ),
+        (
+            "BUDGET_LANDING_SETTLE_SECONDS",
+            "soon",
+            "error: BUDGET_LANDING_SETTLE_SECONDS: 'soon' is not a number of seconds from 0 to 3600",
+        ),
+        (
+            "BUDGET_DATABASE_URL",
+            "postgresql://postgres@127.0.0.1/budget",
+            "error: BUDGET_DATABASE_URL: write postgresql+psycopg2://… (the driver this package ships)",
+        ),
+    ],
+)
+def test_a_bad_setting_is_one_line_naming_it(
+    ready: str, tmp_path: Path, variable: str, value: str, message: str
+) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {variable: value}
+    db = value if variable == "BUDGET_DATABASE_URL" else ready
+    tick = cli(db, "tick", home=home, **env)
+    assert tick.returncode == 2 and tick.stderr.strip().splitlines() == [message]
+    validate = subprocess.run(
+        [str(Path(sys.executable).with_name("dagster")), "definitions", "validate"],
+        env={**os.environ, "DAGSTER_HOME": str(home), "BUDGET_DATABASE_URL": ready, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert validate.returncode != 0
+    assert message in validate.stderr.splitlines()
+    assert "Stack Trace" not in validate.stderr and "Traceback" not in validate.stderr
+
+
+@pytest.mark.parametrize("instant", ["9999-12-31T23:59:59Z", "0001-01-01T00:00:00+05:45", "9999-12-31T23:00:00-05:00"])
+def test_an_as_of_at_the_calendar_edge_is_one_line(ready: str, tmp_path: Path, instant: str) -> None:
+    for command in ("status", "tick"):
+        done = cli(ready, command, "--as-of", instant, home=tmp_path / "home")
+        assert done.returncode == 2
+        assert done.stderr.strip().splitlines() == [
+            f"error: --as-of: {instant!r} is outside the instants this product can evaluate (0001-01-02 to 9999-11-29)"
+        ]

@@ -73,7 +73,9 @@ def test_daily_partition_sums_by_brand_local_day(acme: Engine, db_url: str, tmp_
     [mat] = result.asset_materializations_for_node("daily_spend")
     assert mat.metadata["total_spend"].value == "105.000000"
     assert mat.metadata["records"].value == 2
-    assert "| Acme | 2026-11-25 | 100.000000 | 105.000000 | 105% (over) |" in mat.metadata["brands_by_budget_use"].value
+    assert (
+        "| Acme | 2026-11-25 | 100.000000 | 105.000000 | 105% (reached) |" in mat.metadata["brands_by_budget_use"].value
+    )
     checks = checks_of(result)
     passed, severity, metadata = checks["daily_spend_within_budget"]
     assert (passed, severity) == (False, AssetCheckSeverity.WARN)

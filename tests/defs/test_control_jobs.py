@@ -13,6 +13,7 @@ from budget_pipeline.control import apply_dayparting, enforce_budgets, pending_d
 from budget_pipeline.definitions import defs
 from budget_pipeline.defs.schedules import clock_config
 from budget_pipeline.ingest.pipeline import ingest_file
+from budget_pipeline.report import status_report
 from budget_pipeline.store.schema import StatusLog
 from budget_pipeline.store.status import campaign_states, history
 from tests.conftest import apply_yaml, write_csv
@@ -188,6 +189,65 @@ def test_a_campaign_moving_brand_takes_its_spend_along(env: Engine, tmp_path: Pa
     run("enforce_budgets_job", "2026-11-25T16:05:00Z")
     assert states(env)["a1"] == [], "Brand A no longer has a2's spend"
     assert states(env)["d1"] == ["daily_budget"] == states(env)["a2"], "Brand D now does: 105 >= 100"
+
+
+def test_monthly_spend_is_the_month_up_to_the_as_of_date_for_rules_and_status(env: Engine, tmp_path: Path) -> None:
+    # Brand A (New York, 1000 a month); b1 has a monthly cap of its own of 100.
+    apply_yaml(env, SEED.replace("{id: b1, name: B1}", '{id: b1, name: B1, monthly_budget: "100.00"}'))
+    spend(
+        env,
+        tmp_path,
+        [
+            "early,a1,600,2026-11-05T15:00:00Z",
+            "later,a2,600,2026-11-19T15:00:00Z",
+            "b-early,b1,60,2026-11-05T12:00:00Z",
+            "b-later,b1,60,2026-11-19T12:00:00Z",
+        ],
+    )
+    tenth = "2026-11-10T17:00:00Z"
+    run("enforce_budgets_job", tenth)
+    assert states(env)["a1"] == [] == states(env)["b1"], "as of the 10th, A has spent 600 of 1000 and b1 60 of 100"
+    brand_a = next(b for b in status_report(env, dt.datetime.fromisoformat(tenth))["brands"] if b["name"] == "Brand A")
+    assert (brand_a["monthly_spend"], brand_a["daily_spend"]) == ("600.00", "0.00")
+    run("enforce_budgets_job", "2026-11-20T17:00:00Z")
+    assert states(env)["a1"] == ["monthly_budget"] == states(env)["a2"]
+    assert states(env)["b1"] == ["campaign_monthly_budget"] and states(env)["b2"] == []
+
+
+def test_spend_exactly_at_the_budget_pauses_and_warns_alike(env: Engine, tmp_path: Path) -> None:
+    spend(env, tmp_path, ["x,a1,50.00,2026-11-25T15:00:00Z"])  # Brand A's daily budget is 50.00
+    result = defs.resolve_job_def("enforce_budgets_job").execute_in_process(
+        run_config=clock_config(dt.datetime(2026, 11, 25, 16, tzinfo=dt.UTC)), instance=DagsterInstance.ephemeral()
+    )
+    assert states(env)["a1"] == ["daily_budget"]
+    [check] = [
+        e
+        for e in result.get_asset_check_evaluations()
+        if e.check_name == "daily_spend_within_budget" and e.partition == "2026-11-25"
+    ]
+    assert not check.passed and "Brand A" in check.metadata["overspend"].value
+
+
+def test_a_run_without_as_of_resolves_one_instant_and_records_it(env: Engine, tmp_path: Path) -> None:
+    spend(env, tmp_path, ["x,a1,55,2026-11-25T15:00:00Z"])
+    with DagsterInstance.ephemeral() as instance:
+        # Launched with the run tag alone (as a re-execution carries it): every step reads it.
+        tagged = defs.resolve_job_def("enforce_budgets_job").execute_in_process(
+            instance=instance, tags={"budget_pipeline/as_of": "2026-11-25T16:00:00+00:00"}
+        )
+        assert states(env)["a1"] == ["daily_budget"], "evaluated on the 25th, not today"
+        # Neither config nor tag: the first step reads the clock once and records it for the rest.
+        plain = defs.resolve_job_def("enforce_budgets_job").execute_in_process(instance=instance)
+        recorded = instance.get_run_by_id(plain.run_id).tags["budget_pipeline/as_of"]
+    for result in (tagged, plain):
+        instants = {
+            event.step_key: event.event_specific_data.metadata["as_of"].value
+            for event in result.all_events
+            if event.event_type_value == "STEP_OUTPUT"
+        }
+        assert set(instants) == {"refresh_spend_partitions", "enforce_budgets"}
+        assert len(set(instants.values())) == 1
+    assert set(instants.values()) == {recorded}
 
 
 def test_control_steps_pause_the_garbage_collector_and_resume_it(env: Engine) -> None:

@@ -15,7 +15,7 @@ def run_ingest(db_url: str, landing: Path, as_of: str = "2026-11-25T18:00:00Z"):
     return ingest_spend_job.execute_in_process(
         resources={
             "database": BudgetDatabase(url=db_url),
-            "landing": LandingFolder(path=str(landing)),
+            "landing": LandingFolder(path=str(landing), settle_seconds=0),
             "clock": Clock(as_of=as_of),
         },
         instance=DagsterInstance.ephemeral(),
@@ -62,7 +62,7 @@ def test_ingest_job_ingests_refreshes_and_reports(acme: Engine, db_url: str, tmp
 def test_landing_sensor_requests_each_new_batch_once(tmp_path: Path) -> None:
     landing = tmp_path / "landing"
     landing.mkdir()
-    resources = {"landing": LandingFolder(path=str(landing))}
+    resources = {"landing": LandingFolder(path=str(landing), settle_seconds=0)}
     with DagsterInstance.ephemeral() as instance:
         context = build_sensor_context(instance=instance, resources=resources)
         assert isinstance(spend_landing_sensor(context).skip_reason, SkipReason)
@@ -84,18 +84,73 @@ def test_landing_sensor_requests_each_new_batch_once(tmp_path: Path) -> None:
         assert not third.run_requests
 
 
-def test_spend_before_the_first_partition_is_rebuilt_but_not_reported(
-    acme: Engine, db_url: str, tmp_path: Path
-) -> None:
+def test_landing_sensor_asks_again_for_a_file_whose_run_failed(tmp_path: Path) -> None:
     landing = tmp_path / "landing"
     landing.mkdir()
-    write_csv(landing / "old.csv", ["ancient,acme-search,7,2024-06-01T15:00:00Z"])
+    write_csv(landing / "a.csv", ["r1,acme-search,1,2026-11-25T15:00:00Z"])
+    resources = {"landing": LandingFolder(path=str(landing), settle_seconds=0)}
+    with DagsterInstance.ephemeral() as instance:
+        first = spend_landing_sensor(build_sensor_context(instance=instance, resources=resources))
+        [request] = first.run_requests
+        # Its run fails for a reason that is not the file's: the database is down.
+        failed = ingest_spend_job.execute_in_process(
+            run_config=request.run_config,
+            resources={
+                "database": BudgetDatabase(url="postgresql+psycopg2://postgres@127.0.0.1:9/down"),
+                "clock": Clock(as_of="2026-11-25T18:00:00Z"),
+                **resources,
+            },
+            instance=instance,
+            tags={"dagster/run_key": request.run_key},
+            raise_on_error=False,
+        )
+        assert not failed.success and (landing / "a.csv").exists()
+        second = spend_landing_sensor(build_sensor_context(instance=instance, resources=resources, cursor=first.cursor))
+        [again] = second.run_requests
+        assert again.run_config == request.run_config and again.run_key != request.run_key
+        # Until its run has ended (here: it has not even been launched yet), it is not asked for a third time.
+        third = spend_landing_sensor(build_sensor_context(instance=instance, resources=resources, cursor=second.cursor))
+        assert not third.run_requests and "waiting for their ingest run" in str(third.skip_reason)
+
+
+def test_landing_sensor_waits_for_files_still_being_written(tmp_path: Path) -> None:
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    write_csv(landing / "a.csv", ["r1,acme-search,1,2026-11-25T15:00:00Z"])
+    resources = {"landing": LandingFolder(path=str(landing), settle_seconds=60)}
+    with DagsterInstance.ephemeral() as instance:
+        result = spend_landing_sensor(build_sensor_context(instance=instance, resources=resources))
+    assert not result.run_requests and "still being written" in str(result.skip_reason)
+
+
+def test_spend_outside_the_accepted_dates_is_quarantined_and_enforcement_goes_on(
+    acme: Engine, db_url: str, tmp_path: Path
+) -> None:
+    # Before BUDGET_START_DATE (2025-01-01), a "no date" placeholder, and a year-1 instant that is
+    # in year 0 in New York: bad rows, quarantined; the good row beside them is ingested, its
+    # partitions refreshed, and the over-budget brand paused.
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    write_csv(
+        landing / "edges.csv",
+        [
+            "ancient,acme-search,7,2024-06-01T15:00:00Z",
+            "placeholder,acme-search,1,9999-12-31T23:59:59Z",
+            "year-one,acme-search,1,0001-01-01T00:00:00Z",
+            "good,acme-search,150,2026-11-25T15:00:00Z",
+        ],
+    )
     result = run_ingest(db_url, landing)
     assert result.success
-    reported = {m.partition for m in result.get_asset_materialization_events() if m.partition}
-    assert "2024-06-01" not in reported  # neither the day nor its month (2024-06-01) exists
+    assert (landing / "processed" / "edges.csv").exists()
     with acme.connect() as conn:
-        assert conn.execute(text("SELECT records FROM daily_spend WHERE campaign_id = 'acme-search'")).scalar_one() == 1
+        reasons = dict(conn.execute(text("SELECT record_id, reason FROM quarantined_rows")).all())
+        assert conn.execute(text("SELECT record_id FROM raw_spend_records")).scalars().all() == ["good"]
+        paused = conn.execute(text("SELECT pause_reasons FROM campaigns WHERE id = 'acme-search'")).scalar_one()
+    assert "before BUDGET_START_DATE (2025-01-01)" in reasons["ancient"]
+    assert "later than the day after its ingestion" in reasons["placeholder"]
+    assert "before BUDGET_START_DATE" in reasons["year-one"]
+    assert paused == "daily_budget"
 
 
 def test_failing_check_results_come_last_so_the_ui_shows_them(acme: Engine, db_url: str, tmp_path: Path) -> None:

@@ -1,3 +1,4 @@
+import datetime as dt
 import re
 from decimal import Decimal
 from pathlib import Path
@@ -9,8 +10,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from budget_pipeline.ingest.spendfile import SpendFileError, _parse_instants, amount_micros, read_spend_file
-from tests.conftest import write_csv
+from budget_pipeline.ingest.spendfile import (
+    AcceptedDates,
+    SpendFileError,
+    _parse_instants,
+    amount_micros,
+    read_spend_file,
+)
+from tests.conftest import HEADER, write_csv
 
 ZONES = {"c1": "America/New_York", "c2": "Asia/Kathmandu"}
 
@@ -127,12 +134,102 @@ _instants = st.builds(
 
 
 @given(st.lists(_instants, min_size=1, max_size=5))
-def test_timestamps_parse_as_pandas_does(strings: list[str]) -> None:
-    """Arrow parses the common ISO-8601 forms; whatever it takes, and what falls back to pandas,
-    must give the instant pandas gives, or be rejected where pandas rejects."""
-    parsed = _parse_instants(pa.array(strings), np.ones(len(strings), dtype=bool)).to_pylist()
-    reference = pd.to_datetime(pd.Series(strings, dtype=object), format="ISO8601", utc=True, errors="coerce")
-    for got, want in zip(parsed, reference.astype("datetime64[us, UTC]"), strict=True):
-        assert (got is None) == pd.isna(want)
-        if got is not None:
-            assert pd.Timestamp(got) == want
+def test_timestamps_parse_as_the_standard_library_does(strings: list[str]) -> None:
+    """Arrow parses the common ISO-8601 forms and pandas the rest; whatever the reader takes
+    must be the instant Python's own `datetime.fromisoformat` reads (to the microsecond, also
+    where it lies outside the calendar in UTC), and what Python rejects the reader rejects."""
+    parsed = _parse_instants(pa.array(strings), np.ones(len(strings), dtype=bool)).cast(pa.int64()).to_pylist()
+    epoch = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+    for text, got in zip(strings, parsed, strict=True):
+        try:
+            reference = dt.datetime.fromisoformat(text.replace("z", "Z"))
+        except ValueError:
+            assert got is None, text
+            continue
+        assert got == (reference - epoch) // dt.timedelta(microseconds=1), text
+
+
+def test_lines_are_the_file_lines_on_which_rows_start(tmp_path: Path) -> None:
+    # A quoted value with line breaks makes a row span lines; so does a malformed row's.
+    path = tmp_path / "s.csv"
+    path.write_text(
+        "record_id,campaign_id,amount,occurred_at,note\n"  # line 1
+        'r1,c1,1,2026-11-25T10:00:00Z,"two\nlines"\n'  # lines 2-3
+        "r2,c1,x,2026-11-25T10:00:00Z,\n"  # line 4
+        'r3,c1,1,"2026-11-25T10:00:00Z",extra,"a\r\nb"\n'  # lines 5-6: malformed
+        'r4,nope,1,2026-11-25T10:00:00Z,"\n\n"\n'  # lines 7-9
+        "r5,c1,2,2026-11-25T10:00:00Z,\n"  # line 10
+        'r6,c1,1,2026-11-25T10:00:00Z,"x",y\n'  # line 11: malformed, the last
+    )
+    for chunk_rows in (1, 2, 1000):
+        valid, reasons = read_all(path, chunk_rows=chunk_rows)
+        assert valid["line_no"].tolist() == [2, 10], chunk_rows
+        assert reasons == {
+            4: "amount 'x' is not a decimal number",
+            5: "malformed row: expected 5 fields, saw 6",
+            7: "unknown campaign_id 'nope'",
+            11: "malformed row: expected 5 fields, saw 6",
+        }, chunk_rows
+
+
+def test_a_required_column_named_twice_is_a_whole_file_error(tmp_path: Path) -> None:
+    path = write_csv(
+        tmp_path / "s.csv", ["r1,c1,1,2,2026-11-25T10:00:00Z"], "record_id,campaign_id,amount,amount,occurred_at"
+    )
+    with pytest.raises(SpendFileError, match="column amount named more than once"):
+        list(read_spend_file(path, ZONES))
+    # An extra column named twice is ignored like any extra column.
+    ok = write_csv(tmp_path / "t.csv", ["r1,c1,1,2026-11-25T10:00:00Z,a,b"], HEADER + ",note,note")
+    assert read_all(ok)[0]["record_id"].tolist() == ["r1"]
+
+
+def test_records_outside_the_accepted_dates_are_bad_rows(tmp_path: Path) -> None:
+    accepted = AcceptedDates(dt.date(2025, 1, 1), dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC))
+    path = write_csv(
+        tmp_path / "s.csv",
+        [
+            "placeholder,c1,1,9999-12-31T23:59:59Z",
+            "year-one,c1,1,0001-01-01T00:00:00Z",  # in year 0 in New York
+            "year-one-east,c2,1,0001-01-01T00:00:00+05:45",  # in year 0 in UTC
+            "before-start,c1,1,2025-01-01T04:59:59Z",  # 2024-12-31 in New York
+            "first-day,c1,1,2025-01-01T05:00:00Z",
+            "tomorrow,c1,1,2026-11-27T04:59:59Z",  # 2026-11-26 in New York: the day after
+            "day-after-tomorrow,c1,1,2026-11-27T05:00:00Z",
+            "kathmandu-tomorrow,c2,1,2026-11-26T18:14:59Z",  # 23:59 on the 26th in Kathmandu
+            "kathmandu-later,c2,1,2026-11-26T18:15:00Z",
+        ],
+    )
+    chunks = list(read_spend_file(path, ZONES, accepted=accepted))
+    valid = pa.concat_tables([c.valid for c in chunks]).to_pandas()
+    reasons = {r.record_id: r.reason for c in chunks for r in c.rejections}
+    assert valid["record_id"].tolist() == ["first-day", "tomorrow", "kathmandu-tomorrow"]
+    late = "is later than the day after its ingestion at 2026-11-25T12:00:00Z in its brand's time zone"
+    early = "is before BUDGET_START_DATE (2025-01-01) in its brand's time zone"
+    assert reasons == {
+        "placeholder": f"occurred_at '9999-12-31T23:59:59Z' {late}",
+        "year-one": f"occurred_at '0001-01-01T00:00:00Z' {early}",
+        "year-one-east": f"occurred_at '0001-01-01T00:00:00+05:45' {early}",
+        "before-start": f"occurred_at '2025-01-01T04:59:59Z' {early}",
+        "day-after-tomorrow": f"occurred_at '2026-11-27T05:00:00Z' {late}",
+        "kathmandu-later": f"occurred_at '2026-11-26T18:15:00Z' {late}",
+    }
+
+
+def test_a_file_that_stops_being_utf8_late_names_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "s.csv"
+    good = "".join(f"r{i},c1,1,2026-11-25T10:00:00Z\n" for i in range(200_000))  # ~6 MiB
+    path.write_bytes((HEADER + "\n" + good).encode() + b"bad\xff,c1,1,2026-11-25T10:00:00Z\n")
+    with pytest.raises(SpendFileError, match=re.escape("not a readable UTF-8 CSV file (line 200002 is not UTF-8)")):
+        list(read_spend_file(path, ZONES))
+
+
+def test_binary_content_late_in_a_file_is_a_whole_file_error(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "s.csv", ["r1,c1,1,2026-11-25T10:00:00Z"] * 3 + ["r\x00,c1,1,2026-11-25T10:00:00Z"])
+    with pytest.raises(SpendFileError, match="binary content"):
+        list(read_spend_file(path, ZONES))
+
+
+def test_a_row_longer_than_the_reader_block_is_a_whole_file_error(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "s.csv", ["r1,c1,1,2026-11-25T10:00:00Z", f'r2,c1,"{"9" * (10 << 20)}",x'])
+    with pytest.raises(SpendFileError, match="a row megabytes long"):
+        list(read_spend_file(path, ZONES))

@@ -15,7 +15,14 @@ from budget_pipeline.ingest.pipeline import campaign_zones, ingest_file
 from budget_pipeline.ingest.spendfile import read_spend_file
 from budget_pipeline.store.db import writing
 from budget_pipeline.store.schema import Campaign, DailySpend, SpendFile, StatusLog
-from budget_pipeline.store.spend import PreparedRecords, dirty_days, insert_records, rebuild_daily, rebuild_monthly
+from budget_pipeline.store.spend import (
+    PreparedRecords,
+    dirty_days,
+    insert_records,
+    mark_days_dirty,
+    rebuild_daily,
+    rebuild_monthly,
+)
 from tests.conftest import apply_yaml, write_csv
 
 BRANDS = 40
@@ -117,16 +124,18 @@ def _daily_total(engine: Engine) -> object:
 
 
 def test_records_stored_during_a_rebuild_keep_their_day_dirty(acme: Engine, tmp_path: Path) -> None:
-    # The first chunk of a file has been ingested: its day is dirty. Then a rebuild of that day
-    # runs while a later chunk of the same file (same file_id) is being written.
+    # A first file has been ingested: its day is dirty. Then a rebuild of that day runs while a
+    # second file, which marked the same day at its end, is still committing.
     ingest_file(acme, write_csv(tmp_path / "a.csv", ["r1,acme-search,10,2026-11-24T15:00:00Z"]))
     with acme.connect() as conn:
-        file_id = conn.execute(select(func.max(SpendFile.id))).scalar_one()
+        file_id = conn.execute(select(func.max(SpendFile.id))).scalar_one() + 1
     zones = campaign_zones(acme)
     (later,) = read_spend_file(write_csv(tmp_path / "b.csv", ["r2,acme-search,5,2026-11-24T16:00:00Z"]), zones)
     outcome: dict[str, object] = {}
     with writing(acme) as writer:
-        insert_records(writer, PreparedRecords(acme.dialect.name, file_id, later.valid))
+        records = PreparedRecords(acme.dialect.name, file_id, later.valid)
+        insert_records(writer, records)
+        mark_days_dirty(writer, records.days, file_id)
         thread, pid = _rebuild_in_thread(acme, outcome)
         _blocked(acme, pid)
     thread.join(30)

@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, func, select, text
 
-from budget_pipeline.ingest.pipeline import ingest_file, ingest_landing
+from budget_pipeline.ingest.pipeline import FileInFlight, campaign_zones, ingest_file, ingest_landing
 from budget_pipeline.ingest.spendfile import SpendFileError
 from budget_pipeline.store.db import writing
 from budget_pipeline.store.schema import QuarantinedRow, RawSpendRecord, brands_table, daily_brand_table
 from budget_pipeline.store.spend import dirty_days, rebuild_daily, rebuild_monthly
-from tests.conftest import write_csv
+from tests.conftest import HEADER, write_csv
 
 
 def raw_count(engine: Engine) -> int:
@@ -90,7 +90,7 @@ def test_crash_before_the_move_stores_nothing_twice(acme: Engine, tmp_path: Path
         landing / "spend.csv", ["r1,acme-search,1,2026-11-25T15:00:00Z", "r2,acme-search,zz,2026-11-25T15:00:00Z"]
     )
     ingest_file(acme, path)  # records written, then the process "dies" before moving the file
-    result = ingest_landing(acme, landing)
+    result = ingest_landing(acme, landing, settle_seconds=0)
     assert [r.summary() for r in result.processed] == ["spend.csv: accepted 0, duplicate 1, rejected 1"]
     assert raw_count(acme) == 1
     assert len(quarantine(acme)) == 1
@@ -103,7 +103,7 @@ def test_landing_moves_bad_files_to_failed_with_a_note(acme: Engine, tmp_path: P
     write_csv(landing / "good.csv", ["r1,acme-search,1,2026-11-25T15:00:00Z"])
     (landing / "bad.csv").write_text("record_id,amount\nr1,1\n")
     (landing / ".hidden.csv").write_text("ignored")
-    result = ingest_landing(acme, landing)
+    result = ingest_landing(acme, landing, settle_seconds=0)
     assert [r.name for r in result.processed] == ["good.csv"]
     assert [r.name for r in result.failed] == ["bad.csv"]
     assert (landing / "failed" / "bad.csv").exists()
@@ -117,8 +117,10 @@ def test_whole_file_error_writes_nothing(acme: Engine, tmp_path: Path) -> None:
     path.write_bytes(b"\x00\x01\x02")
     with pytest.raises(SpendFileError):
         ingest_file(acme, path)
-    with acme.connect() as conn:
-        assert conn.execute(text("SELECT count(*) FROM spend_files")).scalar_one() == 0
+    assert raw_count(acme) == 0
+    with acme.connect() as conn:  # only a note of the attempt, with why
+        [(accepted, error)] = conn.execute(text("SELECT accepted, error FROM spend_files")).all()
+    assert accepted == 0 and "binary content" in error
 
 
 def test_new_records_mark_their_local_days_dirty(acme: Engine, tmp_path: Path) -> None:
@@ -190,9 +192,9 @@ def test_a_chunk_is_stored_in_day_order(acme: Engine, tmp_path: Path) -> None:
 
 
 def test_many_chunks_with_repeats_across_chunks_and_files(acme: Engine, tmp_path: Path) -> None:
-    """Small chunks put repeats of one record_id in chunks written at the same time (two
-    writers on PostgreSQL) and against an earlier file; every row is still counted once, as
-    new, duplicate or conflicting, and the stored records are exactly the first versions."""
+    """Small chunks put repeats of one record_id in many chunks and against an earlier file;
+    every row is still counted once, as new, duplicate or conflicting, and the stored records
+    are exactly the first versions."""
     campaigns = ["acme-search", "acme-social", "tokyo-display"]
     earlier = [f"r{i},{campaigns[i % 3]},{i}.25,2026-11-20T10:00:00Z" for i in range(0, 400, 7)]
     ingest_file(acme, write_csv(tmp_path / "earlier.csv", earlier))
@@ -265,3 +267,60 @@ def test_brand_aggregates_are_the_sums_of_their_campaigns_after_every_rebuild(ac
             .where(brands_table.c.name == "Acme", daily_brand_table.c.day == dt.date(2026, 11, 20))
         ).one()
     assert tuple(acme_day) == (Decimal("12.50"), 3)
+
+
+def test_the_first_line_wins_when_repeats_fall_in_neighbouring_chunks(acme: Engine, tmp_path: Path) -> None:
+    # With two rows a chunk, each record's second version is in the chunk right after its first.
+    rows = []
+    for i in range(300):
+        rows += [f"r{i},acme-search,{i}.10,2026-11-20T10:00:00Z", f"x{i},acme-social,1,2026-11-20T10:00:00Z"]
+        rows += [f"r{i},acme-search,{i}.90,2026-11-20T10:00:00Z", f"y{i},acme-social,1,2026-11-20T10:00:00Z"]
+    result = ingest_file(acme, write_csv(tmp_path / "s.csv", rows), chunk_rows=2)
+    assert (result.accepted, result.duplicate, result.rejected) == (900, 0, 300)
+    with acme.connect() as conn:
+        kept = dict(conn.execute(select(RawSpendRecord.record_id, RawSpendRecord.amount)).all())
+    assert all(kept[f"r{i}"] == Decimal(f"{i}.10") for i in range(300))
+    assert [line for line, _ in quarantine(acme)] == [4 + 4 * i for i in range(300)]
+
+
+GOOD_ROWS = [f"g{i},acme-search,1.25,2026-11-25T15:00:00Z" for i in range(150_000)]  # ~6 MiB: many chunks
+
+
+@pytest.mark.parametrize(
+    ("tail", "message"),
+    [
+        (b"bad\xff,acme-search,1,2026-11-25T15:00:00Z\n", "line 150002 is not UTF-8"),
+        (b'huge,acme-search,"' + b"9" * (10 << 20) + b'",2026-11-25T15:00:00Z\n', "a row megabytes long"),
+    ],
+    ids=["not-utf8", "huge-row"],
+)
+def test_a_file_unreadable_past_its_start_stores_nothing(
+    acme: Engine, tmp_path: Path, tail: bytes, message: str
+) -> None:
+    path = write_csv(tmp_path / "s.csv", GOOD_ROWS)
+    with path.open("ab") as handle:
+        handle.write(tail)
+    with pytest.raises(SpendFileError, match=message):
+        ingest_file(acme, path)
+    assert raw_count(acme) == 0
+    assert quarantine(acme) == []
+    with acme.connect() as conn:
+        assert dirty_days(conn) == []
+
+
+def test_a_file_that_changes_while_it_is_read_is_left_with_nothing_stored(acme: Engine, tmp_path: Path) -> None:
+    path = tmp_path / "s.csv"
+    path.write_text(f"{HEADER}\nr1,acme-search,1,2026-11-25T15:00:00Z\nr2,acme-search,12")  # cut mid-row
+
+    class UploadGoesOn(dict):  # the reader looks up campaign zones once it has opened the file
+        def values(self):  # type: ignore[no-untyped-def]
+            if path.read_text().endswith(",12"):
+                with path.open("a") as upload:
+                    upload.write("3.45,2026-11-25T15:00:00Z\n")
+            return super().values()
+
+    with pytest.raises(FileInFlight):
+        ingest_file(acme, path, UploadGoesOn(campaign_zones(acme)))
+    assert raw_count(acme) == 0 and quarantine(acme) == []
+    result = ingest_file(acme, path)  # once it has settled, read whole
+    assert (result.accepted, result.rejected) == (2, 0)

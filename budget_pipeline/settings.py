@@ -1,0 +1,119 @@
+"""The product's settings: every environment variable of the contract, read and checked here.
+
+A bad value is a `SettingError` whose message is one line that names the variable; nothing
+else in the package reads the environment.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import os
+import sys
+from pathlib import Path
+
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+DEFAULT_START_DATE = dt.date(2025, 1, 1)
+# Partitions, local dates and month arithmetic all work far beyond these; a start date outside
+# them is a typo, not a plan.
+EARLIEST_START_DATE = dt.date(1970, 1, 1)
+LATEST_START_DATE = dt.date(2999, 12, 31)
+DEFAULT_SETTLE_SECONDS = 2.0
+MAX_SETTLE_SECONDS = 3600.0
+DATABASE_BACKENDS = ("sqlite", "postgresql")
+
+
+class SettingError(ValueError):
+    """A setting with a value the product cannot use; the message is one line."""
+
+
+def _value(name: str) -> str | None:
+    value = os.environ.get(name, "").strip()
+    return value or None
+
+
+def dagster_home() -> Path:
+    """DAGSTER_HOME, or `.dagster_home/` in the working directory (as scripts/dev sets it)."""
+    return Path(_value("DAGSTER_HOME") or ".dagster_home")
+
+
+def landing_dir() -> Path:
+    """BUDGET_LANDING_DIR, else `landing/` in DAGSTER_HOME."""
+    return Path(_value("BUDGET_LANDING_DIR") or dagster_home() / "landing")
+
+
+def database_url() -> str:
+    """BUDGET_DATABASE_URL, else the SQLite file `budget.db` in DAGSTER_HOME."""
+    text = _value("BUDGET_DATABASE_URL")
+    if text is None:
+        return f"sqlite:///{dagster_home() / 'budget.db'}"
+    parse_database_url(text, "BUDGET_DATABASE_URL")
+    return text
+
+
+def parse_database_url(text: str, name: str = "the database URL") -> URL:
+    """The SQLAlchemy URL of `text`, which must name SQLite or PostgreSQL through a driver this
+    package ships. The message never repeats the URL: it may hold a password."""
+    try:
+        url = make_url(text)
+    except ArgumentError:
+        raise SettingError(
+            f"{name}: not a database URL; write sqlite:///PATH or postgresql+psycopg2://USER@HOST/DB"
+        ) from None
+    backend = url.get_backend_name()
+    if backend not in DATABASE_BACKENDS:
+        raise SettingError(f"{name}: {backend!r} databases are not supported; use SQLite or PostgreSQL")
+    if backend == "postgresql" and url.get_driver_name() != "psycopg2":
+        # With SQLAlchemy 2.1 a bare postgresql:// means psycopg 3, which is not installed.
+        raise SettingError(f"{name}: write postgresql+psycopg2://… (the driver this package ships)")
+    return url
+
+
+def start_date() -> dt.date:
+    """BUDGET_START_DATE: the first day of the spend partitions, and the earliest local date a
+    spend record may fall on."""
+    text = _value("BUDGET_START_DATE")
+    if text is None:
+        return DEFAULT_START_DATE
+    try:
+        day = dt.date.fromisoformat(text)
+    except ValueError:
+        raise SettingError(f"BUDGET_START_DATE: {text!r} is not a date like 2025-01-01") from None
+    if not EARLIEST_START_DATE <= day <= LATEST_START_DATE:
+        raise SettingError(f"BUDGET_START_DATE: {day} is not between {EARLIEST_START_DATE} and {LATEST_START_DATE}")
+    return day
+
+
+def settle_seconds() -> float:
+    """BUDGET_LANDING_SETTLE_SECONDS: how long a landing file's size and modification time must
+    have stood still before it is read."""
+    text = _value("BUDGET_LANDING_SETTLE_SECONDS")
+    if text is None:
+        return DEFAULT_SETTLE_SECONDS
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not 0 <= seconds <= MAX_SETTLE_SECONDS:  # also false for NaN
+        raise SettingError(
+            f"BUDGET_LANDING_SETTLE_SECONDS: {text!r} is not a number of seconds from 0 to {MAX_SETTLE_SECONDS:g}"
+        )
+    return seconds
+
+
+def check() -> None:
+    """Read every setting once, so a bad one is reported before any work starts."""
+    database_url()
+    start_date()
+    settle_seconds()
+
+
+def exit_if_invalid() -> None:
+    """End the process with one line on stderr (exit status 2) if a setting is bad."""
+    try:
+        check()
+    except SettingError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)

@@ -1,0 +1,126 @@
+"""The landing folder's protocol against real files, links and FIFOs, on both databases."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import threading
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, func, select
+
+from budget_pipeline.ingest.pipeline import ingest_landing, scan_landing
+from budget_pipeline.store.schema import RawSpendRecord
+from tests.conftest import write_csv
+
+ROW = "r1,acme-search,1,2026-11-25T15:00:00Z"
+
+
+def raw_count(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return conn.execute(select(func.count()).select_from(RawSpendRecord)).scalar_one()
+
+
+@pytest.fixture
+def landing(tmp_path: Path) -> Path:
+    folder = tmp_path / "landing"
+    folder.mkdir()
+    return folder
+
+
+def at(path: Path, seconds_after_mtime: float) -> dt.datetime:
+    return dt.datetime.fromtimestamp(path.stat().st_mtime + seconds_after_mtime, dt.UTC)
+
+
+def test_a_file_is_read_only_once_it_has_settled(acme: Engine, landing: Path) -> None:
+    path = write_csv(landing / "a.csv", [ROW])
+    early = ingest_landing(acme, landing, now=at(path, 1.0), settle_seconds=2)
+    assert early.processed == [] and early.left == ["a.csv"]
+    assert path.exists() and raw_count(acme) == 0
+    settled = ingest_landing(acme, landing, now=at(path, 2.5), settle_seconds=2)
+    assert [r.name for r in settled.processed] == ["a.csv"]
+    assert (landing / "processed" / "a.csv").exists() and raw_count(acme) == 1
+
+
+def test_uploads_in_progress_and_other_files_are_not_touched(acme: Engine, landing: Path) -> None:
+    names = [".a.csv", "b.csv.part", "c.csv.tmp", "d.part", "notes.txt", "e.CSV.part"]
+    for name in names:
+        write_csv(landing / name, [ROW])
+    result = ingest_landing(acme, landing, settle_seconds=0)
+    assert result.processed == [] and result.failed == []
+    assert sorted(p.name for p in landing.iterdir()) == sorted(names)
+    assert raw_count(acme) == 0
+
+
+def test_symbolic_links_are_moved_never_followed(acme: Engine, landing: Path, tmp_path: Path) -> None:
+    outside = write_csv(tmp_path / "elsewhere.csv", ["secret-record,acme-search,99,2026-11-25T15:00:00Z"])
+    secret = tmp_path / "passwd"
+    secret.write_text("root:x:0:0:TOPSECRET:/root:/bin/bash\n")
+    (landing / "spend.csv").symlink_to(outside)
+    (landing / "passwd.csv").symlink_to(secret)
+    (landing / "dangling.csv").symlink_to(tmp_path / "nowhere.csv")
+    write_csv(landing / "good.csv", [ROW])
+    result = ingest_landing(acme, landing, settle_seconds=0)
+    assert [r.name for r in result.processed] == ["good.csv"]
+    assert sorted(r.name for r in result.failed) == ["dangling.csv", "passwd.csv", "spend.csv"]
+    assert raw_count(acme) == 1  # only good.csv's record
+    for name in ("spend.csv", "passwd.csv", "dangling.csv"):
+        moved = landing / "failed" / name
+        assert moved.is_symlink(), "the link itself is moved"
+        note = (landing / "failed" / f"{name}.error").read_text()
+        assert note == f"{name}: a symbolic link; only regular files are read\n"
+    assert outside.exists() and secret.exists(), "targets stay where they are"
+    assert "TOPSECRET" not in "".join(r.summary() for r in result.failed)
+
+
+def test_a_fifo_is_refused_without_waiting_on_it(acme: Engine, landing: Path) -> None:
+    os.mkfifo(landing / "pipe.csv")
+    write_csv(landing / "good.csv", [ROW])
+    result = ingest_landing(acme, landing, settle_seconds=0)
+    assert [r.name for r in result.processed] == ["good.csv"]
+    assert [r.error for r in result.failed] == ["pipe.csv: not a regular file"]
+    assert (landing / "failed" / "pipe.csv.error").exists()
+
+
+def test_a_link_in_place_of_the_processed_folder_stops_the_run_and_moves_nothing(
+    acme: Engine, landing: Path, tmp_path: Path
+) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (landing / "processed").symlink_to(elsewhere)
+    write_csv(landing / "a.csv", [ROW])
+    with pytest.raises(OSError, match="must not be links"):
+        ingest_landing(acme, landing, settle_seconds=0)
+    assert (landing / "a.csv").exists() and list(elsewhere.iterdir()) == []
+    assert raw_count(acme) == 0
+
+
+def test_two_looks_at_once_ingest_each_file_once(acme: Engine, landing: Path) -> None:
+    for n in range(8):
+        write_csv(landing / f"f{n}.csv", [f"f{n}-r{i},acme-search,1,2026-11-25T15:00:00Z" for i in range(200)])
+    errors: list[BaseException] = []
+
+    def look() -> None:
+        try:
+            ingest_landing(acme, landing, settle_seconds=0)
+        except BaseException as exc:  # handed to the test thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=look) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    assert raw_count(acme) == 8 * 200
+    assert sorted(p.name for p in (landing / "processed").iterdir()) == [f"f{n}.csv" for n in range(8)]
+    assert sorted(p.name for p in landing.iterdir()) == ["failed", "processed"]
+
+
+def test_the_scan_lists_files_oldest_first(landing: Path) -> None:
+    for n, name in enumerate(["c.csv", "a.csv", "b.csv"]):
+        path = write_csv(landing / name, [ROW])
+        os.utime(path, (1_000_000 + n, 1_000_000 + n))
+    scan = scan_landing(landing, now=2_000_000, settle_seconds=2)
+    assert [p.name for p in scan.ready] == ["c.csv", "a.csv", "b.csv"]
