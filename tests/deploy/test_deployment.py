@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from dagster import DagsterInstance, QueuedRunCoordinator
 from sqlalchemy import create_engine, text
 
 from tests.conftest import PG_URL
@@ -216,3 +217,32 @@ def test_deployment_processes_launch_a_job_over_graphql(databases: tuple[str, st
         ).all()
     # Both steps (refresh, enforce) ran inside the run worker: no step started a process of its own.
     assert dict(steps) == {"STEP_SUCCESS": 2}
+
+
+@pytest.mark.parametrize("instance_file", ["dagster.yaml", "deploy/dagster.local.yaml"])
+def test_instance_files_allow_one_status_writing_run_at_a_time(
+    instance_file: str, databases: tuple[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DAGSTER_PG_HOST", "127.0.0.1")
+    monkeypatch.setenv("DAGSTER_PG_USER", "postgres")
+    monkeypatch.setenv("DAGSTER_PG_PASSWORD", "unused-with-trust-auth")
+    monkeypatch.setenv("DAGSTER_PG_DB", databases[0])
+    shutil.copy(REPO / instance_file, tmp_path / "dagster.yaml")
+    with DagsterInstance.from_config(str(tmp_path)) as instance:
+        config = instance.get_concurrency_config()
+        coordinator = instance.run_coordinator
+        assert isinstance(coordinator, QueuedRunCoordinator)
+        assert coordinator.dequeue_interval_seconds == 1
+    assert config.pool_config.default_pool_limit == 1  # the campaign_status pool, which has no limit of its own
+    assert config.pool_config.pool_granularity is not None and config.pool_config.pool_granularity.value == "run"
+    assert config.run_queue_config is not None
+    limits = config.run_queue_config.tag_concurrency_limits
+    assert {"key": "budget_pipeline/writes_status", "limit": 1} in limits
+    # Every op that writes status is in the pool the limit applies to.
+    from budget_pipeline.definitions import defs
+    from budget_pipeline.defs.jobs import WRITES_STATUS_TAG
+
+    writers = [job for job in defs.resolve_all_job_defs() if job.tags.get(WRITES_STATUS_TAG) == "true"]
+    assert len(writers) == 5
+    for job in writers:
+        assert any(node.definition.pool == "campaign_status" for node in job.nodes), job.name
