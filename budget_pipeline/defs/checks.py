@@ -9,10 +9,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dagster import AssetCheckEvaluation, AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetKey, MetadataValue
-from sqlalchemy import Connection
 
 from budget_pipeline.rules.reasons import budget_reached
-from budget_pipeline.store.spend import BrandUse, DayTotals, daily_totals_by_day, raw_totals_by_day
+from budget_pipeline.store.spend import BrandUse, DayTotals
 
 DAILY_SPEND = "daily_spend"
 MONTHLY_SPEND = "monthly_spend"
@@ -101,11 +100,6 @@ def within_budget(uses: list[BrandUse], *, monthly: bool) -> CheckOutcome:
         description=description,
         metadata=metadata,
     )
-
-
-def reconciles(conn: Connection, first: dt.date, stop: dt.date) -> CheckOutcome:
-    """The reconcile check of days [first, stop) as the store holds them now."""
-    return reconcile(raw_totals_by_day(conn, first, stop), daily_totals_by_day(conn, first, stop), first, stop)
 
 
 def reconcile(raw: DayTotals, built: DayTotals, first: dt.date, stop: dt.date) -> CheckOutcome:

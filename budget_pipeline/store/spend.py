@@ -233,15 +233,12 @@ DayTotals = dict[dt.date, tuple[int, Decimal]]  # (records, spend) per day
 
 @dataclass(frozen=True)
 class DailyRebuild(WindowTotals):
-    """What a daily rebuild wrote, with the per-day totals of the raw records it summed and of
-    the daily_spend rows it wrote."""
+    """What a daily rebuild wrote, with the per-day totals of the daily_spend rows it wrote."""
 
-    raw_by_day: DayTotals
     built_by_day: DayTotals
 
 
-# The (day, campaign) sums of one rebuild, made once and read twice: to write daily_spend, and
-# to total the raw records per day for the reconcile check.
+# The (day, campaign) sums of one day's raw records, which a rebuild joins to campaigns' brands.
 _sums_t = Table(
     "daily_spend_sums",
     MetaData(),
@@ -300,7 +297,6 @@ def rebuild_daily(conn: Connection, first: dt.date, stop: dt.date) -> DailyRebui
         conn.execute(delete(table).where(table.c.day >= first, table.c.day < stop))
     _aggregation_memory(conn)
     rows = 0
-    raw_by_day: DayTotals = {}
     # One day at a time: a day's campaign groups fit the CPU caches, where one hash table of a
     # month's 300k groups took twice as long on PostgreSQL. Sum first, then join each campaign's
     # sum, not each record, to its brand.
@@ -318,13 +314,12 @@ def rebuild_daily(conn: Connection, first: dt.date, stop: dt.date) -> DailyRebui
             )
         ).rowcount
         _sum_per_brand(conn, daily_t, daily_brand_t, "day", day)
-        raw_by_day.update(_by_day(conn, _sums_t.c.day, func.sum(_sums_t.c.records), _sums_t.c.spend))
     built_by_day = daily_totals_by_day(conn, first, stop)
     if claimed:
         conn.execute(delete(dirty_t).where(dirty_t.c.day.in_(claimed)))
     records = sum(n for n, _ in built_by_day.values())
     spend = sum((amount for _, amount in built_by_day.values()), Decimal("0"))
-    return DailyRebuild(rows, records, spend, raw_by_day, built_by_day)
+    return DailyRebuild(rows, records, spend, built_by_day)
 
 
 def _sum_per_brand(conn: Connection, campaigns: Table, brands: Table, key: str, period: dt.date) -> None:

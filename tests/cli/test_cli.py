@@ -352,3 +352,32 @@ def test_an_as_of_at_the_calendar_edge_is_one_line(ready: str, tmp_path: Path, i
         assert done.stderr.strip().splitlines() == [
             f"error: --as-of: {instant!r} is outside the instants this product can evaluate (0001-01-02 to 9999-11-29)"
         ]
+
+
+def test_status_and_history_as_text(ready: str, tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    (home / "landing").mkdir(parents=True)
+    write_csv(home / "landing" / "s.csv", ["r1,acme-search,100,2026-11-25T15:00:00Z"])
+    assert cli(ready, "tick", "--as-of", "2026-11-25T18:00:00Z", home=home).returncode == 0
+    status = cli(ready, "status", "--as-of", "2026-11-25T18:00:00Z")
+    assert status.returncode == 0
+    assert status.stdout.splitlines() == [
+        "as of 2026-11-25T18:00:00+00:00",
+        "Acme (America/New_York, 2026-11-25): day 100.00 / 100.00, month 100.00 / 2000.00",
+        "  acme-search              paused: daily_budget",
+        "  acme-social              paused: daily_budget",
+        "Tokyo Foods (Asia/Tokyo, 2026-11-26): day 0.00 / 50.00, month 0.00 / 1000.00",
+        "  tokyo-display            active",
+    ]
+    history = cli(ready, "history", "--campaign", "acme-social")
+    [line] = history.stdout.splitlines()
+    assert re.fullmatch(
+        r"2026-11-25T18:00:00\+00:00  acme-social +active -> daily_budget  \(daily_budget; run [0-9a-f]{8}\)", line
+    ), line
+
+
+def test_status_reads_spend_stored_before_its_refresh(ready: str, tmp_path: Path) -> None:
+    assert cli(ready, "ingest", str(write_csv(tmp_path / "s.csv", ["r1,acme-search,12.5,2026-11-25T15:00:00Z"])))
+    done = cli(ready, "status", "--as-of", "2026-11-25T18:00:00Z")
+    assert "day 12.50 / 100.00" in done.stdout
+    assert done.stderr.startswith("note: spend recorded for 1 day(s) (2026-11-25) is not in these totals yet")

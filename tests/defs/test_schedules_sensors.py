@@ -91,7 +91,7 @@ def test_spend_refresh_schedule_passes_its_tick_time() -> None:
     context = build_schedule_context(scheduled_execution_time=at("2026-11-25T10:15:00+00:00"))
     [request] = spend_refresh_schedule.evaluate_tick(context).run_requests
     assert request.run_config["resources"]["clock"]["config"]["as_of"] == "2026-11-25T10:15:00+00:00"
-    assert request.job_name in (None, "enforce_budgets_job")
+    assert spend_refresh_schedule.job_name == "enforce_budgets_job"  # the request runs the schedule's job
 
 
 def test_enforce_sensor_sees_every_partition_materialized_close_together(  # type: ignore[no-untyped-def]

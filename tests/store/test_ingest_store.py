@@ -43,6 +43,11 @@ def test_good_rows_kept_bad_rows_quarantined(acme: Engine, tmp_path: Path) -> No
     assert (result.accepted, result.duplicate, result.rejected) == (2, 0, 1)
     assert raw_count(acme) == 2
     assert quarantine(acme) == [(3, "unknown campaign_id 'ghost'")]
+    with acme.connect() as conn:
+        assert conn.execute(select(QuarantinedRow.file_name, QuarantinedRow.raw)).one() == (
+            "spend.csv",
+            "r2,ghost,1,2026-11-25T15:00:00Z",
+        )
 
 
 def test_ingesting_again_changes_nothing(acme: Engine, tmp_path: Path) -> None:

@@ -1,3 +1,4 @@
+import pytest
 from sqlalchemy import inspect
 
 from budget_pipeline.store.db import current_revision, head_revision, make_engine, upgrade
@@ -66,18 +67,19 @@ def test_migrations_build_exactly_the_models(db_url: str) -> None:
 
 
 def test_spend_brand_indexes_carry_campaign_and_spend_on_postgresql(db_url: str) -> None:
+    if not db_url.startswith("postgresql"):
+        pytest.skip("INCLUDE columns are a PostgreSQL index feature")
     engine = make_engine(db_url)
     upgrade(engine)
-    if engine.dialect.name != "postgresql":
-        return
     for table, name in (("daily_spend", "ix_daily_spend_day_brand"), ("monthly_spend", "ix_monthly_spend_month_brand")):
         index = {ix["name"]: ix for ix in inspect(engine).get_indexes(table)}[name]
         assert index["dialect_options"]["postgresql_include"] == ["campaign_id", "spend"]
 
 
-def test_record_ids_compare_byte_by_byte_on_postgresql(db_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    """Migration 0005 gives record_id the "C" collation on PostgreSQL, keeping the records; a
-    repeated record_id still meets the stored one through the staging table's join."""
+def test_upgrade_to_byte_order_record_ids_keeps_them_matching(db_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Migration 0005 gives record_id the "C" collation on PostgreSQL (SQLite compares bytes
+    already), keeping the records; a repeated record_id still meets the stored one through the
+    staging table's join, on both databases."""
     from sqlalchemy import text
 
     from budget_pipeline.ingest.pipeline import ingest_file
@@ -95,17 +97,16 @@ def test_record_ids_compare_byte_by_byte_on_postgresql(db_url: str, tmp_path) ->
         ),
     )
     assert (again.accepted, again.duplicate, again.rejected) == (0, 1, 1)
-    if engine.dialect.name != "postgresql":
-        return
-    with engine.connect() as conn:
-        collation = conn.execute(
-            text(
-                "SELECT collation_name FROM information_schema.columns "
-                "WHERE table_schema = current_schema() AND table_name = 'raw_spend_records' "
-                "AND column_name = 'record_id'"
-            )
-        ).scalar_one()
-    assert collation == "C"
+    if engine.dialect.name == "postgresql":  # SQLite has no collation to look at
+        with engine.connect() as conn:
+            collation = conn.execute(
+                text(
+                    "SELECT collation_name FROM information_schema.columns "
+                    "WHERE table_schema = current_schema() AND table_name = 'raw_spend_records' "
+                    "AND column_name = 'record_id'"
+                )
+            ).scalar_one()
+        assert collation == "C"
 
 
 def test_upgrade_fills_the_brand_aggregates_from_the_campaign_rows(db_url: str) -> None:
