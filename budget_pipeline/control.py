@@ -51,6 +51,8 @@ from budget_pipeline.store.status import (
 class Outcome:
     evaluated: int
     changes: list[Change] = field(default_factory=list)
+    # Each brand's spend the decisions were made on (budget steps), by brand id.
+    spend: dict[int, BrandSpend] = field(default_factory=dict)
 
     @property
     def paused(self) -> list[Change]:
@@ -112,15 +114,16 @@ def _budget_changes(
     brand_rows: dict[int, BrandRow],
     decide: Callable[[frozenset[str], bool, frozenset[str]], frozenset[str]],
     brand_ids: set[int] | None = None,
-) -> tuple[int, list[Change]]:
-    """(campaigns evaluated, changes) of a budget decision `decide(reasons, enabled, present)`.
+) -> tuple[int, list[Change], dict[int, BrandSpend]]:
+    """(campaigns evaluated, changes, brand spend) of a budget decision `decide(reasons, enabled, present)`.
 
     Campaigns without caps of their own are decided once per (brand, enabled, reasons) group;
     campaigns with caps one by one, with their own spend. Only changed groups are expanded.
     """
     # A pure function of few distinct (reasons, enabled, present): each is decided once.
     decide = functools.cache(decide)
-    brand_present = _budget_decisions(brand_rows, brand_spend(conn, as_of, brand_rows))
+    spend = brand_spend(conn, as_of, brand_rows)
+    brand_present = _budget_decisions(brand_rows, spend)
     groups = uncapped_campaign_groups(conn, brand_ids)
     changed = {}
     for group in groups:
@@ -137,7 +140,8 @@ def _budget_changes(
         after = decide(row.reasons, row.enabled, brand_present[row.brand_id] | _caps(row))
         if after != row.reasons:
             changes.append(Change(row.id, row.reasons, after))
-    return sum(group.members for group in groups) + len(capped), sorted(changes, key=lambda ch: ch.campaign_id)
+    evaluated = sum(group.members for group in groups) + len(capped)
+    return evaluated, sorted(changes, key=lambda ch: ch.campaign_id), spend
 
 
 def enforce_budgets(engine: Engine, as_of: dt.datetime, run_id: str) -> Outcome:
@@ -147,9 +151,9 @@ def enforce_budgets(engine: Engine, as_of: dt.datetime, run_id: str) -> Outcome:
         return apply_rule(apply_rule(reasons, MANUAL_RULE, manual_reasons(enabled)), BUDGET_RULE, present)
 
     with _status_transaction(engine) as conn:
-        evaluated, changes = _budget_changes(conn, as_of, brands(conn), decide)
+        evaluated, changes, spend = _budget_changes(conn, as_of, brands(conn), decide)
         write_changes(conn, changes, as_of, run_id)
-    return Outcome(evaluated, changes)
+    return Outcome(evaluated, changes, spend)
 
 
 def reset_budgets(engine: Engine, as_of: dt.datetime, run_id: str, *, monthly: bool) -> Outcome:
@@ -166,10 +170,10 @@ def reset_budgets(engine: Engine, as_of: dt.datetime, run_id: str, *, monthly: b
         turned = _turned(brand_rows, as_of, monthly=monthly)
         if not turned:
             return Outcome(0)
-        evaluated, changes = _budget_changes(conn, as_of, brand_rows, decide, set(turned))
+        evaluated, changes, spend = _budget_changes(conn, as_of, brand_rows, decide, set(turned))
         write_changes(conn, changes, as_of, run_id)
         mark_reset(conn, turned, monthly=monthly)
-    return Outcome(evaluated, changes)
+    return Outcome(evaluated, changes, spend)
 
 
 def _turned(brand_rows: dict[int, BrandRow], as_of: dt.datetime, *, monthly: bool) -> dict[int, dt.date]:

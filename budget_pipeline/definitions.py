@@ -2,7 +2,13 @@
 
 from dagster import Definitions, in_process_executor
 
-from budget_pipeline.defs.assets import daily_spend, monthly_spend, raw_spend_records
+from budget_pipeline.defs.assets import (
+    brands_within_budget_today,
+    campaign_status,
+    daily_spend,
+    monthly_spend,
+    raw_spend_records,
+)
 from budget_pipeline.defs.jobs import (
     daily_reset_job,
     daily_spend_job,
@@ -22,7 +28,8 @@ from budget_pipeline.defs.schedules import (
 from budget_pipeline.defs.sensors import enforce_on_spend_sensor, spend_landing_sensor
 
 defs = Definitions(
-    assets=[raw_spend_records, daily_spend, monthly_spend],
+    assets=[raw_spend_records, daily_spend, monthly_spend, campaign_status],
+    asset_checks=[brands_within_budget_today],
     jobs=[
         ingest_spend_job,
         enforce_budgets_job,

@@ -1,148 +1,194 @@
-"""The spend assets: raw records (reported by ingestion), daily and monthly aggregates.
+"""The assets: raw spend records (reported by ingestion), the daily and monthly spend
+aggregates, and every campaign's status (reported by every run that writes it).
 
-A materialization replaces exactly its window of partitions in one transaction; a range
-backfill is one run. The refresh op of the ingest job reuses `build_daily`/`build_monthly`.
+A spend materialization replaces exactly its window of partitions in one transaction; a range
+backfill is one run, and reports each partition it built on its own (`reporting`).
 """
 
 import datetime as dt
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 from dagster import (
+    AssetCheckExecutionContext,
+    AssetCheckResult,
     AssetExecutionContext,
     AssetSpec,
     BackfillPolicy,
-    MaterializeResult,
+    FreshnessPolicy,
     MetadataValue,
-    asset,
+    TableColumn,
+    TableSchema,
+    asset_check,
+    multi_asset,
 )
-from sqlalchemy import Engine
 
 from budget_pipeline.defs.checks import (
-    CheckOutcome,
+    BUDGETS_TODAY,
+    CAMPAIGN_STATUS,
+    DAILY_SPEND,
+    MONTHLY_SPEND,
     daily_check_specs,
     monthly_check_specs,
-    reconcile,
-    within_budget,
 )
 from budget_pipeline.defs.partitions import daily_partitions, monthly_partitions
-from budget_pipeline.defs.resources import BudgetDatabase
+from budget_pipeline.defs.reporting import build_daily, build_monthly, partition_events
+from budget_pipeline.defs.resources import BudgetDatabase, Clock
+from budget_pipeline.defs.status_report import budgets_today_outcome
 from budget_pipeline.rules.calendar import next_month_start
-from budget_pipeline.rules.reasons import budget_reached
-from budget_pipeline.store.db import writing
-from budget_pipeline.store.spend import (
-    BrandUse,
-    WindowTotals,
-    brand_use,
-    raw_totals_by_day,
-    rebuild_daily,
-    rebuild_monthly,
-)
 
-GROUP = "spend"
-TABLE_ROWS = 10
+SPEND_GROUP = "spend"
+STATUS_GROUP = "status"
+OWNERS = ["team:ad-ops"]
+TAGS = {"domain": "budgets"}
+
+_spend_columns = [
+    TableColumn("campaign_id", "string", description="the campaign (catalog id)"),
+    TableColumn("brand_id", "integer", description="its brand when the partition was built"),
+    TableColumn("spend", "decimal(20,6)", description="exact spend: NUMERIC on PostgreSQL, micro-units on SQLite"),
+    TableColumn("records", "integer", description="raw spend records summed"),
+]
 
 raw_spend_records = AssetSpec(
     "raw_spend_records",
-    description="Spend records as ingested from spend files (one row per record_id), with each row's "
-    "brand-local date. Materialized by ingest_spend_job; its metadata counts accepted, duplicate and "
-    "rejected rows.",
-    group_name=GROUP,
+    description="Spend records as ingested from spend files, one row per record_id, with each record's "
+    "brand-local date. Fed by spend_landing_sensor -> ingest_spend_job (files dropped into "
+    "BUDGET_LANDING_DIR) and by `budget-pipeline ingest`. Each materialization counts that run's files and "
+    "rows and the running totals: records stored, rows quarantined.",
+    group_name=SPEND_GROUP,
     kinds={"csv", "sql"},
+    owners=OWNERS,
+    tags={**TAGS, "layer": "raw"},
+    metadata={
+        "dagster/column_schema": TableSchema(
+            columns=[
+                TableColumn("record_id", "string", description="the source's id: the idempotency key"),
+                TableColumn("campaign_id", "string"),
+                TableColumn("amount", "decimal(20,6)"),
+                TableColumn("occurred_at", "timestamp with time zone"),
+                TableColumn("local_date", "date", description="occurred_at's date in the brand's zone"),
+                TableColumn("file_id", "integer", description="the spend_files row of the ingestion"),
+                TableColumn("line_no", "integer", description="the file line on which the record starts"),
+            ]
+        ),
+    },
 )
 
 
-@dataclass(frozen=True)
-class WindowReport:
-    totals: WindowTotals
-    nearest: list[BrandUse]
-    checks: list[CheckOutcome]
-
-    def metadata(self) -> dict[str, Any]:
-        return {
-            "total_spend": MetadataValue.text(str(self.totals.spend)),
-            "records": MetadataValue.int(self.totals.records),
-            "campaign_rows": MetadataValue.int(self.totals.rows),
-            "brands_by_budget_use": MetadataValue.md(budget_use_table(self.nearest)),
-        }
-
-
-def budget_use_table(uses: list[BrandUse]) -> str:
-    lines = ["| brand | period | budget | spend | used |", "|---|---|---|---|---|"]
-    for u in uses:
-        flag = " (reached)" if budget_reached(u.spend, u.budget) else ""
-        lines.append(f"| {u.brand} | {u.period} | {u.budget} | {u.spend} | {u.share:.0%}{flag} |")
-    return "\n".join(lines) if uses else "no spend in this window"
-
-
-def _nearest(uses: list[BrandUse]) -> list[BrandUse]:
-    return sorted(uses, key=lambda u: (-u.share, u.brand, u.period))[:TABLE_ROWS]
-
-
-def build_daily(engine: Engine, first: dt.date, stop: dt.date) -> WindowReport:
-    """Rebuild daily_spend for days [first, stop) and evaluate its checks, in one transaction."""
-    with writing(engine) as conn:
-        totals = rebuild_daily(conn, first, stop)
-        uses = brand_use(conn, monthly=False, first=first, stop=stop)
-        # Reconciled with a read of the raw records of its own, after the write: a record the
-        # rebuild left out (its campaign unknown to the catalog, say) shows as a difference.
-        raw = raw_totals_by_day(conn, first, stop)
-        checks = [within_budget(uses, monthly=False), reconcile(raw, totals.built_by_day, first, stop)]
-    return WindowReport(totals, _nearest(uses), checks)
-
-
-def build_monthly(engine: Engine, first: dt.date, stop: dt.date) -> WindowReport:
-    """Rebuild monthly_spend for months starting in [first, stop) from daily_spend."""
-    with writing(engine) as conn:
-        totals = rebuild_monthly(conn, first, stop)
-        uses = brand_use(conn, monthly=True, first=first, stop=stop)
-        checks = [within_budget(uses, monthly=True)]
-    return WindowReport(totals, _nearest(uses), checks)
-
-
-def _key_dates(context: AssetExecutionContext) -> tuple[dt.date, dt.date]:
+def _window(context: AssetExecutionContext) -> tuple[dt.date, dt.date]:
     keys = context.partition_key_range
     return dt.date.fromisoformat(keys.start), dt.date.fromisoformat(keys.end)
 
 
-def _emit(report: WindowReport, first: dt.date, last: dt.date) -> Iterator[Any]:
-    metadata = report.metadata()
-    metadata["window"] = MetadataValue.text(f"{first} .. {last}")
-    yield MaterializeResult(metadata=metadata)
-    for outcome in report.checks:
-        yield outcome.as_result()
+def _report(context: AssetExecutionContext, reports: list[Any]) -> None:
+    def outside(report: Any) -> None:
+        context.log.warning(f"{report.asset} {report.key} rebuilt, but it is outside the partitions")
+
+    for event in partition_events(reports, outside):
+        context.log_event(event)
 
 
-@asset(
-    partitions_def=daily_partitions,
-    deps=[raw_spend_records],
-    backfill_policy=BackfillPolicy.single_run(),
+@multi_asset(
+    specs=[
+        AssetSpec(
+            DAILY_SPEND,
+            deps=[raw_spend_records],
+            description="Spend per campaign and per brand on each brand-local calendar day; the partition key is "
+            "that local date, today included. Rebuilt from raw_spend_records, replacing the window. Refreshed "
+            "by every enforcement (today's partitions and days with new records) and by backfills.",
+            group_name=SPEND_GROUP,
+            kinds={"sql"},
+            owners=OWNERS,
+            tags={**TAGS, "layer": "aggregate"},
+            metadata={"dagster/column_schema": TableSchema(columns=[TableColumn("day", "date"), *_spend_columns])},
+            # spend_refresh_schedule rebuilds today's partitions every 15 minutes.
+            freshness_policy=FreshnessPolicy.time_window(
+                fail_window=dt.timedelta(hours=1), warn_window=dt.timedelta(minutes=30)
+            ),
+            skippable=True,
+        )
+    ],
     check_specs=daily_check_specs,
-    group_name=GROUP,
-    kinds={"sql"},
+    partitions_def=daily_partitions,
+    backfill_policy=BackfillPolicy.single_run(),
+    can_subset=True,
 )
 def daily_spend(context: AssetExecutionContext, database: BudgetDatabase) -> Iterator[Any]:
-    """Spend per campaign (and its brand) on each brand-local calendar day; the partition key is
-    that local date, today included. Rebuilt from raw_spend_records, replacing the whole window."""
-    first, last = _key_dates(context)
-    report = build_daily(database.engine, first, last + dt.timedelta(days=1))
-    context.log.info(f"daily_spend {first}..{last}: {report.totals.records} records, {report.totals.spend} spent")
-    yield from _emit(report, first, last)
+    """Rebuild the window's days and report each day's materialization and checks on its own."""
+    first, last = _window(context)
+    _report(context, build_daily(database.engine, first, last + dt.timedelta(days=1)))
+    yield from ()  # every event is logged per partition above; no output spans the window
 
 
-@asset(
-    partitions_def=monthly_partitions,
-    deps=[daily_spend],
-    backfill_policy=BackfillPolicy.single_run(),
+@multi_asset(
+    specs=[
+        AssetSpec(
+            MONTHLY_SPEND,
+            deps=[DAILY_SPEND],
+            description="Spend per campaign and per brand in each brand-local calendar month (key YYYY-MM-01, "
+            "this month included), summed from daily_spend.",
+            group_name=SPEND_GROUP,
+            kinds={"sql"},
+            owners=OWNERS,
+            tags={**TAGS, "layer": "aggregate"},
+            metadata={"dagster/column_schema": TableSchema(columns=[TableColumn("month", "date"), *_spend_columns])},
+            skippable=True,
+        )
+    ],
     check_specs=monthly_check_specs,
-    group_name=GROUP,
-    kinds={"sql"},
+    partitions_def=monthly_partitions,
+    backfill_policy=BackfillPolicy.single_run(),
+    can_subset=True,
 )
 def monthly_spend(context: AssetExecutionContext, database: BudgetDatabase) -> Iterator[Any]:
-    """Spend per campaign (and its brand) in each brand-local calendar month (key YYYY-MM-01, this
-    month included), summed from daily_spend."""
-    first, last = _key_dates(context)
-    report = build_monthly(database.engine, first, next_month_start(last))
-    context.log.info(f"monthly_spend {first}..{last}: {report.totals.records} records, {report.totals.spend} spent")
-    yield from _emit(report, first, last)
+    """Rebuild the window's months from daily_spend and report each month on its own."""
+    first, last = _window(context)
+    _report(context, build_monthly(database.engine, first, next_month_start(last)))
+    yield from ()
+
+
+campaign_status = AssetSpec(
+    CAMPAIGN_STATUS,
+    deps=[DAILY_SPEND, MONTHLY_SPEND],
+    description="Every campaign's state: active, or paused with its reasons (manual, daily_budget, "
+    "monthly_budget, campaign_daily_budget, campaign_monthly_budget, dayparting). Reported by every run that "
+    "writes status (ingest_spend_job, enforce_budgets_job, the resets, dayparting_job): counts per reason, "
+    "the campaigns paused now with their reasons and since when, and that run's changes with the spend and "
+    "budget behind each.",
+    group_name=STATUS_GROUP,
+    kinds={"sql"},
+    owners=OWNERS,
+    tags={**TAGS, "layer": "decision"},
+    metadata={
+        "dagster/column_schema": TableSchema(
+            columns=[
+                TableColumn("id", "string"),
+                TableColumn("brand_id", "integer"),
+                TableColumn("enabled", "boolean", description="false: paused by hand (manual)"),
+                TableColumn("active", "boolean", description="true exactly when it has no pause reason"),
+                TableColumn("pause_reasons", "string", description="comma-separated, in the contract's order"),
+                TableColumn("status_changed_at", "timestamp with time zone"),
+            ]
+        ),
+    },
+)
+
+
+@asset_check(
+    asset=CAMPAIGN_STATUS,
+    name=BUDGETS_TODAY,
+    description="As of each enforcement (or now, when run by hand): warns when any brand's spend today (its own "
+    "local day) or this month to date has reached its budget, naming them with figures.",
+)
+def brands_within_budget_today(
+    context: AssetCheckExecutionContext, database: BudgetDatabase, clock: Clock
+) -> AssetCheckResult:
+    """The same check every enforcement reports, evaluated on demand."""
+    as_of = clock.resolve(context.op_execution_context)
+    outcome = budgets_today_outcome(database.engine, as_of)
+    return AssetCheckResult(
+        passed=outcome.passed,
+        severity=outcome.severity,
+        description=outcome.description,
+        metadata={**outcome.metadata, "evaluated": MetadataValue.text("on demand")},
+    )

@@ -1,4 +1,5 @@
-"""Ops of the control jobs. Each reads through a resource, calls `rules`/`store`, reports metadata."""
+"""Ops of the control jobs. Each reads through a resource, calls `control`/`store`, and reports
+to Dagster through `reporting` (spend partitions) and `status_report` (campaign_status)."""
 
 import datetime as dt
 from collections.abc import Iterator
@@ -11,34 +12,23 @@ from dagster import (
     MetadataValue,
     Nothing,
     OpExecutionContext,
+    Out,
     Output,
-    PartitionsDefinition,
     op,
 )
-from sqlalchemy import select
 
 from budget_pipeline import control
 from budget_pipeline.control import Outcome
-from budget_pipeline.defs.assets import WindowReport, build_daily, build_monthly
-from budget_pipeline.defs.checks import DAILY_SPEND, MONTHLY_SPEND
-from budget_pipeline.defs.partitions import daily_partitions, day_key, month_key, monthly_partitions
+from budget_pipeline.defs.checks import budgets_today
+from budget_pipeline.defs.reporting import PartitionReport, build_daily, build_monthly, partition_events
 from budget_pipeline.defs.resources import BudgetDatabase, Clock, LandingFolder
+from budget_pipeline.defs.status_report import brand_uses, run_tags, status_materialization
 from budget_pipeline.ingest.pipeline import ingest_landing
-from budget_pipeline.rules.calendar import current_days, month_start, next_month_start
-from budget_pipeline.rules.reasons import format_reasons
-from budget_pipeline.store.schema import Brand
-from budget_pipeline.store.spend import dirty_days
+from budget_pipeline.rules.calendar import month_start, next_month_start
+from budget_pipeline.store.spend import days_to_refresh, ingest_totals
+from budget_pipeline.store.status import brands
 
-
-def _report_partition(
-    context: OpExecutionContext, asset: str, partitions: PartitionsDefinition, key: str, report: WindowReport
-) -> Iterator[Any]:
-    """The materialization of one rebuilt partition; a day outside the partitions (spend before
-    BUDGET_START_DATE) is rebuilt but has no partition to report on."""
-    if not partitions.has_partition_key(key):
-        context.log.warning(f"{asset} {key} rebuilt, but it is outside the partitions (BUDGET_START_DATE?)")
-        return
-    yield AssetMaterialization(asset, partition=key, metadata=report.metadata())
+STATUS_POOL = "campaign_status"
 
 
 class IngestConfig(Config):
@@ -47,7 +37,10 @@ class IngestConfig(Config):
     files: list[str] = []
 
 
-@op(description="Ingest spend files waiting in the landing folder; move each to processed/ or failed/.")
+@op(
+    description="Ingest the settled spend files of the landing folder; move each to processed/ or failed/.",
+    out=Out(list[str], description="What became of each file, a line each (`budget-pipeline tick` prints them)."),
+)
 def ingest_landing_files(
     context: OpExecutionContext, config: IngestConfig, database: BudgetDatabase, landing: LandingFolder, clock: Clock
 ) -> Iterator[Any]:
@@ -66,18 +59,26 @@ def ingest_landing_files(
         context.log.info(f"{name}: left for the next look (still being written, or taken by another run)")
     for failed in result.failed:
         context.log.warning(failed.summary())
-    if result.processed:
+    if result.processed or result.failed:
+        with database.engine.connect() as conn:
+            totals = ingest_totals(conn)
         yield AssetMaterialization(
             "raw_spend_records",
-            description=f"ingested {len(result.processed)} file(s)",
+            description=f"{len(result.processed)} file(s) ingested, {len(result.failed)} failed; "
+            f"{totals.records} records stored in all",
             metadata={
                 "accepted": result.accepted,
                 "duplicate": result.duplicate,
                 "rejected": result.rejected,
-                "files": MetadataValue.md("\n".join(f"- {r.summary()}" for r in result.processed)),
+                "files_ingested": len(result.processed),
+                "files_failed": len(result.failed),
+                "records_stored": totals.records,
+                "rows_quarantined": totals.quarantined,
+                "files": MetadataValue.md(
+                    "\n".join(f"- {r.summary()}" for r in (*result.processed, *result.failed)) or "none"
+                ),
             },
         )
-    # What became of each file, a line each: `budget-pipeline tick` prints them.
     yield Output(
         [r.summary() for r in (*result.processed, *result.failed)]
         + [f"{name}: left for the next look" for name in result.left],
@@ -85,56 +86,48 @@ def ingest_landing_files(
     )
 
 
+def refresh_reports(context: OpExecutionContext, database: BudgetDatabase, as_of: dt.datetime) -> list[PartitionReport]:
+    """Rebuild the daily partitions that are current or whose records changed, then their months."""
+    with database.engine.connect() as conn:
+        days = days_to_refresh(conn, as_of)
+    reports: list[PartitionReport] = []
+    for day in days:
+        reports += build_daily(database.engine, day, day + dt.timedelta(days=1))
+    for month in sorted({month_start(day) for day in days}):
+        reports += build_monthly(database.engine, month, next_month_start(month))
+    return reports
+
+
 @op(
     ins={"after": In(Nothing)},
-    description="Rebuild the daily_spend partitions that are current or that new records touched, then their months.",
+    description="Rebuild the daily_spend partitions that are current or that new records touched, then their "
+    "months; report each partition's materialization and checks on its own.",
+    out=Out(list[str], description="The daily partitions rebuilt."),
 )
 def refresh_spend_partitions(context: OpExecutionContext, database: BudgetDatabase, clock: Clock) -> Iterator[Any]:
     as_of = clock.resolve(context)
-    engine = database.engine
-    with engine.connect() as conn:
-        zones = set(conn.execute(select(Brand.timezone).distinct()).scalars())
-        days = sorted(set(dirty_days(conn)) | current_days(as_of, zones))
-    evaluations = []
-    for day in days:
-        report = build_daily(engine, day, day + dt.timedelta(days=1))
-        yield from _report_partition(context, DAILY_SPEND, daily_partitions, day_key(day), report)
-        if daily_partitions.has_partition_key(day_key(day)):
-            evaluations += [outcome.as_evaluation(day_key(day)) for outcome in report.checks]
-    for month in sorted({month_start(day) for day in days}):
-        report = build_monthly(engine, month, next_month_start(month))
-        yield from _report_partition(context, MONTHLY_SPEND, monthly_partitions, month_key(month), report)
-        if monthly_partitions.has_partition_key(month_key(month)):
-            evaluations += [outcome.as_evaluation(month_key(month)) for outcome in report.checks]
-    # Passing results first: a check's latest result in the UI is then a warning whenever any
-    # partition this run rebuilt is over budget, not the pass of whichever day came last.
-    yield from sorted(evaluations, key=lambda evaluation: evaluation.passed, reverse=True)
+    reports = refresh_reports(context, database, as_of)
+
+    def outside(report: PartitionReport) -> None:
+        context.log.warning(f"{report.asset} {report.key} rebuilt, but it is outside the partitions")
+
+    yield from partition_events(reports, outside)
+    days = [r.key for r in reports if r.asset == "daily_spend"]
     context.log.info(f"refreshed {len(days)} day(s) as of {as_of.isoformat()}")
-    yield Output([day_key(day) for day in days], metadata={"days_refreshed": len(days), "as_of": as_of.isoformat()})
+    yield Output(days, metadata={"days_refreshed": len(days), "as_of": as_of.isoformat()})
 
 
-STATUS_POOL = "campaign_status"
-
-
-def _change_table(outcome: Outcome, limit: int = 50) -> str:
-    if not outcome.changes:
-        return "no campaign changed"
-    lines = ["| campaign | before | after | changed |", "|---|---|---|---|"]
-    for ch in outcome.changes[:limit]:
-        before = format_reasons(ch.before) or "active"
-        after = format_reasons(ch.after) or "active"
-        lines.append(f"| {ch.campaign_id} | {before} | {after} | {format_reasons(ch.changed)} |")
-    if len(outcome.changes) > limit:
-        lines.append(f"| … {len(outcome.changes) - limit} more | | | |")
-    return "\n".join(lines)
-
-
-def _report(context: OpExecutionContext, what: str, as_of: dt.datetime, outcome: Outcome) -> Output[int]:
+def _report_status(
+    context: OpExecutionContext, database: BudgetDatabase, what: str, as_of: dt.datetime, outcome: Outcome
+) -> Iterator[Any]:
+    """campaign_status after this step, tags saying what changed, and the step's output."""
+    context.instance.add_run_tags(context.run_id, run_tags(outcome))
     context.log.info(
         f"{what} as of {as_of.isoformat()}: {len(outcome.changes)} changed "
         f"({len(outcome.paused)} paused, {len(outcome.resumed)} resumed) of {outcome.evaluated}"
     )
-    return Output(
+    yield status_materialization(database.engine, what, as_of, outcome)
+    yield Output(
         len(outcome.changes),
         metadata={
             "as_of": as_of.isoformat(),
@@ -142,34 +135,49 @@ def _report(context: OpExecutionContext, what: str, as_of: dt.datetime, outcome:
             "campaigns_changed": len(outcome.changes),
             "paused": len(outcome.paused),
             "resumed": len(outcome.resumed),
-            "changes": MetadataValue.md(_change_table(outcome)),
         },
     )
 
 
-@op(pool=STATUS_POOL, description="Apply the manual and budget rules to every campaign; log each change.")
-def enforce_budgets(
-    context: OpExecutionContext, database: BudgetDatabase, clock: Clock, refreshed_days: list[str]
-) -> Output[int]:
+CHANGED = Out(int, description="How many campaigns this step changed.")
+
+
+@op(
+    pool=STATUS_POOL,
+    ins={"after": In(Nothing)},
+    out=CHANGED,
+    description="Apply the manual and budget rules to every campaign; log each change; report campaign_status "
+    "and today's overspend check.",
+)
+def enforce_budgets(context: OpExecutionContext, database: BudgetDatabase, clock: Clock) -> Iterator[Any]:
     as_of = clock.resolve(context)
-    return _report(context, "budgets", as_of, control.enforce_budgets(database.engine, as_of, context.run_id))
+    outcome = control.enforce_budgets(database.engine, as_of, context.run_id)
+    yield from _report_status(context, database, "budgets", as_of, outcome)
+    with database.engine.connect() as conn:
+        rows = brands(conn)
+    yield budgets_today(*brand_uses(rows, outcome.spend), as_of).evaluation(None)
 
 
-@op(pool=STATUS_POOL, description="Clear daily budget reasons of brands whose local day has turned.")
-def reset_daily_budgets(context: OpExecutionContext, database: BudgetDatabase, clock: Clock) -> Output[int]:
+@op(pool=STATUS_POOL, out=CHANGED, description="Clear daily budget reasons of brands whose local day has turned.")
+def reset_daily_budgets(context: OpExecutionContext, database: BudgetDatabase, clock: Clock) -> Iterator[Any]:
     as_of = clock.resolve(context)
     outcome = control.reset_budgets(database.engine, as_of, context.run_id, monthly=False)
-    return _report(context, "daily reset", as_of, outcome)
+    yield from _report_status(context, database, "daily reset", as_of, outcome)
 
 
-@op(pool=STATUS_POOL, description="Clear monthly budget reasons of brands whose local month has turned.")
-def reset_monthly_budgets(context: OpExecutionContext, database: BudgetDatabase, clock: Clock) -> Output[int]:
+@op(pool=STATUS_POOL, out=CHANGED, description="Clear monthly budget reasons of brands whose local month has turned.")
+def reset_monthly_budgets(context: OpExecutionContext, database: BudgetDatabase, clock: Clock) -> Iterator[Any]:
     as_of = clock.resolve(context)
     outcome = control.reset_budgets(database.engine, as_of, context.run_id, monthly=True)
-    return _report(context, "monthly reset", as_of, outcome)
+    yield from _report_status(context, database, "monthly reset", as_of, outcome)
 
 
-@op(pool=STATUS_POOL, description="Apply the dayparting (and manual) rule to every campaign; log each change.")
-def apply_dayparting(context: OpExecutionContext, database: BudgetDatabase, clock: Clock) -> Output[int]:
+@op(
+    pool=STATUS_POOL,
+    out=CHANGED,
+    description="Apply the dayparting (and manual) rule to every campaign; log each change.",
+)
+def apply_dayparting(context: OpExecutionContext, database: BudgetDatabase, clock: Clock) -> Iterator[Any]:
     as_of = clock.resolve(context)
-    return _report(context, "dayparting", as_of, control.apply_dayparting(database.engine, as_of, context.run_id))
+    outcome = control.apply_dayparting(database.engine, as_of, context.run_id)
+    yield from _report_status(context, database, "dayparting", as_of, outcome)

@@ -17,3 +17,15 @@ def parse_amount(text: str, *, max_decimals: int) -> Decimal:
     if decimals > max_decimals:
         raise ValueError(f"{text!r} has {decimals} decimals, at most {max_decimals} allowed")
     return Decimal(text)
+
+
+CENTS = Decimal("0.01")
+
+
+def money_text(amount: Decimal) -> str:
+    """An amount for people: two decimals, more only where the value has them (82.08, 0.123456)."""
+    normalized = amount.normalize()
+    exponent = normalized.as_tuple().exponent
+    if isinstance(exponent, int) and -exponent <= 2:
+        return str(normalized.quantize(CENTS))
+    return format(normalized, "f")

@@ -32,7 +32,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
-from budget_pipeline.rules.calendar import local_date, month_start, next_month_start
+from budget_pipeline.rules.calendar import current_days, local_date, month_start, next_month_start
 from budget_pipeline.store.bulk import arrow_csv, copy_csv, empty_temp_table, insert_arrow
 from budget_pipeline.store.schema import (
     brands_table,
@@ -42,7 +42,9 @@ from budget_pipeline.store.schema import (
     dirty_days_table,
     monthly_brand_table,
     monthly_table,
+    quarantine_table,
     raw_table,
+    spend_files_table,
 )
 from budget_pipeline.store.types import Money, UTCDateTime
 
@@ -211,10 +213,12 @@ def insert_records(conn: Connection, records: PreparedRecords) -> InsertResult:
 
 
 @dataclass(frozen=True)
-class WindowTotals:
-    rows: int
-    records: int
-    spend: Decimal
+class PeriodTotals:
+    """One partition as built: its campaign rows, the records they sum, and their spend."""
+
+    rows: int = 0
+    records: int = 0
+    spend: Decimal = Decimal(0)
 
 
 AGGREGATION_WORK_MEM = "256MB"
@@ -229,13 +233,6 @@ def _aggregation_memory(conn: Connection) -> None:
 
 
 DayTotals = dict[dt.date, tuple[int, Decimal]]  # (records, spend) per day
-
-
-@dataclass(frozen=True)
-class DailyRebuild(WindowTotals):
-    """What a daily rebuild wrote, with the per-day totals of the daily_spend rows it wrote."""
-
-    built_by_day: DayTotals
 
 
 # The (day, campaign) sums of one day's raw records, which a rebuild joins to campaigns' brands.
@@ -288,22 +285,22 @@ def _claim_dirty_days(conn: Connection, first: dt.date, stop: dt.date) -> list[d
     return list(conn.execute(query.with_for_update()).scalars())
 
 
-def rebuild_daily(conn: Connection, first: dt.date, stop: dt.date) -> DailyRebuild:
+def rebuild_daily(conn: Connection, first: dt.date, stop: dt.date) -> dict[dt.date, PeriodTotals]:
     """Replace the daily_spend rows of days [first, stop) with sums of their raw records, and
-    clear the dirty marks this rebuild covered."""
+    clear the dirty marks this rebuild covered; what each day holds now (every day of the window,
+    a day without spend as zeros)."""
     _lock_rebuilds(conn)
     claimed = _claim_dirty_days(conn, first, stop)
     for table in (daily_t, daily_brand_t):
         conn.execute(delete(table).where(table.c.day >= first, table.c.day < stop))
     _aggregation_memory(conn)
-    rows = 0
     # One day at a time: a day's campaign groups fit the CPU caches, where one hash table of a
     # month's 300k groups took twice as long on PostgreSQL. Sum first, then join each campaign's
     # sum, not each record, to its brand.
     for day in _days(first, stop):
         if not _sum_raw_records(conn, day):
             continue  # a day without spend has no rows to write
-        rows += conn.execute(
+        conn.execute(
             insert(daily_t).from_select(
                 ["day", "campaign_id", "brand_id", "spend", "records"],
                 select(_sums_t.c.day, _sums_t.c.campaign_id, campaigns_t.c.brand_id, _sums_t.c.spend, _sums_t.c.records)
@@ -312,14 +309,12 @@ def rebuild_daily(conn: Connection, first: dt.date, stop: dt.date) -> DailyRebui
                 # pages all over: on PostgreSQL this halves the time of a month's insert.
                 .order_by(_sums_t.c.campaign_id),
             )
-        ).rowcount
+        )
         _sum_per_brand(conn, daily_t, daily_brand_t, "day", day)
-    built_by_day = daily_totals_by_day(conn, first, stop)
     if claimed:
         conn.execute(delete(dirty_t).where(dirty_t.c.day.in_(claimed)))
-    records = sum(n for n, _ in built_by_day.values())
-    spend = sum((amount for _, amount in built_by_day.values()), Decimal("0"))
-    return DailyRebuild(rows, records, spend, built_by_day)
+    built = _period_totals(conn, daily_t.c.day, first, stop)
+    return {day: built.get(day, PeriodTotals()) for day in _days(first, stop)}
 
 
 def _sum_per_brand(conn: Connection, campaigns: Table, brands: Table, key: str, period: dt.date) -> None:
@@ -336,8 +331,9 @@ def _sum_per_brand(conn: Connection, campaigns: Table, brands: Table, key: str, 
     )
 
 
-def rebuild_monthly(conn: Connection, first: dt.date, stop: dt.date) -> WindowTotals:
-    """Replace the monthly_spend rows of months starting in [first, stop) from daily_spend."""
+def rebuild_monthly(conn: Connection, first: dt.date, stop: dt.date) -> dict[dt.date, PeriodTotals]:
+    """Replace the monthly_spend rows of months starting in [first, stop) from daily_spend;
+    what each month holds now."""
     _lock_rebuilds(conn)
     for table in (monthly_t, monthly_brand_t):
         conn.execute(delete(table).where(table.c.month >= first, table.c.month < stop))
@@ -362,17 +358,19 @@ def rebuild_monthly(conn: Connection, first: dt.date, stop: dt.date) -> WindowTo
             )
         )
         _sum_per_brand(conn, monthly_t, monthly_brand_t, "month", start)
-    return _monthly_totals(conn, first, stop)
+    built = _period_totals(conn, monthly_t.c.month, first, stop)
+    return {month: built.get(month, PeriodTotals()) for month in months}
 
 
-def _monthly_totals(conn: Connection, first: dt.date, stop: dt.date) -> WindowTotals:
-    m = monthly_t.c
-    row = conn.execute(
-        select(func.count(), func.coalesce(func.sum(m.records), 0), func.sum(m.spend)).where(
-            m.month >= first, m.month < stop
-        )
-    ).one()
-    return WindowTotals(int(row[0]), int(row[1]), row[2] if row[2] is not None else Decimal("0"))
+def _period_totals(conn: Connection, key: Any, first: dt.date, stop: dt.date) -> dict[dt.date, PeriodTotals]:
+    """Rows, records and spend of each period of a spend aggregate (`key`: its day or month)."""
+    table = key.table
+    rows = conn.execute(
+        select(key, func.count(), func.sum(table.c.records), func.sum(table.c.spend))
+        .where(key >= first, key < stop)
+        .group_by(key)
+    )
+    return {period: PeriodTotals(int(n), int(records), spend) for period, n, records, spend in rows}
 
 
 def _by_day(conn: Connection, day: Any, records: Any, spend: Any, *where: Any) -> DayTotals:
@@ -386,18 +384,15 @@ def raw_totals_by_day(conn: Connection, first: dt.date, stop: dt.date) -> DayTot
     return _by_day(conn, day, func.count(), raw_t.c.amount, day >= first, day < stop)
 
 
-def daily_totals_by_day(conn: Connection, first: dt.date, stop: dt.date) -> DayTotals:
-    """(records, spend) of the daily_spend rows of each day in [first, stop)."""
-    day = daily_t.c.day
-    return _by_day(conn, day, func.sum(daily_t.c.records), daily_t.c.spend, day >= first, day < stop)
-
-
 @dataclass(frozen=True)
 class BrandUse:
+    """A brand's spend in one period (a day or a month) against its budget for that period."""
+
     brand: str
     period: dt.date
     budget: Decimal
     spend: Decimal
+    currency: str = "USD"
 
     @property
     def over(self) -> Decimal:
@@ -426,6 +421,32 @@ def brand_use(conn: Connection, *, monthly: bool, first: dt.date, stop: dt.date)
 
 def dirty_days(conn: Connection) -> list[dt.date]:
     return list(conn.execute(select(dirty_t.c.day).order_by(dirty_t.c.day)).scalars())
+
+
+def days_to_refresh(conn: Connection, as_of: dt.datetime) -> list[dt.date]:
+    """The days a refresh rebuilds: those whose raw records changed since they were built, and
+    every brand's local date of `as_of` (one or two dates)."""
+    zones = set(conn.execute(select(brands_t.c.timezone).distinct()).scalars())
+    return sorted(set(dirty_days(conn)) | current_days(as_of, zones))
+
+
+@dataclass(frozen=True)
+class IngestTotals:
+    records: int  # records stored, by every ingestion so far
+    quarantined: int  # rows kept in quarantine
+    files: int  # files ingested
+
+
+def ingest_totals(conn: Connection) -> IngestTotals:
+    """Running totals of ingestion, from its per-file counts (no scan of the records)."""
+    f = spend_files_table.c
+    records, files = conn.execute(
+        select(func.coalesce(func.sum(f.accepted), 0), func.count()).where(
+            f.error.is_(None), f.finished_at.is_not(None)
+        )
+    ).one()
+    quarantined = conn.execute(select(func.count()).select_from(quarantine_table)).scalar_one()
+    return IngestTotals(int(records), int(quarantined), int(files))
 
 
 def relocalize_campaigns(conn: Connection, campaign_ids: Sequence[str]) -> int:

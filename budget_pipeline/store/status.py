@@ -31,7 +31,7 @@ from sqlalchemy import (
 
 from budget_pipeline.rules.calendar import local_date, month_start, next_month_start
 from budget_pipeline.rules.dayparting import Window, weekdays_from_mask
-from budget_pipeline.rules.reasons import Change, Reasons, format_reasons, parse_reasons
+from budget_pipeline.rules.reasons import ALL_REASONS, Change, Reasons, format_reasons, parse_reasons
 from budget_pipeline.store.bulk import empty_temp_table, insert_arrow
 from budget_pipeline.store.schema import (
     brands_table,
@@ -91,6 +91,8 @@ class BrandRow:
     monthly_budget: Decimal
     last_daily_reset: dt.date | None
     last_monthly_reset: dt.date | None
+    name: str = ""
+    currency: str = "USD"
 
 
 class CampaignRow(NamedTuple):
@@ -108,7 +110,15 @@ class CampaignRow(NamedTuple):
 
 def brands(conn: Connection) -> dict[int, BrandRow]:
     rows = conn.execute(
-        select(b.c.id, b.c.timezone, b.c.daily_budget, b.c.monthly_budget, b.c.last_daily_reset, b.c.last_monthly_reset)
+        select(
+            b.c.id,
+            b.c.timezone,
+            b.c.daily_budget,
+            b.c.monthly_budget,
+            b.c.last_daily_reset,
+            b.c.last_monthly_reset,
+            b.c.name,
+        )
     ).all()
     return {row.id: BrandRow(*row) for row in rows}
 
@@ -448,3 +458,57 @@ def history(conn: Connection, campaign_id: str | None = None, limit: int | None 
         )
         for r in conn.execute(query)
     ]
+
+
+@dataclass(frozen=True)
+class PausedCampaign:
+    id: str
+    brand: str
+    reasons: list[str]
+    since: dt.datetime | None  # when it last went from active to paused
+
+
+def status_counts(conn: Connection) -> dict[str, int]:
+    """How many campaigns there are, how many are active and paused, and how many carry each
+    reason (a campaign with two reasons counts under both)."""
+    counts = {"campaigns": 0, "active": 0, "paused": 0, **{reason: 0 for reason in ALL_REASONS}}
+    query = select(c.c.pause_reasons, func.count()).group_by(c.c.pause_reasons)
+    for text, n in conn.execute(query).all():
+        counts["campaigns"] += n
+        reasons = parse_reasons(text)
+        counts["paused" if reasons else "active"] += n
+        for reason in reasons:
+            counts[reason] += n
+    return counts
+
+
+def paused_campaigns(conn: Connection, limit: int) -> list[PausedCampaign]:
+    """Up to `limit` paused campaigns, the most recently changed first, with their brand, reasons
+    and the moment each last went from active to paused."""
+    rows = conn.execute(
+        select(c.c.id, b.c.name, c.c.pause_reasons)
+        .join(b, b.c.id == c.c.brand_id)
+        .where(c.c.active.is_(False))
+        .order_by(c.c.status_changed_at.desc(), c.c.id)
+        .limit(limit)
+    ).all()
+    log = status_log_table
+    since = dict(
+        conn.execute(
+            select(log.c.campaign_id, func.max(log.c.at))
+            .where(log.c.campaign_id.in_([row.id for row in rows]), log.c.active_before.is_(True))
+            .where(log.c.active_after.is_(False))
+            .group_by(log.c.campaign_id)
+        ).all()
+    )
+    return [
+        PausedCampaign(cid, brand, [r for r in ALL_REASONS if r in parse_reasons(reasons)], since.get(cid))
+        for cid, brand, reasons in rows
+    ]
+
+
+def campaign_brands(conn: Connection, campaign_ids: Sequence[str]) -> dict[str, int]:
+    """The brand of each of `campaign_ids`."""
+    if not campaign_ids:
+        return {}
+    return dict(conn.execute(select(c.c.id, c.c.brand_id).where(c.c.id.in_(list(campaign_ids)))).all())

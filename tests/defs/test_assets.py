@@ -4,7 +4,7 @@ import datetime as dt
 from decimal import Decimal
 from pathlib import Path
 
-from dagster import AssetCheckSeverity, DagsterInstance, materialize
+from dagster import AssetCheckSeverity, AssetKey, DagsterInstance, materialize
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 from sqlalchemy import Engine, select, text
 
@@ -14,6 +14,7 @@ from budget_pipeline.defs.resources import BudgetDatabase
 from budget_pipeline.ingest.pipeline import ingest_file
 from budget_pipeline.store.db import writing
 from budget_pipeline.store.schema import DailySpend, MonthlySpend
+from budget_pipeline.store.spend import PeriodTotals
 from tests.conftest import write_csv
 
 ASSETS = [raw_spend_records, daily_spend, monthly_spend]
@@ -71,15 +72,14 @@ def test_daily_partition_sums_by_brand_local_day(acme: Engine, db_url: str, tmp_
         (dt.date(2026, 11, 25), "acme-social", Decimal("45.000000"), 1),
     ]
     [mat] = result.asset_materializations_for_node("daily_spend")
-    assert mat.metadata["total_spend"].value == "105.000000"
+    assert mat.partition == "2026-11-25"
+    assert (mat.metadata["spend"].value, mat.metadata["spend_exact"].value) == (105.0, "105.00")
     assert mat.metadata["records"].value == 2
-    assert (
-        "| Acme | 2026-11-25 | 100.000000 | 105.000000 | 105% (reached) |" in mat.metadata["brands_by_budget_use"].value
-    )
+    assert "| Acme | 100.00 USD | 105.00 USD | 105% (reached) |" in mat.metadata["brands_by_budget_use"].value
     checks = checks_of(result)
     passed, severity, metadata = checks["daily_spend_within_budget"]
     assert (passed, severity) == (False, AssetCheckSeverity.WARN)
-    assert "| Acme | 2026-11-25 | 100.000000 | 105.000000 | 5.000000 |" in metadata["overspend"].value
+    assert "| Acme | 100.00 USD | 105.00 USD | 5.00 USD | 105% |" in metadata["overspend"].value
     assert checks["daily_spend_reconciles"][0] is True
 
 
@@ -97,6 +97,47 @@ def test_range_backfill_is_one_run_and_idempotent(acme: Engine, db_url: str, tmp
     assert monthly_total(acme, dt.date(2026, 11, 1)) == sum(Decimal(f"{d}.50") for d in range(1, 11))
 
 
+def test_a_range_backfill_reports_each_day_alone(acme: Engine, db_url: str, tmp_path: Path) -> None:
+    # Three days with 1, 3 and 2 records; only the 21st is over Acme's daily budget of 100.
+    rows = ["a,acme-search,10,2026-11-20T15:00:00Z"]
+    rows += [f"b{i},acme-search,40,2026-11-21T15:00:00Z" for i in range(3)]
+    rows += [f"c{i},acme-social,5.25,2026-11-22T15:00:00Z" for i in range(2)]
+    ingest_file(acme, write_csv(tmp_path / "s.csv", rows))
+    tags = {ASSET_PARTITION_RANGE_START_TAG: "2026-11-20", ASSET_PARTITION_RANGE_END_TAG: "2026-11-22"}
+    with DagsterInstance.ephemeral() as instance:
+        result = materialize(
+            ASSETS,
+            selection=[daily_spend],
+            resources={"database": BudgetDatabase(url=db_url)},
+            instance=instance,
+            tags=tags,
+        )
+        assert result.success
+        stored = {
+            record.asset_materialization.partition: record.asset_materialization  # type: ignore[union-attr]
+            for record in instance.fetch_materializations(AssetKey("daily_spend"), limit=10).records
+        }
+    assert sorted(stored) == ["2026-11-20", "2026-11-21", "2026-11-22"], "one materialization per day"
+    figures = {key: (m.metadata["records"].value, m.metadata["spend_exact"].value) for key, m in stored.items()}
+    assert figures == {"2026-11-20": (1, "10.00"), "2026-11-21": (3, "120.00"), "2026-11-22": (2, "10.50")}
+    within = {
+        e.partition: e for e in result.get_asset_check_evaluations() if e.check_name == "daily_spend_within_budget"
+    }
+    assert {key: e.passed for key, e in within.items()} == {"2026-11-20": True, "2026-11-21": False, "2026-11-22": True}
+    assert (
+        within["2026-11-21"].description == "1 brand(s) at or over the daily budget: Acme 120.00 / 100.00 USD, +20.00"
+    )
+    reconciled = [e.partition for e in result.get_asset_check_evaluations() if e.check_name == "daily_spend_reconciles"]
+    assert sorted(reconciled) == ["2026-11-20", "2026-11-21", "2026-11-22"]
+
+
+def test_a_day_without_spend_says_so(acme: Engine, db_url: str) -> None:
+    result = run(db_url, [daily_spend], partition_key="2026-11-19")
+    [mat] = result.asset_materializations_for_node("daily_spend")
+    assert mat.description == "2026-11-19: no spend recorded"
+    assert mat.metadata["records"].value == 0
+
+
 def test_late_record_reopens_its_day_and_month(acme: Engine, db_url: str, tmp_path: Path) -> None:
     ingest_file(acme, write_csv(tmp_path / "a.csv", ["r1,acme-search,10,2026-10-31T15:00:00Z"]))
     assert run(db_url, [daily_spend], partition_key="2026-10-31").success
@@ -109,13 +150,16 @@ def test_late_record_reopens_its_day_and_month(acme: Engine, db_url: str, tmp_pa
     assert monthly_total(acme, dt.date(2026, 10, 1)) == Decimal("12.5")
 
 
-def test_reconcile_lists_each_day_whose_totals_differ() -> None:
-    day, other = dt.date(2026, 11, 25), dt.date(2026, 11, 26)
-    raw = {day: (1, Decimal("10.000000")), other: (3, Decimal("4.000000"))}
-    outcome = reconcile(raw, {day: (2, Decimal("10.000000")), other: (3, Decimal("4.000000"))}, day, other)
+def test_reconcile_compares_a_day_with_its_raw_totals() -> None:
+    day = dt.date(2026, 11, 25)
+    raw = {day: (1, Decimal("10.000000"))}
+    outcome = reconcile(day, raw, PeriodTotals(rows=1, records=2, spend=Decimal("10.000000")))
     assert (outcome.passed, outcome.severity) == (False, AssetCheckSeverity.ERROR)
-    assert outcome.metadata["differences"].value.splitlines()[2:] == ["| 2026-11-25 | 1 | 10.000000 | 2 | 10.000000 |"]
-    assert reconcile(raw, dict(raw), day, other).passed
+    assert outcome.description == (
+        "differs from its raw records: 1 records, 10.00 spent in raw; 2 records, 10.00 in the aggregate"
+    )
+    assert reconcile(day, raw, PeriodTotals(rows=1, records=1, spend=Decimal("10"))).passed
+    assert reconcile(day, {}, PeriodTotals()).passed, "a day without records or rows matches"
 
 
 def test_reconcile_check_fails_when_records_fall_out_of_the_aggregate(
@@ -133,4 +177,4 @@ def test_reconcile_check_fails_when_records_fall_out_of_the_aggregate(
     result = run(db_url, [daily_spend], partition_key="2026-11-25")
     passed, severity, metadata = checks_of(result)["daily_spend_reconciles"]
     assert (passed, severity) == (False, AssetCheckSeverity.ERROR)
-    assert "| 2026-11-25 | 2 | 20.000000 | 1 | 10.000000 |" in metadata["differences"].value
+    assert (metadata["raw_records"].value, metadata["aggregate_records"].value) == (2, 1)

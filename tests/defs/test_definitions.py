@@ -2,12 +2,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from dagster import DefaultScheduleStatus, DefaultSensorStatus, Definitions
+from dagster import AssetKey, DefaultScheduleStatus, DefaultSensorStatus, Definitions
 
 from budget_pipeline.definitions import defs
 
 REPO = Path(__file__).resolve().parents[2]
-CONTRACT_ASSETS = {"raw_spend_records", "daily_spend", "monthly_spend"}
+CONTRACT_ASSETS = {"raw_spend_records", "daily_spend", "monthly_spend", "campaign_status"}
 
 
 def test_definitions_load() -> None:
@@ -15,7 +15,20 @@ def test_definitions_load() -> None:
     graph = defs.resolve_asset_graph()
     assert {key.to_user_string() for key in graph.get_all_asset_keys()} == CONTRACT_ASSETS
     checks = {key.name for key in graph.asset_check_keys}
-    assert checks == {"daily_spend_within_budget", "monthly_spend_within_budget", "daily_spend_reconciles"}
+    assert checks == {
+        "daily_spend_within_budget",
+        "monthly_spend_within_budget",
+        "daily_spend_reconciles",
+        "brands_within_budget_today",
+    }
+    # The spend checks keep a result per partition (a preview feature of Dagster 1.13.27).
+    specs = {key.name: graph.get_check_spec(key) for key in graph.asset_check_keys}
+    assert specs["daily_spend_within_budget"].partitions_def is not None
+    assert specs["monthly_spend_within_budget"].partitions_def is not None
+    assert specs["brands_within_budget_today"].partitions_def is None
+    # campaign_status is downstream of both spend assets in the lineage.
+    parents = {key.to_user_string() for key in graph.get(AssetKey("campaign_status")).parent_keys}
+    assert parents == {"daily_spend", "monthly_spend"}
     assert defs.resolve_job_def("ingest_spend_job") is not None
     for sensor in defs.sensors or []:
         assert sensor.default_status == DefaultSensorStatus.RUNNING

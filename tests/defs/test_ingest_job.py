@@ -11,14 +11,14 @@ from budget_pipeline.defs.sensors import spend_landing_sensor
 from tests.conftest import write_csv
 
 
-def run_ingest(db_url: str, landing: Path, as_of: str = "2026-11-25T18:00:00Z"):  # type: ignore[no-untyped-def]
+def run_ingest(db_url: str, landing: Path, as_of: str = "2026-11-25T18:00:00Z", instance=None):  # type: ignore[no-untyped-def]
     return ingest_spend_job.execute_in_process(
         resources={
             "database": BudgetDatabase(url=db_url),
             "landing": LandingFolder(path=str(landing), settle_seconds=0),
             "clock": Clock(as_of=as_of),
         },
-        instance=DagsterInstance.ephemeral(),
+        instance=instance or DagsterInstance.ephemeral(),
     )
 
 
@@ -153,12 +153,30 @@ def test_spend_outside_the_accepted_dates_is_quarantined_and_enforcement_goes_on
     assert paused == "daily_budget"
 
 
-def test_failing_check_results_come_last_so_the_ui_shows_them(acme: Engine, db_url: str, tmp_path: Path) -> None:
+def test_each_refreshed_partition_has_its_own_results_and_today_names_the_brand_over(
+    acme: Engine, db_url: str, tmp_path: Path
+) -> None:
     landing = tmp_path / "landing"
     landing.mkdir()
     # Over budget on the 25th in New York; the 26th (Tokyo's today) is within budget.
     write_csv(landing / "a.csv", ["r1,acme-search,150,2026-11-25T15:00:00Z", "r2,tokyo-display,1,2026-11-25T16:00:00Z"])
     result = run_ingest(db_url, landing)
-    within = [e for e in result.get_asset_check_evaluations() if e.check_name == "daily_spend_within_budget"]
-    assert [(e.partition, e.passed) for e in within][-1] == ("2026-11-25", False)
-    assert {e.partition for e in within} == {"2026-11-25", "2026-11-26"}
+    within = {
+        e.partition: e.passed
+        for e in result.get_asset_check_evaluations()
+        if e.check_name == "daily_spend_within_budget"
+    }
+    assert within == {"2026-11-25": False, "2026-11-26": True}
+    [today] = [e for e in result.get_asset_check_evaluations() if e.check_name == "brands_within_budget_today"]
+    assert (today.passed, today.partition) == (False, None)
+    assert today.description == "1 brand(s) at or over the daily budget: Acme 150.00 / 100.00 USD, +50.00"
+    [status] = [m for m in result.get_asset_materialization_events() if m.asset_key.path == ["campaign_status"]]
+    metadata = status.materialization.metadata
+    assert (metadata["paused"].value, metadata["paused_daily_budget"].value, metadata["active"].value) == (2, 2, 1)
+    assert "| acme-search | Acme | daily_budget | 2026-11-25T18:00:00+00:00 |" in metadata["paused_now"].value
+    assert (
+        "| acme-search | Acme | active | daily_budget | daily_budget | Acme day 2026-11-25: 150.00 / 100.00 USD |"
+        in (metadata["changes"].value)
+    )
+    run = DagsterInstance.ephemeral()  # tags are on the run the job wrote
+    del run

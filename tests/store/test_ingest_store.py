@@ -81,8 +81,8 @@ def test_money_is_exact_on_both_databases(acme: Engine, tmp_path: Path) -> None:
     rows += [f"m{i},acme-search,0.000001,2026-11-25T15:00:00Z" for i in range(7)]
     ingest_file(acme, write_csv(tmp_path / "spend.csv", rows))
     with writing(acme) as conn:
-        totals = rebuild_daily(conn, dt.date(2026, 11, 25), dt.date(2026, 11, 26))
-        month = rebuild_monthly(conn, dt.date(2026, 11, 1), dt.date(2026, 12, 1))
+        totals = rebuild_daily(conn, dt.date(2026, 11, 25), dt.date(2026, 11, 26))[dt.date(2026, 11, 25)]
+        month = rebuild_monthly(conn, dt.date(2026, 11, 1), dt.date(2026, 12, 1))[dt.date(2026, 11, 1)]
     assert totals.spend == Decimal("0.300007")
     assert str(totals.spend) == "0.300007"
     assert month.spend == Decimal("0.300007")

@@ -1,0 +1,161 @@
+"""How campaign status is reported to Dagster: the `campaign_status` materialization every
+status-writing run logs (counts per reason, the campaigns paused now and since when, the run's
+changes with the figures behind each), its run tags, and today's overspend check.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+from dagster import AssetMaterialization, MetadataValue
+from sqlalchemy import Connection, Engine
+
+from budget_pipeline.control import Outcome
+from budget_pipeline.defs.checks import CAMPAIGN_STATUS, CheckOutcome, budgets_today
+from budget_pipeline.rules.money import money_text
+from budget_pipeline.rules.reasons import (
+    ALL_REASONS,
+    CAMPAIGN_DAILY_BUDGET,
+    CAMPAIGN_MONTHLY_BUDGET,
+    DAILY_BUDGET,
+    DAYPARTING,
+    MANUAL,
+    MONTHLY_BUDGET,
+    Change,
+    format_reasons,
+)
+from budget_pipeline.store.spend import BrandUse
+from budget_pipeline.store.status import (
+    BrandRow,
+    BrandSpend,
+    brand_spend,
+    brands,
+    campaign_brands,
+    capped_campaigns_with_spend,
+    paused_campaigns,
+    status_counts,
+)
+
+ROWS_SHOWN = 50
+PAUSED_TAG = "budget_pipeline/paused"
+RESUMED_TAG = "budget_pipeline/resumed"
+CHANGED_TAG = "budget_pipeline/changed"
+
+
+def run_tags(outcome: Outcome) -> dict[str, str]:
+    """Tags a user can filter runs on: how many campaigns this run paused, resumed, changed."""
+    return {
+        PAUSED_TAG: str(len(outcome.paused)),
+        RESUMED_TAG: str(len(outcome.resumed)),
+        CHANGED_TAG: str(len(outcome.changes)),
+    }
+
+
+def brand_uses(rows: dict[int, BrandRow], spend: dict[int, BrandSpend]) -> tuple[list[BrandUse], list[BrandUse]]:
+    """Each brand's spend today and this month to date against its budgets, as of one instant."""
+    daily, monthly = [], []
+    for brand_id, row in rows.items():
+        used = spend.get(brand_id)
+        if used is None:
+            continue
+        daily.append(BrandUse(row.name, used.local_date, row.daily_budget, used.daily, row.currency))
+        monthly.append(
+            BrandUse(row.name, used.local_date.replace(day=1), row.monthly_budget, used.monthly, row.currency)
+        )
+    return daily, monthly
+
+
+def budgets_today_outcome(engine: Engine, as_of: dt.datetime) -> CheckOutcome:
+    with engine.connect() as conn:
+        rows = brands(conn)
+        spend = brand_spend(conn, as_of, rows)
+    return budgets_today(*brand_uses(rows, spend), as_of)
+
+
+def _figure(change: Change, brand: BrandRow | None, spend: BrandSpend | None, caps: dict[str, Any]) -> str:
+    """The spend and budget (or cap, or rule) behind one change, at the moment it was made."""
+    parts = []
+    for reason in (r for r in ALL_REASONS if r in change.changed):
+        added = reason in change.after
+        if reason in (DAILY_BUDGET, MONTHLY_BUDGET) and brand is not None and spend is not None:
+            daily = reason == DAILY_BUDGET
+            used, budget = (spend.daily, brand.daily_budget) if daily else (spend.monthly, brand.monthly_budget)
+            period = f"day {spend.local_date}" if daily else f"month to {spend.local_date}"
+            parts.append(f"{brand.name} {period}: {money_text(used)} / {money_text(budget)} {brand.currency}")
+        elif reason in (CAMPAIGN_DAILY_BUDGET, CAMPAIGN_MONTHLY_BUDGET) and change.campaign_id in caps:
+            row = caps[change.campaign_id]
+            daily = reason == CAMPAIGN_DAILY_BUDGET
+            used, cap = (row.daily_spend, row.daily_cap) if daily else (row.monthly_spend, row.monthly_cap)
+            currency = brand.currency if brand else ""
+            if cap is not None:
+                parts.append(f"own {'day' if daily else 'month'}: {money_text(used)} / {money_text(cap)} {currency}")
+        elif reason == DAYPARTING:
+            parts.append("outside its hours" if added else "inside its hours")
+        elif reason == MANUAL:
+            parts.append("disabled in the catalog" if added else "enabled in the catalog")
+        elif not added:
+            parts.append(f"{reason} cleared")
+    return "; ".join(parts)
+
+
+def _changes_table(conn: Connection, as_of: dt.datetime, changes: Sequence[Change], rows: dict[int, BrandRow]) -> str:
+    if not changes:
+        return "no campaign changed"
+    shown = list(changes[:ROWS_SHOWN])
+    brand_of = campaign_brands(conn, [ch.campaign_id for ch in shown])
+    involved = {brand_of[ch.campaign_id] for ch in shown if ch.campaign_id in brand_of}
+    spend = brand_spend(conn, as_of, {bid: rows[bid] for bid in involved if bid in rows})
+    caps = {row.id: row for row in capped_campaigns_with_spend(conn, as_of, rows, involved)} if involved else {}
+    lines = ["| campaign | brand | before | after | changed | figures |", "|---|---|---|---|---|---|"]
+    for ch in shown:
+        brand = rows.get(brand_of.get(ch.campaign_id, -1))
+        figures = _figure(ch, brand, spend.get(brand.id) if brand else None, caps)
+        lines.append(
+            f"| {ch.campaign_id} | {brand.name if brand else ''} | {format_reasons(ch.before) or 'active'} "
+            f"| {format_reasons(ch.after) or 'active'} | {format_reasons(ch.changed)} | {figures} |"
+        )
+    if len(changes) > len(shown):
+        lines.append(f"| … {len(changes) - len(shown)} more changes (`budget-pipeline history`) | | | | | |")
+    return "\n".join(lines)
+
+
+def _paused_table(conn: Connection, paused: int) -> str:
+    if not paused:
+        return "every campaign is active"
+    listed = paused_campaigns(conn, ROWS_SHOWN)
+    lines = ["| campaign | brand | reasons | paused since |", "|---|---|---|---|"]
+    lines += [
+        f"| {p.id} | {p.brand} | {', '.join(p.reasons)} | {p.since.isoformat() if p.since else ''} |" for p in listed
+    ]
+    if paused > len(listed):
+        lines.append(f"| … {paused - len(listed)} more (`budget-pipeline status --paused`) | | | |")
+    return "\n".join(lines)
+
+
+def status_materialization(engine: Engine, what: str, as_of: dt.datetime, outcome: Outcome) -> AssetMaterialization:
+    """campaign_status as it stands after a status-writing step, with that step's changes."""
+    with engine.connect() as conn:
+        counts = status_counts(conn)
+        rows = brands(conn)
+        changes = _changes_table(conn, as_of, outcome.changes, rows)
+        paused_now = _paused_table(conn, counts["paused"])
+    metadata: dict[str, Any] = {
+        "as_of": MetadataValue.text(as_of.isoformat()),
+        "step": MetadataValue.text(what),
+        "campaigns": MetadataValue.int(counts["campaigns"]),
+        "active": MetadataValue.int(counts["active"]),
+        "paused": MetadataValue.int(counts["paused"]),
+        **{f"paused_{reason}": MetadataValue.int(counts[reason]) for reason in ALL_REASONS},
+        "changed_in_this_run": MetadataValue.int(len(outcome.changes)),
+        "paused_in_this_run": MetadataValue.int(len(outcome.paused)),
+        "resumed_in_this_run": MetadataValue.int(len(outcome.resumed)),
+        "paused_now": MetadataValue.md(paused_now),
+        "changes": MetadataValue.md(changes),
+    }
+    description = (
+        f"{counts['paused']} of {counts['campaigns']} campaigns paused as of {as_of.isoformat()}; "
+        f"{what}: {len(outcome.paused)} paused, {len(outcome.resumed)} resumed, {len(outcome.changes)} changed"
+    )
+    return AssetMaterialization(CAMPAIGN_STATUS, description=description, metadata=metadata)
