@@ -14,7 +14,7 @@ import click
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from budget_pipeline.ingest.catalog import CatalogError, load_catalog
+from budget_pipeline.ingest.catalog import CatalogError, CatalogFileError, load_catalog
 from budget_pipeline.ingest.pipeline import campaign_zones, ingest_file
 from budget_pipeline.ingest.spendfile import SpendFileError
 from budget_pipeline.report import status_report, status_text
@@ -114,6 +114,8 @@ def catalog_apply(file: Path) -> None:
     """Make the database match FILE's brands and campaigns (all or nothing)."""
     try:
         parsed = load_catalog(file)
+    except CatalogFileError as exc:
+        fail(exc.errors[0], EXIT_BAD_INPUT)
     except CatalogError as exc:
         for line in exc.errors:
             click.echo(line, err=True)

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -20,10 +19,13 @@ from pydantic import (
     field_validator,
 )
 
+from budget_pipeline.ingest.yamlfile import YamlFileError, load_document, path_text
 from budget_pipeline.rules.dayparting import WEEKDAYS, Window, parse_clock
 from budget_pipeline.rules.money import parse_amount
+from budget_pipeline.rules.zones import check_zone
 
 CAMPAIGN_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+BUDGET_LIMIT = Decimal(10**12)  # budgets and caps are below this
 
 
 class CatalogError(Exception):
@@ -34,12 +36,21 @@ class CatalogError(Exception):
         self.errors = errors
 
 
+class CatalogFileError(CatalogError):
+    """The file as a whole is unusable (unreadable, not YAML, nested beyond reason): one line."""
+
+    def __init__(self, error: str) -> None:
+        super().__init__([error])
+
+
 def _budget(value: Any) -> Decimal:
     if isinstance(value, bool) or not isinstance(value, str | int):
         raise ValueError('write money as a quoted decimal string, e.g. "100.00"')
     amount = parse_amount(str(value), max_decimals=2)
     if amount <= 0:
         raise ValueError("must be greater than 0")
+    if amount >= BUDGET_LIMIT:
+        raise ValueError(f"{str(value)!r} is not below 1,000,000,000,000")
     return amount
 
 
@@ -112,22 +123,11 @@ class BrandSpec(_Strict):
     @field_validator("timezone")
     @classmethod
     def _zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown IANA time zone {value!r}") from exc
-        return value
+        return check_zone(value)
 
 
 class Catalog(_Strict):
     brands: list[BrandSpec]
-
-
-def _path(loc: tuple[int | str, ...]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
 
 
 def _message(error: Any) -> str:
@@ -151,27 +151,38 @@ def _semantic_errors(catalog: Catalog) -> list[str]:
     return errors
 
 
-def parse_catalog(data: Any) -> Catalog:
-    """Validate already-loaded YAML data; raise CatalogError listing every problem."""
+def parse_catalog(data: Any, earlier_errors: list[str] | None = None) -> Catalog:
+    """Validate already-loaded YAML data; raise CatalogError listing every problem (after
+    `earlier_errors`, those found while reading the file)."""
+    errors = list(earlier_errors or [])
     try:
         catalog = Catalog.model_validate(data)
     except ValidationError as exc:
-        raise CatalogError([f"{_path(e['loc']) or '(file)'}: {_message(e)}" for e in exc.errors()]) from None
-    errors = _semantic_errors(catalog)
+        errors += [f"{path_text(e['loc']) or '(file)'}: {_message(e)}" for e in exc.errors()]
+        raise CatalogError(errors) from None
+    errors += _semantic_errors(catalog)
     if errors:
         raise CatalogError(errors)
     return catalog
 
 
-def load_catalog(path: Path) -> Catalog:
+def load_catalog(path: Path, on_line: Callable[[int, int], None] | None = None) -> Catalog:
+    """Read and validate a catalog file. `on_line(line, lines)` hears how far reading got."""
     try:
         text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CatalogError([f"{path}: cannot read the file: {exc}"]) from None
+    except UnicodeDecodeError:
+        raise CatalogFileError(f"{path}: not a UTF-8 text file") from None
+    except OSError as exc:
+        raise CatalogFileError(f"{path}: cannot read the file: {exc.strerror or exc}") from None
+    lines = text.count("\n") + 1
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise CatalogError([f"{path}: not valid YAML: {str(exc).splitlines()[0]}"]) from None
-    if not isinstance(data, dict):
-        raise CatalogError([f"{path}: expected a mapping with a 'brands' list"])
-    return parse_catalog(data)
+        document = load_document(text, None if on_line is None else lambda line: on_line(line, lines))
+    except YamlFileError as exc:
+        raise CatalogFileError(f"{path}: {exc}") from None
+    if not isinstance(document.data, dict):
+        raise CatalogFileError(f"{path}: expected a mapping with a 'brands' list")
+    repeated = [
+        f"{path_text((*r.mapping, r.key))}: key written twice in one mapping (lines {r.first_line} and {r.line})"
+        for r in document.repeated_keys
+    ]
+    return parse_catalog(document.data, repeated)
