@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from sqlalchemy import Engine, select
@@ -37,6 +37,7 @@ def status_report(engine: Engine, as_of: dt.datetime) -> dict[str, Any]:
                 "name": brand.name,
                 "timezone": brand.timezone,
                 "local_date": local_date(as_of, brand.timezone).isoformat(),
+                "currency": brand.currency,
                 "daily_budget": money(brand.daily_budget),
                 "daily_spend": money(spend[brand.id].daily),
                 "monthly_budget": money(brand.monthly_budget),
@@ -57,13 +58,19 @@ def status_report(engine: Engine, as_of: dt.datetime) -> dict[str, Any]:
     }
 
 
+def money_text(amount: str, currency: str) -> str:
+    """An amount for people: two decimals (half up), thousands grouped, then the currency."""
+    return f"{Decimal(amount).quantize(CENTS, ROUND_HALF_UP):,.2f} {currency}"
+
+
 def status_text(report: dict[str, Any]) -> str:
     lines = [f"as of {report['as_of']}"]
     for brand in report["brands"]:
+        currency = brand["currency"]
         lines.append(
             f"{brand['name']} ({brand['timezone']}, {brand['local_date']}): "
-            f"day {brand['daily_spend']} / {brand['daily_budget']}, "
-            f"month {brand['monthly_spend']} / {brand['monthly_budget']}"
+            f"day {money_text(brand['daily_spend'], currency)} / {money_text(brand['daily_budget'], currency)}, "
+            f"month {money_text(brand['monthly_spend'], currency)} / {money_text(brand['monthly_budget'], currency)}"
         )
         for c in brand["campaigns"]:
             state = "active" if c["active"] else "paused: " + ", ".join(c["pause_reasons"])

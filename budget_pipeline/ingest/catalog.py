@@ -6,9 +6,11 @@ import re
 from collections import Counter
 from collections.abc import Callable
 from decimal import Decimal
+from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any
 
+import pycountry
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -26,6 +28,14 @@ from budget_pipeline.rules.zones import check_zone
 
 CAMPAIGN_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 BUDGET_LIMIT = Decimal(10**12)  # budgets and caps are below this
+DEFAULT_CURRENCY = "USD"
+DEFAULT_ALERTS = (80, 100)
+ALERT_PERCENTS = range(1, 1001)
+PAUSE_AHEAD_LIMIT_MINUTES = 24 * 60
+_DURATION = re.compile(r"([0-9]{1,5})([mh])")
+_CURRENCY_CODE = re.compile(r"[A-Z]{3}")
+# ISO 4217 assigns these two to no money: XTS is reserved for tests, XXX means "no currency".
+_NOT_MONEY = frozenset({"XTS", "XXX"})
 
 
 class CatalogError(Exception):
@@ -54,7 +64,31 @@ def _budget(value: Any) -> Decimal:
     return amount
 
 
+def _alert_percent(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value not in ALERT_PERCENTS:
+        raise ValueError(f"{value!r} is not a whole percent from 1 to 1000")
+    return value
+
+
+def _pause_ahead(value: Any) -> int:
+    """Minutes of a duration written as minutes or hours: "15m", "90m", "2h"."""
+    match = _DURATION.fullmatch(value) if isinstance(value, str) else None
+    if match is None:
+        raise ValueError(f'{value!r} is not a duration like "15m" or "2h"')
+    minutes = int(match[1]) * (60 if match[2] == "h" else 1)
+    if not 0 < minutes <= PAUSE_AHEAD_LIMIT_MINUTES:
+        raise ValueError(f"{value!r}: must be more than 0 and at most 24h")
+    return minutes
+
+
+@lru_cache(maxsize=1)
+def currency_codes() -> frozenset[str]:
+    """The current ISO 4217 codes (pycountry's copy of the standard), less those of no money."""
+    return frozenset(currency.alpha_3 for currency in pycountry.currencies) - _NOT_MONEY
+
+
 Budget = Annotated[Decimal, BeforeValidator(_budget)]
+AlertPercent = Annotated[int, BeforeValidator(_alert_percent)]
 
 
 class _Strict(BaseModel):
@@ -116,14 +150,43 @@ class CampaignSpec(_Strict):
 class BrandSpec(_Strict):
     name: str = Field(min_length=1, max_length=200)
     timezone: str = "UTC"
+    currency: str = DEFAULT_CURRENCY
     daily_budget: Budget
     monthly_budget: Budget
+    # Percents of a budget at which an alert fires, sorted; [] for none.
+    alerts: tuple[AlertPercent, ...] = DEFAULT_ALERTS
+    # Minutes of predictive pause (written "15m" or "2h"); None for none.
+    pause_ahead: Annotated[int, BeforeValidator(_pause_ahead)] | None = None
     campaigns: list[CampaignSpec] = Field(default_factory=list)
 
     @field_validator("timezone")
     @classmethod
     def _zone(cls, value: str) -> str:
         return check_zone(value)
+
+    @field_validator("currency")
+    @classmethod
+    def _currency(cls, value: str) -> str:
+        if not _CURRENCY_CODE.fullmatch(value):
+            raise ValueError(f"{value!r} is not an ISO 4217 code of three upper-case letters, like 'USD'")
+        if value not in currency_codes():
+            raise ValueError(f"{value!r} is not a current ISO 4217 currency code")
+        return value
+
+    @field_validator("alerts", mode="before")
+    @classmethod
+    def _alert_list(cls, value: Any) -> Any:
+        if not isinstance(value, list):
+            raise ValueError("write a list of percents, like [80, 100]")
+        return value
+
+    @field_validator("alerts")
+    @classmethod
+    def _distinct_alerts(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        repeated = sorted(percent for percent, n in Counter(value).items() if n > 1)
+        if repeated:
+            raise ValueError(f"{repeated[0]} appears more than once")
+        return tuple(sorted(value))
 
 
 class Catalog(_Strict):

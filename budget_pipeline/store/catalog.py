@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine, bindparam, delete, insert, select, update
 
-from budget_pipeline.ingest.catalog import Catalog
+from budget_pipeline.ingest.catalog import BrandSpec, Catalog
 from budget_pipeline.rules.dayparting import weekday_mask
 from budget_pipeline.store.db import writing
 from budget_pipeline.store.schema import brands_table, campaigns_table, windows_table
@@ -15,6 +15,15 @@ from budget_pipeline.store.spend import mark_campaign_days_dirty, relocalize_cam
 brands_t = brands_table
 campaigns_t = campaigns_table
 windows_t = windows_table
+
+
+def alerts_text(percents: tuple[int, ...]) -> str:
+    """The stored form of a brand's alert percents: sorted, comma-separated ("" for none)."""
+    return ",".join(str(percent) for percent in sorted(percents))
+
+
+def parse_alerts(text: str) -> tuple[int, ...]:
+    return tuple(int(percent) for percent in text.split(",") if percent)
 
 
 @dataclass(frozen=True)
@@ -40,6 +49,20 @@ def apply_catalog(engine: Engine, catalog: Catalog) -> ApplySummary:
         return _apply(conn, catalog)
 
 
+BRAND_FIELDS = ("timezone", "currency", "daily_budget", "monthly_budget", "alerts", "pause_ahead_minutes")
+
+
+def _brand_fields(brand: BrandSpec) -> dict[str, object]:
+    return {
+        "timezone": brand.timezone,
+        "currency": brand.currency,
+        "daily_budget": brand.daily_budget,
+        "monthly_budget": brand.monthly_budget,
+        "alerts": alerts_text(brand.alerts),
+        "pause_ahead_minutes": brand.pause_ahead,
+    }
+
+
 def _apply(conn: Connection, catalog: Catalog) -> ApplySummary:
     existing_brands = {row.name: row for row in conn.execute(select(brands_t))}
     before = {
@@ -55,34 +78,21 @@ def _apply(conn: Connection, catalog: Catalog) -> ApplySummary:
     if new_brands:
         conn.execute(
             insert(brands_t),
-            [
-                {
-                    "name": b.name,
-                    "timezone": b.timezone,
-                    "daily_budget": b.daily_budget,
-                    "monthly_budget": b.monthly_budget,
-                }
-                for b in new_brands
-            ],
+            [{"name": b.name, **_brand_fields(b)} for b in new_brands],
         )
     changed_brands = [
         b
         for b in catalog.brands
         if b.name in existing_brands
-        and (
-            existing_brands[b.name].timezone,
-            existing_brands[b.name].daily_budget,
-            existing_brands[b.name].monthly_budget,
-        )
-        != (b.timezone, b.daily_budget, b.monthly_budget)
+        and any(getattr(existing_brands[b.name], key) != value for key, value in _brand_fields(b).items())
     ]
     if changed_brands:
         conn.execute(
             update(brands_t)
             .where(brands_t.c.name == bindparam("brand_name"))
-            .values(timezone=bindparam("tz"), daily_budget=bindparam("daily"), monthly_budget=bindparam("monthly")),
+            .values({field: bindparam(f"new_{field}") for field in BRAND_FIELDS}),
             [
-                {"brand_name": b.name, "tz": b.timezone, "daily": b.daily_budget, "monthly": b.monthly_budget}
+                {"brand_name": b.name, **{f"new_{field}": value for field, value in _brand_fields(b).items()}}
                 for b in changed_brands
             ],
         )

@@ -94,3 +94,41 @@ def test_a_budget_beyond_a_trillion_is_a_validation_error_not_a_database_overflo
     assert apply(empty, path, largest).returncode == 0
     [acme, _] = brands_in(empty)
     assert acme["monthly_budget"] == "999999999999.99"
+
+
+def stored_brands(db_url: str) -> dict[str, tuple]:
+    from sqlalchemy import create_engine, select
+
+    from budget_pipeline.store.schema import Brand
+
+    engine = create_engine(db_url)
+    with engine.connect() as conn:
+        rows = conn.execute(select(Brand.name, Brand.currency, Brand.alerts, Brand.pause_ahead_minutes)).all()
+    engine.dispose()
+    return {name: rest for name, *rest in rows}  # type: ignore[misc]
+
+
+def test_currency_alerts_and_pause_ahead_are_stored_updated_and_shown(empty: str, tmp_path: Path) -> None:
+    path = tmp_path / "catalog.yaml"
+    text = ACME.replace(
+        "    timezone: Asia/Tokyo\n",
+        "    timezone: Asia/Tokyo\n    currency: JPY\n    alerts: [100, 50]\n    pause_ahead: 2h\n",
+    )
+    first = apply(empty, path, text)
+    assert first.returncode == 0, first.stderr
+    assert stored_brands(empty) == {"Acme": ["USD", "80,100", None], "Tokyo Foods": ["JPY", "50,100", 120]}
+
+    [acme, tokyo] = brands_in(empty)
+    assert list(acme)[:5] == ["name", "timezone", "local_date", "currency", "daily_budget"]
+    assert (acme["currency"], tokyo["currency"]) == ("USD", "JPY")
+    shown = cli(empty, "status", "--as-of", AS_OF).stdout
+    assert "day 0.00 JPY / 50.00 JPY, month 0.00 JPY / 1,000.00 JPY" in shown
+    assert "day 0.00 USD / 100.00 USD, month 0.00 USD / 2,000.00 USD" in shown
+
+    changed = apply(empty, path, text.replace("pause_ahead: 2h", "pause_ahead: 90m").replace("JPY", "EUR"))
+    assert changed.stdout.startswith("brands: 0 created, 1 updated;"), changed.stdout
+    assert stored_brands(empty)["Tokyo Foods"] == ["EUR", "50,100", 90]
+    bad = apply(empty, path, text.replace("JPY", "YEN"))
+    assert bad.returncode == 2
+    assert bad.stderr.splitlines()[0] == "brands[1].currency: 'YEN' is not a current ISO 4217 currency code"
+    assert stored_brands(empty)["Tokyo Foods"] == ["EUR", "50,100", 90]

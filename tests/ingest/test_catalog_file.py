@@ -254,3 +254,46 @@ def test_budgets_and_caps_are_below_a_trillion() -> None:
     data["brands"][0]["monthly_budget"] = "999999999999.99"  # type: ignore[index]
     data["brands"][0]["campaigns"] = []  # type: ignore[index]
     assert parse_catalog(data).brands[0].monthly_budget == Decimal("999999999999.99")
+
+
+def test_brand_fields_have_the_contract_defaults() -> None:
+    [plain] = parse_catalog(brand()).brands
+    assert (plain.currency, plain.alerts, plain.pause_ahead) == ("USD", (80, 100), None)
+
+
+def test_brand_fields_are_read_as_written() -> None:
+    [acme] = parse_catalog(brand(currency="EUR", alerts=[100, 50, 75], pause_ahead="90m")).brands
+    assert (acme.currency, acme.alerts, acme.pause_ahead) == ("EUR", (50, 75, 100), 90)
+    assert parse_catalog(brand(pause_ahead="24h")).brands[0].pause_ahead == 24 * 60
+    assert parse_catalog(brand(alerts=[])).brands[0].alerts == ()
+    assert parse_catalog(brand(alerts=[1, 1000])).brands[0].alerts == (1, 1000)
+
+
+@pytest.mark.parametrize(
+    ("fields", "errors"),
+    [
+        ({"currency": "usd"}, ["currency: 'usd' is not an ISO 4217 code of three upper-case letters, like 'USD'"]),
+        ({"currency": "ABC"}, ["currency: 'ABC' is not a current ISO 4217 currency code"]),
+        ({"currency": "XXX"}, ["currency: 'XXX' is not a current ISO 4217 currency code"]),
+        ({"currency": "HRK"}, ["currency: 'HRK' is not a current ISO 4217 currency code"]),
+        ({"alerts": [80, 80]}, ["alerts: 80 appears more than once"]),
+        ({"alerts": "80"}, ["alerts: write a list of percents, like [80, 100]"]),
+        (
+            {"alerts": [0, 1001, True, 50.5, "80"]},
+            [
+                "alerts[0]: 0 is not a whole percent from 1 to 1000",
+                "alerts[1]: 1001 is not a whole percent from 1 to 1000",
+                "alerts[2]: True is not a whole percent from 1 to 1000",
+                "alerts[3]: 50.5 is not a whole percent from 1 to 1000",
+                "alerts[4]: '80' is not a whole percent from 1 to 1000",
+            ],
+        ),
+        ({"pause_ahead": "25h"}, ["pause_ahead: '25h': must be more than 0 and at most 24h"]),
+        ({"pause_ahead": "1441m"}, ["pause_ahead: '1441m': must be more than 0 and at most 24h"]),
+        ({"pause_ahead": "0m"}, ["pause_ahead: '0m': must be more than 0 and at most 24h"]),
+        ({"pause_ahead": 15}, ['pause_ahead: 15 is not a duration like "15m" or "2h"']),
+        ({"pause_ahead": "15 min"}, ['pause_ahead: \'15 min\' is not a duration like "15m" or "2h"']),
+    ],
+)
+def test_bad_brand_fields_are_errors_with_their_paths(fields: dict[str, object], errors: list[str]) -> None:
+    assert errors_of(brand(**fields)) == [f"brands[0].{error}" for error in errors]
