@@ -1,8 +1,10 @@
-"""The catalog file (brands, campaigns, dayparting): reading and validating it, all or nothing."""
+"""The catalog file (brands, campaigns, dayparting): reading and validating it, all or nothing,
+and writing it."""
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections import Counter
 from collections.abc import Callable
 from decimal import Decimal
@@ -11,7 +13,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import pycountry
+import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -91,6 +95,15 @@ Budget = Annotated[Decimal, BeforeValidator(_budget)]
 AlertPercent = Annotated[int, BeforeValidator(_alert_percent)]
 
 
+def _printable_name(value: str) -> str:
+    if any(unicodedata.category(char) == "Cc" for char in value):
+        raise ValueError(f"{value!r} contains a control character")
+    return value
+
+
+Name = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_printable_name)]
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -133,7 +146,7 @@ class DaypartingSpec(_Strict):
 
 class CampaignSpec(_Strict):
     id: str
-    name: str = Field(min_length=1, max_length=200)
+    name: Name
     enabled: bool = True
     daily_budget: Budget | None = None
     monthly_budget: Budget | None = None
@@ -148,7 +161,7 @@ class CampaignSpec(_Strict):
 
 
 class BrandSpec(_Strict):
-    name: str = Field(min_length=1, max_length=200)
+    name: Name
     timezone: str = "UTC"
     currency: str = DEFAULT_CURRENCY
     daily_budget: Budget
@@ -229,8 +242,8 @@ def parse_catalog(data: Any, earlier_errors: list[str] | None = None) -> Catalog
     return catalog
 
 
-def load_catalog(path: Path, on_line: Callable[[int, int], None] | None = None) -> Catalog:
-    """Read and validate a catalog file. `on_line(line, lines)` hears how far reading got."""
+def load_catalog(path: Path, progress: Callable[[str, int, int], None] | None = None) -> Catalog:
+    """Read and validate a catalog file. `progress(what, done, total)` hears how far it got."""
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
@@ -239,13 +252,50 @@ def load_catalog(path: Path, on_line: Callable[[int, int], None] | None = None) 
         raise CatalogFileError(f"{path}: cannot read the file: {exc.strerror or exc}") from None
     lines = text.count("\n") + 1
     try:
-        document = load_document(text, None if on_line is None else lambda line: on_line(line, lines))
+        document = load_document(text, None if progress is None else lambda line: progress("reading", line, lines))
     except YamlFileError as exc:
         raise CatalogFileError(f"{path}: {exc}") from None
     if not isinstance(document.data, dict):
         raise CatalogFileError(f"{path}: expected a mapping with a 'brands' list")
+    if progress is not None:
+        progress("validating", lines, lines)
     repeated = [
         f"{path_text((*r.mapping, r.key))}: key written twice in one mapping (lines {r.first_line} and {r.line})"
         for r in document.repeated_keys
     ]
     return parse_catalog(document.data, repeated)
+
+
+class _Quoted(str):
+    """A string written in double quotes: money and clock times, as the catalog shows them."""
+
+
+class _Flow(list[Any]):
+    """A list written on one line: `days: [mon, tue]`, `alerts: [80, 100]`."""
+
+
+class _CatalogDumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore[misc]
+    pass
+
+
+_CatalogDumper.add_representer(_Quoted, lambda d, v: d.represent_scalar("tag:yaml.org,2002:str", str(v), style='"'))
+_CatalogDumper.add_representer(_Flow, lambda d, v: d.represent_sequence("tag:yaml.org,2002:seq", v, flow_style=True))
+_QUOTED = frozenset({"daily_budget", "monthly_budget", "start", "end"})
+_FLOW = frozenset({"days", "alerts"})
+
+
+def _styled(value: Any, key: str | None = None) -> Any:
+    if isinstance(value, dict):
+        return {k: _styled(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        items = [_styled(v) for v in value]
+        return _Flow(items) if key in _FLOW else items
+    if isinstance(value, str) and key in _QUOTED:
+        return _Quoted(value)
+    return value
+
+
+def catalog_yaml(data: dict[str, Any]) -> str:
+    """Catalog data (as `store.catalog.read_catalog` gives it) as a catalog file: money and
+    times quoted, days and alerts on one line, keys in the contract's order."""
+    return yaml.dump(_styled(data), Dumper=_CatalogDumper, sort_keys=False, allow_unicode=True, width=120)

@@ -297,3 +297,11 @@ def test_brand_fields_are_read_as_written() -> None:
 )
 def test_bad_brand_fields_are_errors_with_their_paths(fields: dict[str, object], errors: list[str]) -> None:
     assert errors_of(brand(**fields)) == [f"brands[0].{error}" for error in errors]
+
+
+def test_names_with_control_characters_are_refused() -> None:
+    data = brand(name="Acme\x00", campaigns=[{"id": "a", "name": "tab\there"}])
+    assert errors_of(data) == [
+        "brands[0].name: 'Acme\\x00' contains a control character",
+        "brands[0].campaigns[0].name: 'tab\\there' contains a control character",
+    ]
