@@ -64,9 +64,14 @@ def _now() -> dt.datetime:
 
 
 def ingest_file(
-    engine: Engine, path: Path, zones: dict[str, str] | None = None, chunk_rows: int = CHUNK_ROWS
+    engine: Engine,
+    path: Path,
+    zones: dict[str, str] | None = None,
+    chunk_rows: int = CHUNK_ROWS,
+    on_rows: Callable[[int], None] | None = None,
 ) -> FileResult:
     """Ingest one spend file: good rows are stored, bad rows quarantined with line and reason.
+    `on_rows` hears the number of rows of each chunk as it is stored (for a progress display).
 
     Raises SpendFileError (nothing stored) when the file as a whole is unreadable. Each chunk
     is one transaction; running the same file again, even after a crash half-way, stores
@@ -99,6 +104,8 @@ def ingest_file(
         result.accepted += counts.accepted
         result.duplicate += counts.duplicate
         result.rejected += counts.rejected
+        if on_rows is not None:
+            on_rows(counts.accepted + counts.duplicate + counts.rejected)
 
     # This thread reads, validates and prepares the next chunk while writers store the ones
     # before it: on PostgreSQL two connections at once (the server then works on both cores), on
