@@ -4,7 +4,6 @@ and writing it."""
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections import Counter
 from collections.abc import Callable
 from decimal import Decimal
@@ -25,12 +24,16 @@ from pydantic import (
     field_validator,
 )
 
+from budget_pipeline.collector import collector_paused
 from budget_pipeline.ingest.yamlfile import YamlFileError, load_document, path_text
 from budget_pipeline.rules.dayparting import WEEKDAYS, Window, parse_clock
 from budget_pipeline.rules.money import parse_amount
 from budget_pipeline.rules.zones import check_zone
 
 CAMPAIGN_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+_CONTROL_CHARACTER = re.compile("[\x00-\x1f\x7f-\x9f]")  # Unicode's category Cc
+# Minutes past midnight of a clock time; a catalog writes the same few times many times over.
+_clock = lru_cache(maxsize=4096)(parse_clock)
 BUDGET_LIMIT = Decimal(10**12)  # budgets and caps are below this
 DEFAULT_CURRENCY = "USD"
 DEFAULT_ALERTS = (80, 100)
@@ -96,7 +99,7 @@ AlertPercent = Annotated[int, BeforeValidator(_alert_percent)]
 
 
 def _printable_name(value: str) -> str:
-    if any(unicodedata.category(char) == "Cc" for char in value):
+    if _CONTROL_CHARACTER.search(value):
         raise ValueError(f"{value!r} contains a control character")
     return value
 
@@ -124,23 +127,23 @@ class DaypartingSpec(_Strict):
     @field_validator("start")
     @classmethod
     def _start(cls, start: str) -> str:
-        parse_clock(start, allow_24=False)
+        _clock(start, allow_24=False)
         return start
 
     @field_validator("end")
     @classmethod
     def _end(cls, end: str, info: ValidationInfo) -> str:
-        minute = parse_clock(end, allow_24=True)
+        minute = _clock(end, allow_24=True)
         start = info.data.get("start")
-        if start is not None and parse_clock(start, allow_24=False) == minute:
+        if start is not None and _clock(start, allow_24=False) == minute:
             raise ValueError("equals start; a window needs a length")
         return end
 
     def window(self) -> Window:
         return Window(
             weekdays=frozenset(WEEKDAYS.index(day) for day in self.days),
-            start=parse_clock(self.start, allow_24=False),
-            end=parse_clock(self.end, allow_24=True),
+            start=_clock(self.start, allow_24=False),
+            end=_clock(self.end, allow_24=True),
         )
 
 
@@ -244,6 +247,11 @@ def parse_catalog(data: Any, earlier_errors: list[str] | None = None) -> Catalog
 
 def load_catalog(path: Path, progress: Callable[[str, int, int], None] | None = None) -> Catalog:
     """Read and validate a catalog file. `progress(what, done, total)` hears how far it got."""
+    with collector_paused():
+        return _load_catalog(path, progress)
+
+
+def _load_catalog(path: Path, progress: Callable[[str, int, int], None] | None) -> Catalog:
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:

@@ -37,6 +37,7 @@ from sqlalchemy import (
     update,
 )
 
+from budget_pipeline.collector import collector_paused
 from budget_pipeline.ingest.catalog import BrandSpec, Catalog, DaypartingSpec, catalog_yaml
 from budget_pipeline.rules.dayparting import ALL_DAYS, WEEKDAYS, weekday_mask, weekdays_from_mask
 from budget_pipeline.store.bulk import empty_temp_table, insert_arrow
@@ -118,7 +119,7 @@ _windows_in = _temp(
 # What differs, per campaign of the file that is new or changed in any way.
 _plan = _temp(
     "catalog_plan",
-    Column("id", String(64), primary_key=True),
+    Column("id", String(64), nullable=False),
     Column("is_new", Boolean, nullable=False),
     Column("fields_changed", Boolean, nullable=False),
     Column("windows_changed", Boolean, nullable=False),
@@ -126,7 +127,7 @@ _plan = _temp(
     Column("rebranded", Boolean, nullable=False),
 )
 # Campaigns of the file whose windows differ from the stored ones.
-_window_changes = _temp("catalog_window_changes", Column("campaign_id", String(64), primary_key=True))
+_window_changes = _temp("catalog_window_changes", Column("campaign_id", String(64), nullable=False))
 BRAND_FIELDS = ("timezone", "currency", "daily_budget", "monthly_budget", "alerts", "pause_ahead_minutes")
 CAMPAIGN_FIELDS = ("name", "enabled", "daily_cap", "monthly_cap")
 APPLY_STEPS = 8
@@ -138,7 +139,7 @@ def apply_catalog(engine: Engine, catalog: Catalog, progress: ApplyProgress | No
     missing from the file are left alone, and what already matches is not written. Spend of a
     campaign whose time zone changed (its brand's zone changed, or it moved brand) is re-dated
     to its new local days. `progress` hears each step."""
-    with writing(engine) as conn:
+    with collector_paused(), writing(engine) as conn:
         return _apply(conn, catalog, progress or (lambda _what, _done, _total: None))
 
 
