@@ -57,6 +57,11 @@ def test_quarantine_lists_rejected_rows_newest_first(ready: str, tmp_path: Path)
     assert [list(row) for row in rows] == [["file_name", "line", "reason", "row", "at"]] * 2
     assert rows[0]["at"] >= rows[1]["at"] and rows[1]["at"].endswith("+00:00")
 
+    newest = json.loads(cli(ready, "quarantine", "--limit", "1", "--json").stdout)
+    assert newest == rows[:1]
+    bad_limit = cli(ready, "quarantine", "--limit", "0")
+    assert bad_limit.returncode == 2
+    assert bad_limit.stderr.splitlines()[-1] == "Error: Invalid value for '--limit': 0 is not in the range x>=1."
     only_first = json.loads(cli(ready, "quarantine", "--file", "first.csv", "--json").stdout)
     assert [row["file_name"] for row in only_first] == ["first.csv"]
     table = cli(ready, "quarantine").stdout.splitlines()
