@@ -160,18 +160,25 @@ def _apply(conn: Connection, catalog: Catalog, progress: ApplyProgress) -> Apply
     _write_campaigns(conn)
     progress("writing dayparting windows", 4, APPLY_STEPS)
     _write_windows(conn)
-    progress("re-dating spend of campaigns in a new time zone", 5, APPLY_STEPS)
     plan = _plan.c
-    relocalized = relocalize_campaigns(conn, select(plan.id).where(plan.rezoned))
-    # The aggregates carry each campaign's brand: a campaign that moved brand dirties its days.
-    progress("marking the spend days of campaigns that moved brand", 6, APPLY_STEPS)
-    mark_campaign_days_dirty(conn, select(plan.id).where(plan.rebranded))
-    created, updated = conn.execute(
+    created, updated, rezoned, rebranded = conn.execute(
         select(
             func.count().filter(plan.is_new),
             func.count().filter(not_(plan.is_new), or_(plan.fields_changed, plan.windows_changed)),
+            func.count().filter(plan.rezoned),
+            func.count().filter(plan.rebranded),
         )
     ).one()
+    # Both steps read every raw record (no index leads from a campaign to its records): only
+    # when some campaign's zone or brand changed.
+    relocalized = 0
+    if rezoned:
+        progress("re-dating spend of campaigns in a new time zone", 5, APPLY_STEPS)
+        relocalized = relocalize_campaigns(conn, select(plan.id).where(plan.rezoned))
+    if rebranded:
+        # The aggregates carry each campaign's brand: a campaign that moved brand dirties its days.
+        progress("marking the spend days of campaigns that moved brand", 6, APPLY_STEPS)
+        mark_campaign_days_dirty(conn, select(plan.id).where(plan.rebranded))
     progress("done", APPLY_STEPS, APPLY_STEPS)
     return ApplySummary(brands_created, brands_updated, int(created), int(updated), relocalized)
 
@@ -313,10 +320,21 @@ def _write_plan(conn: Connection) -> None:
         .subquery()
     )
     k = compared.c
+    columns = [col.name for col in _plan.columns]
     conn.execute(
         insert(_plan).from_select(
-            [col.name for col in _plan.columns],
-            select(*k).where(or_(k.is_new, k.fields_changed, k.windows_changed, k.rezoned, k.rebranded)),
+            columns, select(*k).where(or_(k.is_new, k.fields_changed, k.windows_changed, k.rezoned, k.rebranded))
+        )
+    )
+    # A campaign the file leaves out still follows its brand into a new zone.
+    no = literal(False)
+    conn.execute(
+        insert(_plan).from_select(
+            columns,
+            select(c.id, no, no, no, literal(True), no)
+            .join(old_brand, old_brand.c.id == c.brand_id)
+            .join(new_brand, new_brand.c.name == old_brand.c.name)
+            .where(old_brand.c.timezone != new_brand.c.timezone, ~exists().where(s.id == c.id)),
         )
     )
 
@@ -388,19 +406,19 @@ def _duration_text(minutes: int) -> str:
 
 def read_catalog(conn: Connection) -> dict[str, Any]:
     """The catalog as it stands, in the catalog file's shape: brands by name, their campaigns by
-    id, each field as the file writes it (defaults left out where the file may leave them out)."""
+    id. Every brand field and a campaign's `enabled` are written out, defaults included; caps,
+    windows and a pause_ahead only where set, and a window's days unless it runs every day."""
     b, c, w = brands_t.c, campaigns_t.c, windows_t.c
     windows: dict[str, list[dict[str, Any]]] = {}
-    for row in conn.execute(
-        select(w.campaign_id, w.weekdays, w.start_minute, w.end_minute).order_by(w.campaign_id, w.position)
-    ):
+    window_query = select(w.campaign_id, w.weekdays, w.start_minute, w.end_minute).order_by(w.campaign_id, w.position)
+    for window_campaign, weekdays, start_minute, end_minute in conn.execute(window_query):
         window: dict[str, Any] = {}
-        days = weekdays_from_mask(row.weekdays)
+        days = weekdays_from_mask(weekdays)
         if days != ALL_DAYS:
             window["days"] = [WEEKDAYS[day] for day in sorted(days)]
-        window["start"] = _clock_text(row.start_minute)
-        window["end"] = _clock_text(row.end_minute)
-        windows.setdefault(row.campaign_id, []).append(window)
+        window["start"] = _clock_text(start_minute)
+        window["end"] = _clock_text(end_minute)
+        windows.setdefault(window_campaign, []).append(window)
     campaigns: dict[int, list[dict[str, Any]]] = {}
     query = select(c.id, c.brand_id, c.name, c.enabled, c.daily_cap, c.monthly_cap).order_by(c.id)
     for campaign_id, brand_id, name, enabled, daily_cap, monthly_cap in conn.execute(query):
@@ -413,8 +431,7 @@ def read_catalog(conn: Connection) -> dict[str, Any]:
             campaign["dayparting"] = windows[campaign_id]
         campaigns.setdefault(brand_id, []).append(campaign)
     brands = []
-    for brand_row in conn.execute(select(brands_t).order_by(b.name)):
-        row = brand_row
+    for row in conn.execute(select(brands_t).order_by(b.name)):
         brand: dict[str, Any] = {
             "name": row.name,
             "timezone": row.timezone,

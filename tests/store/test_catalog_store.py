@@ -270,3 +270,16 @@ def load_catalog_text(text_: str):  # type: ignore[no-untyped-def]
         path = Path(folder) / "export.yaml"
         path.write_text(text_, encoding="utf-8")
         return load_catalog(path)
+
+
+def test_a_campaign_left_out_of_the_file_follows_its_brand_into_a_new_zone(engine: Engine, tmp_path: Path) -> None:
+    apply_yaml(engine, ACME)
+    ingest_file(engine, write_csv(tmp_path / "s.csv", ["r1,acme-social,1,2026-11-25T03:00:00Z"]))
+    without_social = ACME.replace("      - id: acme-social\n        name: Acme Social\n", "")
+    summary = apply_catalog(
+        engine, parse_catalog(yaml.safe_load(without_social.replace("America/New_York", "Asia/Tokyo")))
+    )
+    assert (summary.brands_updated, summary.campaigns_updated, summary.records_relocalized) == (1, 0, 1)
+    with engine.connect() as conn:
+        assert conn.execute(select(RawSpendRecord.local_date)).scalar_one() == dt.date(2026, 11, 25)
+        assert dt.date(2026, 11, 24) in dirty_days(conn)
