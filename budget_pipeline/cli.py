@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import fcntl
 import json
+import shutil
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -16,12 +17,12 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from budget_pipeline import settings
-from budget_pipeline.ingest.catalog import CatalogError, load_catalog
-from budget_pipeline.ingest.pipeline import FileInFlight, campaign_zones, ingest_file
+from budget_pipeline.ingest.catalog import CatalogError, CatalogFileError, load_catalog
+from budget_pipeline.ingest.pipeline import FileInFlight, FileResult, campaign_zones, ingest_file
 from budget_pipeline.ingest.spendfile import SpendFileError
-from budget_pipeline.report import status_report, status_text, unrefreshed_note
+from budget_pipeline.report import UnknownBrand, quarantine_text, status_report, status_text, unrefreshed_note
 from budget_pipeline.rules.calendar import parse_instant
-from budget_pipeline.store.catalog import apply_catalog
+from budget_pipeline.store.catalog import apply_catalog, export_catalog
 from budget_pipeline.store.db import (
     StoreError,
     current_revision,
@@ -65,6 +66,45 @@ def ready_engine() -> Engine:
     if revision != head_revision():
         fail(f"the budget database schema is at {revision or 'nothing'}: run `budget-pipeline init-db` first")
     return engine
+
+
+def on_terminal() -> bool:
+    """Whether progress may be shown: stderr is a terminal a person is watching."""
+    return sys.stderr.isatty()
+
+
+def count_lines(path: Path) -> int:
+    """The rows of a spend file below its header, counted fast (for a progress bar's length)."""
+    lines = 0
+    try:
+        with path.open("rb") as handle:
+            while block := handle.read(1 << 20):
+                lines += block.count(b"\n")
+    except OSError:
+        return 0
+    return max(lines - 1, 0)
+
+
+ProgressUpdate = Callable[[int, int, str | None], None]
+PROGRESS_STEPS = 1000
+
+
+@contextmanager
+def progress_bar(label: str) -> Iterator[ProgressUpdate]:
+    """click's progress bar on stderr when it is a terminal; elsewhere nothing at all. Yields
+    `update(done, total, label)`: `done` of `total` (any unit), and a new label or None."""
+    if not on_terminal():
+        yield lambda _done, _total, _label: None
+        return
+    with click.progressbar(length=PROGRESS_STEPS, label=label, file=sys.stderr, width=30) as bar:
+
+        def update(done: int, total: int, new_label: str | None) -> None:
+            if new_label is not None:
+                bar.label = new_label
+            reached = PROGRESS_STEPS * min(done, total) // total if total else 0
+            bar.update(max(0, reached - bar.pos))
+
+        yield update
 
 
 def as_of_option(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -113,15 +153,51 @@ def catalog() -> None:
 def catalog_apply(file: Path) -> None:
     """Make the database match FILE's brands and campaigns (all or nothing)."""
     try:
-        parsed = load_catalog(file)
+        with progress_bar(f"reading {file.name}") as reading:
+            parsed = load_catalog(file, lambda what, done, total: reading(done, total, f"{what} {file.name}"))
+    except CatalogFileError as exc:
+        fail(exc.errors[0], EXIT_BAD_INPUT)
     except CatalogError as exc:
         for line in exc.errors:
             click.echo(line, err=True)
         click.echo(f"error: {file}: {len(exc.errors)} problem(s); nothing was written", err=True)
         sys.exit(EXIT_BAD_INPUT)
     with database_errors():
-        summary = apply_catalog(ready_engine(), parsed)
+        engine = ready_engine()
+        with progress_bar("applying") as applying:
+            summary = apply_catalog(engine, parsed, lambda what, done, total: applying(done, total, what))
     click.echo(str(summary))
+
+
+@catalog.command("export")
+@click.argument("file", required=False, type=click.Path(dir_okay=False, path_type=Path))
+def catalog_export(file: Path | None) -> None:
+    """The catalog as it stands, as catalog YAML, to FILE (default: stdout). Applying it
+    changes nothing."""
+    with database_errors():
+        text = export_catalog(ready_engine())
+    if file is None:
+        click.echo(text, nl=False)
+        return
+    try:
+        file.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        fail(f"{file}: cannot write the file: {exc.strerror or exc}", EXIT_BAD_INPUT)
+    click.echo(f"wrote the catalog to {file}", err=True)
+
+
+def ingest_with_progress(engine: Engine, path: Path, zones: dict[str, str]) -> FileResult:
+    """`ingest_file`, with a progress bar of the rows stored when stderr is a terminal."""
+    with progress_bar(f"ingesting {path.name}") as ingesting:
+        lines = count_lines(path) if on_terminal() else 0
+        stored = 0
+
+        def on_rows(rows: int) -> None:
+            nonlocal stored
+            stored += rows
+            ingesting(stored, lines, None)
+
+        return ingest_file(engine, path, zones, follow_links=True, on_rows=on_rows)
 
 
 @main.command()
@@ -135,7 +211,7 @@ def ingest(files: tuple[Path, ...]) -> None:
         zones = campaign_zones(engine)
         for path in files:
             try:
-                result = ingest_file(engine, path, zones, follow_links=True)
+                result = ingest_with_progress(engine, path, zones)
             except (SpendFileError, FileInFlight) as exc:
                 click.echo(f"error: {exc}", err=True)
                 failed += 1
@@ -149,24 +225,56 @@ def ingest(files: tuple[Path, ...]) -> None:
                 totals[key] += getattr(result, key)
     click.echo(f"accepted {totals['accepted']}, duplicate {totals['duplicate']}, rejected {totals['rejected']}")
     if totals["rejected"]:
-        click.echo("rejected rows are kept in the quarantined_rows table with file, line and reason", err=True)
+        click.echo("rejected rows, with file, line and reason: budget-pipeline quarantine", err=True)
     if failed:
         sys.exit(EXIT_BAD_INPUT)
 
 
 @main.command()
 @as_of_option
+@click.option("--brand", "brand_name", metavar="NAME", help="Only this brand.")
+@click.option("--paused", is_flag=True, help="Only paused campaigns (and their brands).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def status(as_of: str | None, as_json: bool) -> None:
+def status(as_of: str | None, brand_name: str | None, paused: bool, as_json: bool) -> None:
     """Brands with budgets and spend, and each campaign's state and pause reasons."""
     instant = resolve_as_of(as_of)
     with database_errors():
         engine = ready_engine()
-        report = status_report(engine, instant)
+        try:
+            report = status_report(engine, instant, brand_name, paused)
+        except UnknownBrand:
+            fail(f"--brand: no brand named {brand_name!r} in the catalog", EXIT_BAD_INPUT)
         note = None if as_json else unrefreshed_note(engine)
     click.echo(json.dumps(report) if as_json else status_text(report))
     if note:
         click.echo(note, err=True)
+
+
+@main.command()
+@click.option("--file", "file_name", metavar="NAME", help="Only rows of spend files with this name.")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="At most this many rows.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+def quarantine(file_name: str | None, limit: int | None, as_json: bool) -> None:
+    """The rejected rows of spend files, newest first: file, line, reason and the row as it was."""
+    from budget_pipeline.store.quarantine import quarantined_rows
+
+    with database_errors(), ready_engine().connect() as conn:
+        rows = quarantined_rows(conn, file_name, limit)
+    if as_json:
+        click.echo(
+            json.dumps(
+                [
+                    {"file_name": r.file_name, "line": r.line, "reason": r.reason, "row": r.row, "at": r.at.isoformat()}
+                    for r in rows
+                ]
+            )
+        )
+        return
+    if not rows:
+        click.echo("no rejected rows" + (f" of {file_name}" if file_name is not None else ""))
+        return
+    width = shutil.get_terminal_size().columns if sys.stdout.isatty() else None
+    click.echo(quarantine_text(rows, width))
 
 
 # The runs of one control cycle, in order, and the op of each that reports campaign changes.

@@ -1,17 +1,20 @@
-"""What `budget-pipeline status` reports: brands, budgets, spend and each campaign's state."""
+"""What the CLI shows: `status` (brands, budgets, spend and each campaign's state) and the
+quarantine's rejected rows, as JSON-ready data and as text tables for a terminal."""
 
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
+from collections.abc import Sequence
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from budget_pipeline.store.quarantine import QuarantinedRow
 from budget_pipeline.store.schema import Brand, Campaign
 from budget_pipeline.store.spend import dirty_days
-from budget_pipeline.store.status import brand_spend
+from budget_pipeline.store.status import brand_spend, brands
 
 CENTS = Decimal("0.01")
 
@@ -22,14 +25,37 @@ def money(amount: Decimal) -> str:
     return str(normalized.quantize(CENTS) if -normalized.as_tuple().exponent <= 2 else normalized)  # type: ignore[operator]
 
 
-def status_report(engine: Engine, as_of: dt.datetime) -> dict[str, Any]:
+class UnknownBrand(LookupError):
+    """`status --brand` named a brand the catalog does not have."""
+
+
+def status_report(
+    engine: Engine, as_of: dt.datetime, brand_name: str | None = None, paused: bool = False
+) -> dict[str, Any]:
+    """Brands with budgets, spend and campaigns as of `as_of`: all of them, or the one named
+    `brand_name` (UnknownBrand if there is none); with `paused`, only paused campaigns, and
+    (unless a brand is named) only the brands that have some."""
     with Session(engine) as session:
-        spend = brand_spend(session.connection(), as_of)
-        brands = session.scalars(select(Brand).order_by(Brand.name)).all()
-        campaigns = session.scalars(select(Campaign).order_by(Campaign.id)).all()
-    by_brand: dict[int, list[Campaign]] = {}
-    for campaign in campaigns:
-        by_brand.setdefault(campaign.brand_id, []).append(campaign)
+        brand_query = select(Brand).order_by(Brand.name)
+        if brand_name is not None:
+            brand_query = brand_query.where(Brand.name == brand_name)
+        listed = list(session.scalars(brand_query).all())
+        if brand_name is not None and not listed:
+            raise UnknownBrand(brand_name)
+        campaign_query = select(Campaign).order_by(Campaign.id)
+        if brand_name is not None:
+            campaign_query = campaign_query.where(Campaign.brand_id.in_([b.id for b in listed]))
+        if paused:
+            campaign_query = campaign_query.where(Campaign.active.is_(False))
+        campaigns = session.scalars(campaign_query).all()
+        by_brand: dict[int, list[Campaign]] = {}
+        for campaign in campaigns:
+            by_brand.setdefault(campaign.brand_id, []).append(campaign)
+        if paused and brand_name is None:
+            listed = [b for b in listed if b.id in by_brand]
+        shown = {b.id for b in listed}
+        rows = {brand_id: row for brand_id, row in brands(session.connection()).items() if brand_id in shown}
+        spend = brand_spend(session.connection(), as_of, rows)
     return {
         "as_of": as_of.astimezone(dt.UTC).isoformat(),
         "brands": [
@@ -37,6 +63,7 @@ def status_report(engine: Engine, as_of: dt.datetime) -> dict[str, Any]:
                 "name": brand.name,
                 "timezone": brand.timezone,
                 "local_date": spend[brand.id].local_date.isoformat(),
+                "currency": brand.currency,
                 "daily_budget": money(brand.daily_budget),
                 "daily_spend": money(spend[brand.id].daily),
                 "monthly_budget": money(brand.monthly_budget),
@@ -52,7 +79,7 @@ def status_report(engine: Engine, as_of: dt.datetime) -> dict[str, Any]:
                     for c in by_brand.get(brand.id, [])
                 ],
             }
-            for brand in brands
+            for brand in listed
         ],
     }
 
@@ -69,15 +96,61 @@ def unrefreshed_note(engine: Engine) -> str | None:
     )
 
 
+def shown_money(amount: str, currency: str) -> str:
+    """An amount for people: two decimals (half up), thousands grouped, then the currency."""
+    return f"{Decimal(amount).quantize(CENTS, ROUND_HALF_UP):,.2f} {currency}"
+
+
 def status_text(report: dict[str, Any]) -> str:
     lines = [f"as of {report['as_of']}"]
     for brand in report["brands"]:
+        currency = brand["currency"]
         lines.append(
             f"{brand['name']} ({brand['timezone']}, {brand['local_date']}): "
-            f"day {brand['daily_spend']} / {brand['daily_budget']}, "
-            f"month {brand['monthly_spend']} / {brand['monthly_budget']}"
+            f"day {shown_money(brand['daily_spend'], currency)} / {shown_money(brand['daily_budget'], currency)}, "
+            f"month {shown_money(brand['monthly_spend'], currency)} / {shown_money(brand['monthly_budget'], currency)}"
         )
         for c in brand["campaigns"]:
             state = "active" if c["active"] else "paused: " + ", ".join(c["pause_reasons"])
             lines.append(f"  {c['id']:<24} {state}")
     return "\n".join(lines)
+
+
+ELLIPSIS = "…"
+MIN_SHRUNK_WIDTH = 12
+
+
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: max(width - 1, 0)] + ELLIPSIS
+
+
+def table_text(headers: Sequence[str], rows: Sequence[Sequence[str]], width: int | None, shrink: Sequence[int]) -> str:
+    """Rows under their headers in aligned columns. With a `width` (a terminal's), the columns
+    `shrink` names, last first, give up characters (down to MIN_SHRUNK_WIDTH) until a line fits,
+    their cells cut short with an ellipsis; without one, nothing is cut."""
+    rows = [[cell.replace("\n", " ") for cell in row] for row in rows]
+    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows, strict=True)]
+    if width is not None:
+        over = sum(widths) + 2 * (len(widths) - 1) - width
+        for index in reversed(shrink):
+            if over <= 0:
+                break
+            give = min(over, max(widths[index] - MIN_SHRUNK_WIDTH, 0))
+            widths[index] -= give
+            over -= give
+    last = len(widths) - 1
+    lines = []
+    for row in [list(headers), *rows]:
+        cells = [_cut(cell, widths[i]) for i, cell in enumerate(row)]
+        lines.append("  ".join(cell if i == last else cell.ljust(widths[i]) for i, cell in enumerate(cells)))
+    return "\n".join(lines)
+
+
+def quarantine_text(rows: Sequence[QuarantinedRow], width: int | None) -> str:
+    """The rejected rows as a table: when (UTC), file, line, reason, the row as it was."""
+    return table_text(
+        ("quarantined at (UTC)", "file", "line", "reason", "row"),
+        [(r.at.strftime("%Y-%m-%d %H:%M:%S"), r.file_name, str(r.line), r.reason, r.row) for r in rows],
+        width,
+        shrink=(1, 3, 4),
+    )

@@ -83,11 +83,13 @@ def ingest_file(
     *,
     now: dt.datetime | None = None,
     follow_links: bool = False,
+    on_rows: Callable[[int], None] | None = None,
 ) -> FileResult:
     """Ingest one spend file: good rows are stored, bad rows quarantined with line and reason,
     all in one transaction. `now` is the moment of ingestion (default: the wall clock); a
     record's local date may be at most a day after it. A symbolic link is read only with
-    `follow_links` (a file a user names), never in the landing folder.
+    `follow_links` (a file a user names), never in the landing folder. `on_rows` hears the
+    number of rows of each chunk as it is stored (for a progress display).
 
     Raises SpendFileError, with nothing stored, when the file as a whole is unreadable (also
     when that shows only part-way through it), FileInFlight when it changed while it was read,
@@ -98,7 +100,7 @@ def ingest_file(
     accepted = AcceptedDates(settings.start_date(), now or _now())
     for attempt in range(1, DEADLOCK_ATTEMPTS + 1):
         try:
-            return _ingest_once(engine, path, zones, chunk_rows, accepted, follow_links)
+            return _ingest_once(engine, path, zones, chunk_rows, accepted, follow_links, on_rows)
         except OperationalError as exc:
             # Two files that repeat each other's record_ids in crossing order, stored at once on
             # PostgreSQL: the server ends one transaction; it is tried again from the start.
@@ -112,7 +114,13 @@ def _is_deadlock(exc: OperationalError) -> bool:
 
 
 def _ingest_once(
-    engine: Engine, path: Path, zones: dict[str, str], chunk_rows: int, accepted: AcceptedDates, follow_links: bool
+    engine: Engine,
+    path: Path,
+    zones: dict[str, str],
+    chunk_rows: int,
+    accepted: AcceptedDates,
+    follow_links: bool,
+    on_rows: Callable[[int], None] | None,
 ) -> FileResult:
     with open_spend_file(path, follow_links=follow_links) as handle:
         seen = os.fstat(handle.fileno())
@@ -121,7 +129,7 @@ def _ingest_once(
         try:
             first = next(chunks, None)  # a bad header raises here, before anything is written
             with writing(engine) as conn:
-                result = _store(conn, path.name, key, chain([first] if first else [], chunks))
+                result = _store(conn, path.name, key, chain([first] if first else [], chunks), on_rows)
                 if _changed(handle, seen):
                     raise FileInFlight(f"{path.name}: changed while it was read; left for the next look")
         except SpendFileError as exc:
@@ -135,7 +143,9 @@ def _changed(handle: BinaryIO, seen: os.stat_result) -> bool:
     return (now.st_size, now.st_mtime_ns) != (seen.st_size, seen.st_mtime_ns)
 
 
-def _store(conn: Connection, name: str, key: str, chunks: Iterator[Chunk]) -> FileResult:
+def _store(
+    conn: Connection, name: str, key: str, chunks: Iterator[Chunk], on_rows: Callable[[int], None] | None = None
+) -> FileResult:
     """Store every chunk of one file inside the caller's transaction; the file's counts."""
     file_id = conn.execute(
         insert(files_t).values(name=name, file_key=key, started_at=_now()).returning(files_t.c.id)
@@ -156,6 +166,8 @@ def _store(conn: Connection, name: str, key: str, chunks: Iterator[Chunk]) -> Fi
         result.accepted += inserted.accepted
         result.duplicate += inserted.duplicate
         result.rejected += len(rejections) + len(conflicts)
+        if on_rows is not None:
+            on_rows(inserted.accepted + inserted.duplicate + len(rejections) + len(conflicts))
     mark_days_dirty(conn, days, file_id)
     conn.execute(
         update(files_t)

@@ -1,20 +1,66 @@
-"""Making the database match a catalog file: brands, campaigns and their dayparting windows."""
+"""Making the database match a catalog file (brands, campaigns and their dayparting windows),
+and reading the catalog back out as it stands.
+
+Apply is set-based end to end: the file's rows are staged in temporary tables (COPY on
+PostgreSQL, multi-row INSERTs on SQLite), one statement compares them with what is stored and
+writes a plan of what differs, and one statement per table writes the differences. Nothing
+per row runs in Python, and a file that matches the database writes nothing."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
+from functools import lru_cache
+from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, delete, insert, select, update
+import pyarrow as pa
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Connection,
+    Engine,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    and_,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    not_,
+    or_,
+    select,
+    union,
+    update,
+)
 
-from budget_pipeline.ingest.catalog import Catalog
-from budget_pipeline.rules.dayparting import weekday_mask
+from budget_pipeline.collector import collector_paused
+from budget_pipeline.ingest.catalog import BrandSpec, Catalog, DaypartingSpec, catalog_yaml
+from budget_pipeline.rules.dayparting import ALL_DAYS, WEEKDAYS, weekday_mask, weekdays_from_mask
+from budget_pipeline.store.bulk import empty_temp_table, insert_arrow
 from budget_pipeline.store.db import writing
 from budget_pipeline.store.schema import brands_table, campaigns_table, windows_table
 from budget_pipeline.store.spend import mark_campaign_days_dirty, relocalize_campaigns
+from budget_pipeline.store.types import Money, to_micros
 
 brands_t = brands_table
 campaigns_t = campaigns_table
 windows_t = windows_table
+
+# Progress of an apply: (what is being done, steps done, steps in all).
+ApplyProgress = Callable[[str, int, int], None]
+
+
+def alerts_text(percents: tuple[int, ...]) -> str:
+    """The stored form of a brand's alert percents: sorted, comma-separated ("" for none)."""
+    return ",".join(str(percent) for percent in sorted(percents))
+
+
+def parse_alerts(text: str) -> tuple[int, ...]:
+    return tuple(int(percent) for percent in text.split(",") if percent)
 
 
 @dataclass(frozen=True)
@@ -26,124 +72,382 @@ class ApplySummary:
     records_relocalized: int
 
     def __str__(self) -> str:
-        return (
+        text = (
             f"brands: {self.brands_created} created, {self.brands_updated} updated; "
             f"campaigns: {self.campaigns_created} created, {self.campaigns_updated} updated"
         )
+        if self.records_relocalized:
+            text += f"; {self.records_relocalized} spend records re-dated to their new time zone"
+        return text
 
 
-def apply_catalog(engine: Engine, catalog: Catalog) -> ApplySummary:
+_meta = MetaData()
+
+
+def _temp(name: str, *columns: Column[Any]) -> Table:
+    return Table(name, _meta, *columns, prefixes=["TEMPORARY"], postgresql_on_commit="DELETE ROWS")
+
+
+# The file's rows, as the store holds them (brands by name; alerts as text; windows as masks).
+_brands_in = _temp(
+    "catalog_brands",
+    Column("name", String(200), nullable=False),
+    Column("timezone", String(64), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("daily_budget", Money, nullable=False),
+    Column("monthly_budget", Money, nullable=False),
+    Column("alerts", String(4000), nullable=False),
+    Column("pause_ahead_minutes", Integer),
+)
+_campaigns_in = _temp(
+    "catalog_campaigns",
+    Column("id", String(64), nullable=False),
+    Column("brand_name", String(200), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    Column("daily_cap", Money),
+    Column("monthly_cap", Money),
+)
+_windows_in = _temp(
+    "catalog_windows",
+    Column("campaign_id", String(64), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("weekdays", Integer, nullable=False),
+    Column("start_minute", Integer, nullable=False),
+    Column("end_minute", Integer, nullable=False),
+)
+# What differs, per campaign of the file that is new or changed in any way.
+_plan = _temp(
+    "catalog_plan",
+    Column("id", String(64), nullable=False),
+    Column("is_new", Boolean, nullable=False),
+    Column("fields_changed", Boolean, nullable=False),
+    Column("windows_changed", Boolean, nullable=False),
+    Column("rezoned", Boolean, nullable=False),
+    Column("rebranded", Boolean, nullable=False),
+)
+# Campaigns of the file whose windows differ from the stored ones.
+_window_changes = _temp("catalog_window_changes", Column("campaign_id", String(64), nullable=False))
+BRAND_FIELDS = ("timezone", "currency", "daily_budget", "monthly_budget", "alerts", "pause_ahead_minutes")
+CAMPAIGN_FIELDS = ("name", "enabled", "daily_cap", "monthly_cap")
+APPLY_STEPS = 8
+APPLY_WORK_MEM = "64MB"
+
+
+def apply_catalog(engine: Engine, catalog: Catalog, progress: ApplyProgress | None = None) -> ApplySummary:
     """Create or update every brand and campaign in `catalog` in one transaction; campaigns
-    missing from the file are left alone. Spend of a campaign whose time zone changed (its
-    brand's zone changed, or it moved brand) is re-dated to its new local days."""
-    with writing(engine) as conn:
-        return _apply(conn, catalog)
+    missing from the file are left alone, and what already matches is not written. Spend of a
+    campaign whose time zone changed (its brand's zone changed, or it moved brand) is re-dated
+    to its new local days. `progress` hears each step."""
+    with collector_paused(), writing(engine) as conn:
+        return _apply(conn, catalog, progress or (lambda _what, _done, _total: None))
 
 
-def _apply(conn: Connection, catalog: Catalog) -> ApplySummary:
-    existing_brands = {row.name: row for row in conn.execute(select(brands_t))}
-    before = {
-        row.id: (row.brand_id, row.timezone)
-        for row in conn.execute(
-            select(campaigns_t.c.id, campaigns_t.c.brand_id, brands_t.c.timezone).join(
-                brands_t, campaigns_t.c.brand_id == brands_t.c.id
-            )
+def _apply(conn: Connection, catalog: Catalog, progress: ApplyProgress) -> ApplySummary:
+    if conn.dialect.name == "postgresql":
+        # A few statements over every row of the file: JIT would compile each for longer than it
+        # runs, and the 4 MB default work_mem sorts 100k campaigns on disk.
+        conn.exec_driver_sql("SET LOCAL jit = off")
+        conn.exec_driver_sql(f"SET LOCAL work_mem = '{APPLY_WORK_MEM}'")
+    campaigns = sum(len(b.campaigns) for b in catalog.brands)
+    progress(f"staging {len(catalog.brands):,} brands and {campaigns:,} campaigns", 0, APPLY_STEPS)
+    _stage(conn, catalog)
+    progress("comparing with the database", 1, APPLY_STEPS)
+    _write_plan(conn)
+    progress("writing brands", 2, APPLY_STEPS)
+    brands_created, brands_updated = _write_brands(conn)
+    progress("writing campaigns", 3, APPLY_STEPS)
+    _write_campaigns(conn)
+    progress("writing dayparting windows", 4, APPLY_STEPS)
+    _write_windows(conn)
+    plan = _plan.c
+    created, updated, rezoned, rebranded = conn.execute(
+        select(
+            func.count().filter(plan.is_new),
+            func.count().filter(not_(plan.is_new), or_(plan.fields_changed, plan.windows_changed)),
+            func.count().filter(plan.rezoned),
+            func.count().filter(plan.rebranded),
         )
-    }
-
-    new_brands = [b for b in catalog.brands if b.name not in existing_brands]
-    if new_brands:
-        conn.execute(
-            insert(brands_t),
-            [
-                {
-                    "name": b.name,
-                    "timezone": b.timezone,
-                    "daily_budget": b.daily_budget,
-                    "monthly_budget": b.monthly_budget,
-                }
-                for b in new_brands
-            ],
-        )
-    changed_brands = [
-        b
-        for b in catalog.brands
-        if b.name in existing_brands
-        and (
-            existing_brands[b.name].timezone,
-            existing_brands[b.name].daily_budget,
-            existing_brands[b.name].monthly_budget,
-        )
-        != (b.timezone, b.daily_budget, b.monthly_budget)
-    ]
-    if changed_brands:
-        conn.execute(
-            update(brands_t)
-            .where(brands_t.c.name == bindparam("brand_name"))
-            .values(timezone=bindparam("tz"), daily_budget=bindparam("daily"), monthly_budget=bindparam("monthly")),
-            [
-                {"brand_name": b.name, "tz": b.timezone, "daily": b.daily_budget, "monthly": b.monthly_budget}
-                for b in changed_brands
-            ],
-        )
-    brand_ids = {row.name: row.id for row in conn.execute(select(brands_t.c.id, brands_t.c.name))}
-
-    rows = [
-        {
-            "id": c.id,
-            "brand_id": brand_ids[b.name],
-            "name": c.name,
-            "enabled": c.enabled,
-            "daily_cap": c.daily_budget,
-            "monthly_cap": c.monthly_budget,
-        }
-        for b in catalog.brands
-        for c in b.campaigns
-    ]
-    new_rows = [r for r in rows if r["id"] not in before]
-    old_rows = [r for r in rows if r["id"] in before]
-    if new_rows:
-        conn.execute(insert(campaigns_t), [{**r, "active": True, "pause_reasons": ""} for r in new_rows])
-    # All campaigns in one read: an IN list of every id in a large file would pass SQLite's
-    # limit on bound variables.
-    current = {row.id: row for row in conn.execute(select(campaigns_t))} if old_rows else {}
-    updated = [r for r in old_rows if any(getattr(current[r["id"]], key) != value for key, value in r.items())]
-    if updated:
-        fields = ("brand_id", "name", "enabled", "daily_cap", "monthly_cap")
-        conn.execute(
-            update(campaigns_t)
-            .where(campaigns_t.c.id == bindparam("campaign_id"))
-            .values({field: bindparam(f"new_{field}") for field in fields}),
-            [{"campaign_id": r["id"], **{f"new_{field}": r[field] for field in fields}} for r in updated],
-        )
-
-    ids = [r["id"] for r in rows]
-    for chunk in _chunks(ids, 500):
-        conn.execute(delete(windows_t).where(windows_t.c.campaign_id.in_(chunk)))
-    window_rows = [
-        {
-            "campaign_id": c.id,
-            "position": position,
-            "weekdays": weekday_mask(window.weekdays),
-            "start_minute": window.start,
-            "end_minute": window.end,
-        }
-        for b in catalog.brands
-        for c in b.campaigns
-        for position, window in enumerate(spec.window() for spec in c.dayparting)
-    ]
-    if window_rows:
-        conn.execute(insert(windows_t), window_rows)
-
-    zone_of = {c.id: b.timezone for b in catalog.brands for c in b.campaigns}
-    rezoned = [cid for cid, (_, zone) in before.items() if cid in zone_of and zone_of[cid] != zone]
-    relocalized = relocalize_campaigns(conn, rezoned) if rezoned else 0
-    # The aggregates carry each campaign's brand: a campaign that moved brand dirties its days.
-    rebranded = [r["id"] for r in old_rows if r["brand_id"] != before[r["id"]][0]]
+    ).one()
+    # Both steps read every raw record (no index leads from a campaign to its records): only
+    # when some campaign's zone or brand changed.
+    relocalized = 0
+    if rezoned:
+        progress("re-dating spend of campaigns in a new time zone", 5, APPLY_STEPS)
+        relocalized = relocalize_campaigns(conn, select(plan.id).where(plan.rezoned))
     if rebranded:
-        mark_campaign_days_dirty(conn, rebranded)
-    return ApplySummary(len(new_brands), len(changed_brands), len(new_rows), len(updated), relocalized)
+        # The aggregates carry each campaign's brand: a campaign that moved brand dirties its days.
+        progress("marking the spend days of campaigns that moved brand", 6, APPLY_STEPS)
+        mark_campaign_days_dirty(conn, select(plan.id).where(plan.rebranded))
+    progress("done", APPLY_STEPS, APPLY_STEPS)
+    return ApplySummary(brands_created, brands_updated, int(created), int(updated), relocalized)
 
 
-def _chunks(items: list[str], size: int) -> list[list[str]]:
-    return [items[i : i + size] for i in range(0, len(items), size)]
+def _money(values: list[Decimal | None], dialect: str) -> pa.Array:
+    """Money as the bulk insert writes it: micro-units on SQLite, decimal text on PostgreSQL."""
+    if dialect == "sqlite":
+        return pa.array([None if v is None else to_micros(v) for v in values], pa.int64())
+    return pa.array([None if v is None else str(v) for v in values], pa.string())
+
+
+def _brand_row(brand: BrandSpec) -> tuple[Any, ...]:
+    return (
+        brand.name,
+        brand.timezone,
+        brand.currency,
+        brand.daily_budget,
+        brand.monthly_budget,
+        alerts_text(brand.alerts),
+        brand.pause_ahead,
+    )
+
+
+@lru_cache(maxsize=4096)
+def _window_columns(days: tuple[str, ...], start: str, end: str) -> tuple[int, int, int]:
+    """(weekday mask, start minute, end minute) of a window as written; catalogs repeat a few."""
+    window = DaypartingSpec(days=list(days), start=start, end=end).window()
+    return weekday_mask(window.weekdays), window.start, window.end
+
+
+def _stage(conn: Connection, catalog: Catalog) -> None:
+    dialect = conn.dialect.name
+    for table in (_brands_in, _campaigns_in, _windows_in, _window_changes, _plan):
+        empty_temp_table(conn, table)
+    brands = list(zip(*(_brand_row(b) for b in catalog.brands), strict=True)) or [()] * 7
+    insert_arrow(
+        conn,
+        _brands_in.name,
+        pa.table(
+            [
+                pa.array(brands[0], pa.string()),
+                pa.array(brands[1], pa.string()),
+                pa.array(brands[2], pa.string()),
+                _money(list(brands[3]), dialect),
+                _money(list(brands[4]), dialect),
+                pa.array(brands[5], pa.string()),
+                pa.array(brands[6], pa.int64()),
+            ],
+            names=[c.name for c in _brands_in.columns],
+        ),
+    )
+    pairs = [(brand.name, campaign) for brand in catalog.brands for campaign in brand.campaigns]
+    ids = [campaign.id for _, campaign in pairs]
+    brand_names = [name for name, _ in pairs]
+    names = [campaign.name for _, campaign in pairs]
+    enabled = [campaign.enabled for _, campaign in pairs]
+    daily = [campaign.daily_budget for _, campaign in pairs]
+    monthly = [campaign.monthly_budget for _, campaign in pairs]
+    window_rows = [
+        (campaign.id, position, *_window_columns(tuple(spec.days), spec.start, spec.end))
+        for _, campaign in pairs
+        for position, spec in enumerate(campaign.dayparting)
+    ]
+    insert_arrow(
+        conn,
+        _campaigns_in.name,
+        pa.table(
+            [
+                pa.array(ids, pa.string()),
+                pa.array(brand_names, pa.string()),
+                pa.array(names, pa.string()),
+                pa.array(enabled, pa.bool_()),
+                _money(daily, dialect),
+                _money(monthly, dialect),
+            ],
+            names=[c.name for c in _campaigns_in.columns],
+        ),
+    )
+    window_columns = list(zip(*window_rows, strict=True)) or [()] * 5
+    insert_arrow(
+        conn,
+        _windows_in.name,
+        pa.table(
+            [
+                pa.array(window_columns[0], pa.string()),
+                *(pa.array(column, pa.int64()) for column in window_columns[1:]),
+            ],
+            names=[c.name for c in _windows_in.columns],
+        ),
+    )
+
+
+def _differs(stored: Any, wanted: Any) -> Any:
+    return stored.is_distinct_from(wanted)
+
+
+def _write_plan(conn: Connection) -> None:
+    """One row per campaign of the file that is new, or whose fields, windows, zone or brand
+    differ from the database's (before anything is written)."""
+    s, c, w, t, wc = _campaigns_in.c, campaigns_t.c, windows_t.c, _windows_in.c, _window_changes.c
+    old_brand, new_brand = brands_t.alias("old_brand"), _brands_in.alias("new_brand")
+    same_window = and_(
+        t.campaign_id == w.campaign_id,
+        t.position == w.position,
+        t.weekdays == w.weekdays,
+        t.start_minute == w.start_minute,
+        t.end_minute == w.end_minute,
+    )
+    # Two anti-joins, so both databases hash or merge them: stored windows of the file's
+    # campaigns that the file lacks, and the file's windows that are not stored.
+    stored_gone = (
+        select(w.campaign_id)
+        .join(_campaigns_in, s.id == w.campaign_id)
+        .outerjoin(_windows_in, same_window)
+        .where(t.campaign_id.is_(None))
+    )
+    staged_new = select(t.campaign_id).outerjoin(windows_t, same_window).where(w.campaign_id.is_(None))
+    conn.execute(insert(_window_changes).from_select(["campaign_id"], union(stored_gone, staged_new)))
+    is_new = c.id.is_(None)
+    rebranded = and_(not_(is_new), old_brand.c.name != s.brand_name)
+    fields_changed = and_(not_(is_new), or_(rebranded, *(_differs(c[f], s[f]) for f in CAMPAIGN_FIELDS)))
+    windows_changed = wc.campaign_id.is_not(None)
+    rezoned = and_(not_(is_new), old_brand.c.timezone != new_brand.c.timezone)
+    compared = (
+        select(
+            s.id.label("id"),
+            is_new.label("is_new"),
+            fields_changed.label("fields_changed"),
+            windows_changed.label("windows_changed"),
+            rezoned.label("rezoned"),
+            rebranded.label("rebranded"),
+        )
+        .select_from(
+            _campaigns_in.join(new_brand, new_brand.c.name == s.brand_name)
+            .outerjoin(campaigns_t, c.id == s.id)
+            .outerjoin(old_brand, old_brand.c.id == c.brand_id)
+            .outerjoin(_window_changes, wc.campaign_id == s.id)
+        )
+        .subquery()
+    )
+    k = compared.c
+    columns = [col.name for col in _plan.columns]
+    conn.execute(
+        insert(_plan).from_select(
+            columns, select(*k).where(or_(k.is_new, k.fields_changed, k.windows_changed, k.rezoned, k.rebranded))
+        )
+    )
+    # A campaign the file leaves out still follows its brand into a new zone.
+    no = literal(False)
+    conn.execute(
+        insert(_plan).from_select(
+            columns,
+            select(c.id, no, no, no, literal(True), no)
+            .join(old_brand, old_brand.c.id == c.brand_id)
+            .join(new_brand, new_brand.c.name == old_brand.c.name)
+            .where(old_brand.c.timezone != new_brand.c.timezone, ~exists().where(s.id == c.id)),
+        )
+    )
+
+
+def _write_brands(conn: Connection) -> tuple[int, int]:
+    """Insert the new brands and update those that differ; (created, updated)."""
+    b, s = brands_t.c, _brands_in.c
+    updated = conn.execute(
+        update(brands_t)
+        .values({f: s[f] for f in BRAND_FIELDS})
+        .where(b.name == s.name, or_(*(_differs(b[f], s[f]) for f in BRAND_FIELDS)))
+    ).rowcount
+    created = conn.execute(
+        insert(brands_t).from_select(
+            ["name", *BRAND_FIELDS],
+            select(s.name, *(s[f] for f in BRAND_FIELDS)).where(~exists().where(b.name == s.name)).order_by(s.name),
+        )
+    ).rowcount
+    return created, updated
+
+
+def _write_campaigns(conn: Connection) -> None:
+    c, s, b, p = campaigns_t.c, _campaigns_in.c, brands_t.c, _plan.c
+    conn.execute(
+        update(campaigns_t)
+        .values(brand_id=b.id, **{f: s[f] for f in CAMPAIGN_FIELDS})
+        .where(c.id == s.id, s.id == p.id, p.fields_changed, b.name == s.brand_name)
+    )
+    conn.execute(
+        insert(campaigns_t).from_select(
+            ["id", "brand_id", *CAMPAIGN_FIELDS, "active", "pause_reasons"],
+            select(s.id, b.id, *(s[f] for f in CAMPAIGN_FIELDS), literal(True), literal(""))
+            .join(_plan, p.id == s.id)
+            .join(brands_t, b.name == s.brand_name)
+            .where(p.is_new)
+            .order_by(s.id),
+        )
+    )
+
+
+def _write_windows(conn: Connection) -> None:
+    """Replace the windows of campaigns whose windows differ (and add those of new ones)."""
+    w, t, p = windows_t.c, _windows_in.c, _plan.c
+    conn.execute(delete(windows_t).where(w.campaign_id.in_(select(p.id).where(p.windows_changed, not_(p.is_new)))))
+    columns = ["campaign_id", "position", "weekdays", "start_minute", "end_minute"]
+    conn.execute(
+        insert(windows_t).from_select(
+            columns,
+            select(*(t[name] for name in columns))
+            .join(_plan, p.id == t.campaign_id)
+            .where(p.windows_changed)
+            .order_by(t.campaign_id, t.position),
+        )
+    )
+
+
+def _money_text(amount: Decimal) -> str:
+    """A stored budget (six decimals) as the catalog writes it: "100.00"."""
+    return str(amount.quantize(Decimal("0.01")))
+
+
+def _clock_text(minute: int) -> str:
+    return f"{minute // 60:02d}:{minute % 60:02d}"
+
+
+def _duration_text(minutes: int) -> str:
+    return f"{minutes // 60}h" if minutes % 60 == 0 else f"{minutes}m"
+
+
+def read_catalog(conn: Connection) -> dict[str, Any]:
+    """The catalog as it stands, in the catalog file's shape: brands by name, their campaigns by
+    id. Every brand field and a campaign's `enabled` are written out, defaults included; caps,
+    windows and a pause_ahead only where set, and a window's days unless it runs every day."""
+    b, c, w = brands_t.c, campaigns_t.c, windows_t.c
+    windows: dict[str, list[dict[str, Any]]] = {}
+    window_query = select(w.campaign_id, w.weekdays, w.start_minute, w.end_minute).order_by(w.campaign_id, w.position)
+    for window_campaign, weekdays, start_minute, end_minute in conn.execute(window_query):
+        window: dict[str, Any] = {}
+        days = weekdays_from_mask(weekdays)
+        if days != ALL_DAYS:
+            window["days"] = [WEEKDAYS[day] for day in sorted(days)]
+        window["start"] = _clock_text(start_minute)
+        window["end"] = _clock_text(end_minute)
+        windows.setdefault(window_campaign, []).append(window)
+    campaigns: dict[int, list[dict[str, Any]]] = {}
+    query = select(c.id, c.brand_id, c.name, c.enabled, c.daily_cap, c.monthly_cap).order_by(c.id)
+    for campaign_id, brand_id, name, enabled, daily_cap, monthly_cap in conn.execute(query):
+        campaign: dict[str, Any] = {"id": campaign_id, "name": name, "enabled": enabled}
+        if daily_cap is not None:
+            campaign["daily_budget"] = _money_text(daily_cap)
+        if monthly_cap is not None:
+            campaign["monthly_budget"] = _money_text(monthly_cap)
+        if campaign_id in windows:
+            campaign["dayparting"] = windows[campaign_id]
+        campaigns.setdefault(brand_id, []).append(campaign)
+    brands = []
+    for row in conn.execute(select(brands_t).order_by(b.name)):
+        brand: dict[str, Any] = {
+            "name": row.name,
+            "timezone": row.timezone,
+            "currency": row.currency,
+            "daily_budget": _money_text(row.daily_budget),
+            "monthly_budget": _money_text(row.monthly_budget),
+            "alerts": list(parse_alerts(row.alerts)),
+        }
+        if row.pause_ahead_minutes is not None:
+            brand["pause_ahead"] = _duration_text(row.pause_ahead_minutes)
+        brand["campaigns"] = campaigns.get(row.id, [])
+        brands.append(brand)
+    return {"brands": brands}
+
+
+def export_catalog(engine: Engine) -> str:
+    """The catalog as it stands, as catalog YAML: applying it changes nothing."""
+    with engine.connect() as conn:
+        return catalog_yaml(read_catalog(conn))

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -43,6 +44,13 @@ class Brand(Base):
     timezone: Mapped[str] = mapped_column(String(64))
     daily_budget: Mapped[Decimal] = mapped_column(Money)
     monthly_budget: Mapped[Decimal] = mapped_column(Money)
+    # ISO 4217 code of the budgets' and spend's currency.
+    currency: Mapped[str] = mapped_column(String(3), server_default="USD")
+    # Sorted, comma-separated percents of a budget at which an alert fires ("" for none);
+    # see store.catalog.alerts_text / parse_alerts.
+    alerts: Mapped[str] = mapped_column(String(4000), server_default="80,100")
+    # Predictive pause: how far ahead spend is projected, in minutes; None for none.
+    pause_ahead_minutes: Mapped[int | None] = mapped_column(Integer)
     # The brand-local date / month start of the last reset, so each zone resets once, on time.
     last_daily_reset: Mapped[dt.date | None] = mapped_column(Date)
     last_monthly_reset: Mapped[dt.date | None] = mapped_column(Date)
@@ -122,6 +130,8 @@ class QuarantinedRow(Base):
     record_id: Mapped[str | None] = mapped_column(String(200))
     raw: Mapped[str] = mapped_column(Text)
     file_id: Mapped[int] = mapped_column(Integer)
+    # When the row was quarantined: the database's clock at insert (migration 0007).
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, server_default=text("CURRENT_TIMESTAMP"))
 
     __table_args__ = (UniqueConstraint("file_key", "line_no", name="uq_quarantined_rows_file_line"),)
 

@@ -19,19 +19,21 @@ from sqlalchemy import (
     Date,
     Integer,
     MetaData,
+    Select,
     String,
     Table,
-    bindparam,
     delete,
     func,
     insert,
     literal,
     select,
     text,
+    update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
+from budget_pipeline.ingest.spendfile import CampaignZones
 from budget_pipeline.rules.calendar import current_days, local_date, month_start, next_month_start
 from budget_pipeline.store.bulk import arrow_csv, copy_csv, empty_temp_table, insert_arrow
 from budget_pipeline.store.schema import (
@@ -449,35 +451,53 @@ def ingest_totals(conn: Connection) -> IngestTotals:
     return IngestTotals(int(records), int(quarantined), int(files))
 
 
-def relocalize_campaigns(conn: Connection, campaign_ids: Sequence[str]) -> int:
-    """Re-date the raw records of campaigns whose brand time zone changed; the old and new
-    days are marked dirty so the next refresh rebuilds them."""
-    zones = dict(
-        conn.execute(
-            select(campaigns_t.c.id, brands_t.c.timezone)
-            .join(brands_t, brands_t.c.id == campaigns_t.c.brand_id)
-            .where(campaigns_t.c.id.in_(campaign_ids))
-        ).all()
-    )
+# Records of a re-zoned campaign whose local date changed, with the new date.
+_redates_t = Table(
+    "spend_redates",
+    MetaData(),
+    Column("record_id", raw_t.c.record_id.type, primary_key=True),
+    Column("local_date", Date, nullable=False),
+    prefixes=["TEMPORARY"],
+    postgresql_on_commit="DELETE ROWS",
+)
+
+
+def relocalize_campaigns(conn: Connection, campaign_ids: Select[Any]) -> int:
+    """Re-date the raw records of the campaigns `campaign_ids` selects to the local days of
+    their brands' (new) time zones, computed as ingestion computes them; the old and new days
+    are marked dirty so the next refresh rebuilds them. How many records changed day."""
     rows = conn.execute(
-        select(raw_t.c.record_id, raw_t.c.campaign_id, raw_t.c.occurred_at, raw_t.c.local_date).where(
-            raw_t.c.campaign_id.in_(campaign_ids)
-        )
+        select(raw_t.c.record_id, raw_t.c.campaign_id, raw_t.c.occurred_at, raw_t.c.local_date, brands_t.c.timezone)
+        .join(campaigns_t, campaigns_t.c.id == raw_t.c.campaign_id)
+        .join(brands_t, brands_t.c.id == campaigns_t.c.brand_id)
+        .where(raw_t.c.campaign_id.in_(campaign_ids))
     ).all()
-    changes = []
-    touched: set[dt.date] = set()
-    for record_id, campaign_id, occurred_at, old_day in rows:
-        new_day = local_date(occurred_at, zones[campaign_id])
-        if new_day != old_day:
-            changes.append({"rid": record_id, "new_day": new_day})
-            touched.update((old_day, new_day))
-    if changes:
+    if not rows:
+        return 0
+    record_ids, campaigns, occurred, old_days, zones = zip(*rows, strict=True)
+    known = CampaignZones(dict(zip(campaigns, zones, strict=True)))
+    positions = np.asarray(known.positions(pa.array(campaigns, pa.string())).to_numpy(zero_copy_only=False))
+    instants = pa.array(occurred, pa.timestamp("us", tz="UTC"))
+    new_days = pa.array(known.local_dates(positions, instants, np.ones(len(positions), dtype=bool)), pa.date32())
+    changed = pc.not_equal(new_days, pa.array(old_days, pa.date32()))
+    moved = pa.table(
+        {
+            "record_id": pa.array(record_ids, pa.string()).filter(changed),
+            "local_date": new_days.filter(changed).cast(pa.string()),
+        }
+    )
+    if moved.num_rows:
+        empty_temp_table(conn, _redates_t)
+        insert_arrow(conn, _redates_t.name, moved)
         conn.execute(
-            raw_t.update().where(raw_t.c.record_id == bindparam("rid")).values(local_date=bindparam("new_day")),
-            changes,
+            update(raw_t).values(local_date=_redates_t.c.local_date).where(raw_t.c.record_id == _redates_t.c.record_id)
         )
-    mark_days_dirty(conn, touched)
-    return len(changes)
+        old = pa.array(old_days, pa.date32()).filter(changed)
+        mark_days_dirty(conn, set(pc.unique(old).to_pylist()) | set(pc.unique(new_days.filter(changed)).to_pylist()))
+    return moved.num_rows
+
+
+BRANDS_FILTERED_IN_SQL = 500  # more would bind too many values for SQLite; fewer are filtered in Python
 
 
 @dataclass(frozen=True)
@@ -488,10 +508,16 @@ class BrandSpend:
     monthly: Decimal
 
 
-def brand_spend_as_of(conn: Connection, as_of: dt.datetime) -> dict[int, BrandSpend]:
-    """Each brand's spend on its own local date of `as_of` and in that local month, summed
-    straight from the raw records (so it is right even before the next refresh)."""
+def brand_spend_as_of(
+    conn: Connection, as_of: dt.datetime, brand_ids: Collection[int] | None = None
+) -> dict[int, BrandSpend]:
+    """Each brand's (or each of `brand_ids`') spend on its own local date of `as_of` and in
+    that local month, summed straight from the raw records (so it is right even before the
+    next refresh)."""
     brands = conn.execute(select(brands_t.c.id, brands_t.c.timezone)).all()
+    if brand_ids is not None:
+        wanted = set(brand_ids)
+        brands = [row for row in brands if row.id in wanted]
     today = {bid: local_date(as_of, zone) for bid, zone in brands}
     if not today:
         return {}
@@ -501,12 +527,15 @@ def brand_spend_as_of(conn: Connection, as_of: dt.datetime) -> dict[int, BrandSp
         select(campaigns_t.c.brand_id, raw_t.c.local_date, func.sum(raw_t.c.amount))
         .join(campaigns_t, campaigns_t.c.id == raw_t.c.campaign_id)
         .where(raw_t.c.local_date >= first, raw_t.c.local_date < stop)
+        .where(*([campaigns_t.c.brand_id.in_(list(today))] if len(today) <= BRANDS_FILTERED_IN_SQL else []))
         .group_by(campaigns_t.c.brand_id, raw_t.c.local_date)
     )
     daily: dict[int, Decimal] = {}
     monthly: dict[int, Decimal] = {}
     for brand_id, day, spend in rows:
-        mine = today[brand_id]
+        mine = today.get(brand_id)
+        if mine is None:
+            continue
         if day == mine:
             daily[brand_id] = daily.get(brand_id, Decimal(0)) + spend
         if month_start(day) == month_start(mine) and day <= mine:
@@ -515,9 +544,9 @@ def brand_spend_as_of(conn: Connection, as_of: dt.datetime) -> dict[int, BrandSp
     return {bid: BrandSpend(bid, today[bid], daily.get(bid, zero), monthly.get(bid, zero)) for bid in today}
 
 
-def mark_campaign_days_dirty(conn: Connection, campaign_ids: Sequence[str]) -> None:
-    """Mark every local day with spend of these campaigns for the next refresh."""
-    days = conn.execute(select(raw_t.c.local_date).where(raw_t.c.campaign_id.in_(list(campaign_ids))).distinct())
+def mark_campaign_days_dirty(conn: Connection, campaign_ids: Select[Any]) -> None:
+    """Mark every local day with spend of the campaigns `campaign_ids` selects for the next refresh."""
+    days = conn.execute(select(raw_t.c.local_date).where(raw_t.c.campaign_id.in_(campaign_ids)).distinct())
     mark_days_dirty(conn, set(days.scalars()))
 
 

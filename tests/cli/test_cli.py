@@ -363,10 +363,10 @@ def test_status_and_history_as_text(ready: str, tmp_path: Path) -> None:
     assert status.returncode == 0
     assert status.stdout.splitlines() == [
         "as of 2026-11-25T18:00:00+00:00",
-        "Acme (America/New_York, 2026-11-25): day 100.00 / 100.00, month 100.00 / 2000.00",
+        "Acme (America/New_York, 2026-11-25): day 100.00 USD / 100.00 USD, month 100.00 USD / 2,000.00 USD",
         "  acme-search              paused: daily_budget",
         "  acme-social              paused: daily_budget",
-        "Tokyo Foods (Asia/Tokyo, 2026-11-26): day 0.00 / 50.00, month 0.00 / 1000.00",
+        "Tokyo Foods (Asia/Tokyo, 2026-11-26): day 0.00 USD / 50.00 USD, month 0.00 USD / 1,000.00 USD",
         "  tokyo-display            active",
     ]
     history = cli(ready, "history", "--campaign", "acme-social")
@@ -379,5 +379,5 @@ def test_status_and_history_as_text(ready: str, tmp_path: Path) -> None:
 def test_status_reads_spend_stored_before_its_refresh(ready: str, tmp_path: Path) -> None:
     assert cli(ready, "ingest", str(write_csv(tmp_path / "s.csv", ["r1,acme-search,12.5,2026-11-25T15:00:00Z"])))
     done = cli(ready, "status", "--as-of", "2026-11-25T18:00:00Z")
-    assert "day 12.50 / 100.00" in done.stdout
+    assert "day 12.50 USD / 100.00 USD" in done.stdout
     assert done.stderr.startswith("note: spend recorded for 1 day(s) (2026-11-25) is not in these totals yet")

@@ -1,7 +1,33 @@
 import pytest
-from sqlalchemy import inspect
+from sqlalchemy import Engine, inspect, text
 
 from budget_pipeline.store.db import current_revision, head_revision, make_engine, upgrade
+
+
+def old_acme(engine: Engine) -> None:
+    """The ACME catalog written with the columns of migration 0001, for a schema that is not
+    yet at head (the current catalog code writes columns an older schema lacks)."""
+    money = 1_000_000 if engine.dialect.name == "sqlite" else 1  # SQLite stores micro-units
+    with engine.begin() as conn:
+        for name, zone, daily, monthly, campaigns in (
+            ("Acme", "America/New_York", 100, 2000, ("acme-search", "acme-social")),
+            ("Tokyo Foods", "Asia/Tokyo", 50, 1000, ("tokyo-display",)),
+        ):
+            brand_id = conn.execute(
+                text(
+                    "INSERT INTO brands (name, timezone, daily_budget, monthly_budget) "
+                    "VALUES (:n, :z, :d, :m) RETURNING id"
+                ),
+                {"n": name, "z": zone, "d": daily * money, "m": monthly * money},
+            ).scalar_one()
+            for campaign in campaigns:
+                conn.execute(
+                    text(
+                        "INSERT INTO campaigns (id, brand_id, name, enabled, active, pause_reasons) "
+                        "VALUES (:c, :b, :c, true, true, '')"
+                    ),
+                    {"c": campaign, "b": brand_id},
+                )
 
 
 def test_init_is_idempotent_and_reaches_head(db_url: str) -> None:
@@ -36,11 +62,11 @@ def test_money_columns_are_exact_types(db_url: str) -> None:
 
 def test_upgrade_from_an_older_schema_keeps_the_data(db_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
     from budget_pipeline.ingest.pipeline import ingest_file
-    from tests.conftest import ACME, apply_yaml, write_csv
+    from tests.conftest import write_csv
 
     engine = make_engine(db_url)
     upgrade(engine, "0001")
-    apply_yaml(engine, ACME)
+    old_acme(engine)
     ingest_file(engine, write_csv(tmp_path / "s.csv", ["r1,acme-search,1.5,2026-11-25T15:00:00Z"]))
     upgrade(engine)
     assert current_revision(engine) == head_revision() != "0001"
@@ -48,8 +74,6 @@ def test_upgrade_from_an_older_schema_keeps_the_data(db_url: str, tmp_path) -> N
     assert "ix_raw_spend_records_local_date" in indexes
     assert "ix_raw_spend_records_day_campaign_amount" not in indexes
     assert "ix_raw_spend_records_file_id" not in indexes
-    from sqlalchemy import text
-
     with engine.connect() as conn:
         assert conn.execute(text("SELECT record_id FROM raw_spend_records")).scalars().all() == ["r1"]
 
@@ -80,14 +104,12 @@ def test_upgrade_to_byte_order_record_ids_keeps_them_matching(db_url: str, tmp_p
     """Migration 0005 gives record_id the "C" collation on PostgreSQL (SQLite compares bytes
     already), keeping the records; a repeated record_id still meets the stored one through the
     staging table's join, on both databases."""
-    from sqlalchemy import text
-
     from budget_pipeline.ingest.pipeline import ingest_file
-    from tests.conftest import ACME, apply_yaml, write_csv
+    from tests.conftest import write_csv
 
     engine = make_engine(db_url)
     upgrade(engine, "0004")
-    apply_yaml(engine, ACME)
+    old_acme(engine)
     ingest_file(engine, write_csv(tmp_path / "a.csv", ["r1,acme-search,1.5,2026-11-25T15:00:00Z"]))
     upgrade(engine)
     again = ingest_file(
@@ -113,13 +135,9 @@ def test_upgrade_fills_the_brand_aggregates_from_the_campaign_rows(db_url: str) 
     """Migration 0006 sums the daily_spend and monthly_spend rows already built per brand."""
     from decimal import Decimal
 
-    from sqlalchemy import text
-
-    from tests.conftest import ACME, apply_yaml
-
     engine = make_engine(db_url)
     upgrade(engine, "0005")
-    apply_yaml(engine, ACME)
+    old_acme(engine)
     with engine.begin() as conn:
         brand = {name: bid for bid, name in conn.execute(text("SELECT id, name FROM brands"))}
         money = 1_000_000 if engine.dialect.name == "sqlite" else 1  # SQLite stores micro-units
@@ -151,3 +169,40 @@ def test_upgrade_fills_the_brand_aggregates_from_the_campaign_rows(db_url: str) 
                 for bid, spend, n in conn.execute(text(f"SELECT brand_id, spend, records FROM {table}"))
             }
             assert rows == {brand["Acme"]: (Decimal(5), 2), brand["Tokyo Foods"]: (Decimal(5), 1)}, table
+
+
+def test_upgrade_gives_brands_their_defaults_and_quarantined_rows_a_time(db_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Migration 0007: brands take USD, alerts 80 and 100 and no predictive pause; a row already
+    quarantined takes the start of its ingestion (or the upgrade's time if that is gone)."""
+    import datetime as dt
+
+    from budget_pipeline.ingest.pipeline import ingest_file
+    from tests.conftest import write_csv
+
+    engine = make_engine(db_url)
+    upgrade(engine, "0006")
+    old_acme(engine)
+    ingest_file(engine, write_csv(tmp_path / "s.csv", ["r1,ghost,1,2026-11-25T15:00:00Z"]))
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO quarantined_rows (file_key, file_name, line_no, reason, raw, file_id) "
+                "VALUES ('gone:1:1', 'gone.csv', 2, 'unknown campaign_id', 'x', 999)"
+            )
+        )
+    before = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    upgrade(engine)
+    with engine.connect() as conn:
+        brands = conn.execute(text("SELECT currency, alerts, pause_ahead_minutes FROM brands")).all()
+        started = conn.execute(text("SELECT started_at FROM spend_files")).scalar_one()
+        rows = dict(conn.execute(text("SELECT file_name, at FROM quarantined_rows")).all())
+    assert brands == [("USD", "80,100", None)] * 2
+    from budget_pipeline.store.types import UTCDateTime
+
+    def instant(value):  # type: ignore[no-untyped-def]
+        return UTCDateTime().process_result_value(
+            value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(value), engine.dialect
+        )
+
+    assert instant(rows["s.csv"]) == instant(started)
+    assert instant(rows["gone.csv"]) >= before
