@@ -291,7 +291,13 @@ TICK_JOBS = {
 def tick(as_of: str | None) -> None:
     """One control cycle as Dagster runs on $DAGSTER_HOME: ingest landing files, refresh current
     and touched spend partitions, enforce budgets, resets and dayparting."""
-    instant = resolve_as_of(as_of)
+    if not run_cycle(resolve_as_of(as_of)):
+        fail("a control run failed; see it in the Dagster UI or `dagster run list`")
+
+
+def run_cycle(instant: dt.datetime) -> bool:
+    """One control cycle at `instant`, a Dagster run per job on $DAGSTER_HOME, a line per run;
+    whether every run succeeded."""
     from dagster import DagsterError, DagsterInstance
 
     from budget_pipeline.definitions import defs
@@ -306,7 +312,7 @@ def tick(as_of: str | None) -> None:
             instance = DagsterInstance.get()
     except DagsterError as exc:
         fail(f"no Dagster instance: {str(exc).splitlines()[0]}")
-    failed = False
+    succeeded = True
     with instance:
         for name, reporting_op in TICK_JOBS.items():
             result = defs.resolve_job_def(name).execute_in_process(
@@ -319,14 +325,13 @@ def tick(as_of: str | None) -> None:
             )
             if not result.success:
                 click.echo(f"{name}: FAILURE (run {result.run_id}): {first_error(result)}")
-                failed = True
+                succeeded = False
                 continue
             click.echo(f"{name}: success (run {result.run_id}), {result.output_for_node(reporting_op)} changed")
             if name == "ingest_spend_job":
                 for line in result.output_for_node("ingest_landing_files"):
                     click.echo(f"  {line}")
-    if failed:
-        fail("a control run failed; see it in the Dagster UI or `dagster run list`")
+    return succeeded
 
 
 @contextmanager
@@ -406,8 +411,9 @@ def history(campaign_id: str | None, limit: int | None, as_json: bool) -> None:
 @main.command()
 @as_of_option
 def demo(as_of: str | None) -> None:
-    """Load the demo catalog and three weeks of spend, so the UI has something to show."""
-    from budget_pipeline.demo import catalog, spend_csv
+    """Load the demo catalog and three weeks of spend, then play the minutes before Night Owl's
+    midnight and the moment after as two control cycles, so the UI opens on a story."""
+    from budget_pipeline.demo import NIGHT_OWL, catalog, local_midnight, night_owl_zone, spend_csv
     from budget_pipeline.ingest.catalog import parse_catalog
 
     until = resolve_as_of(as_of)
@@ -417,15 +423,30 @@ def demo(as_of: str | None) -> None:
         path = settings.dagster_home() / "demo" / f"demo-spend-{until:%Y%m%dT%H%M}.csv"
         path.parent.mkdir(parents=True, exist_ok=True)
         spend_csv(path, until)
-        click.echo(ingest_file(engine, path).summary())
+        click.echo(ingest_file(engine, path, now=until).summary())
+    zone = night_owl_zone(until)
+    midnight = local_midnight(until, zone)
+    click.echo(f"{NIGHT_OWL} ({zone}): local midnight at {midnight.isoformat()}; a cycle just before it, then now")
+    replayed = run_cycle(midnight - dt.timedelta(minutes=2))
+    if not (run_cycle(until) and replayed):
+        fail("a demo control run failed; see it in the Dagster UI or `dagster run list`")
 
 
 @main.command("demo-simulator", hidden=True)
 @click.option("--every", type=float, default=60.0, show_default=True, help="Seconds between files.")
 @click.option("--count", type=int, default=None, help="Stop after this many files.")
 def demo_simulator(every: float, count: int | None) -> None:
-    """Demo only: drop a small spend file into the landing folder every minute."""
+    """Demo only: drop a small spend file into the landing folder every minute, spending on the
+    campaigns that are active."""
     from budget_pipeline.demo import simulate
+    from budget_pipeline.store.status import active_campaigns
 
-    with suppress(KeyboardInterrupt):
-        simulate(settings.landing_dir(), every, count)
+    with database_errors():
+        engine = ready_engine()
+
+        def active() -> set[str]:
+            with engine.connect() as conn:
+                return active_campaigns(conn)
+
+        with suppress(KeyboardInterrupt):
+            simulate(settings.landing_dir(), active, every, count)

@@ -84,7 +84,7 @@ def _report(context: AssetExecutionContext, reports: list[Any]) -> None:
     def outside(report: Any) -> None:
         context.log.warning(f"{report.asset} {report.key} rebuilt, but it is outside the partitions")
 
-    for event in partition_events(reports, outside):
+    for event in partition_events(reports, context.instance, outside):
         context.log_event(event)
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from dagster import AssetCheckEvaluation, AssetCheckSeverity, AssetCheckSpec, AssetKey, MetadataValue, PreviewWarning
 
+from budget_pipeline.defs.dagster_compat import TargetMaterialization
 from budget_pipeline.defs.partitions import daily_partitions, monthly_partitions
 from budget_pipeline.rules.money import money_text
 from budget_pipeline.rules.reasons import budget_reached
@@ -90,7 +91,9 @@ class CheckOutcome:
     description: str
     metadata: dict[str, Any] = field(default_factory=dict)
 
-    def evaluation(self, partition: str | None) -> AssetCheckEvaluation:
+    def evaluation(self, partition: str | None, target: TargetMaterialization | None = None) -> AssetCheckEvaluation:
+        """This outcome as the result of `partition` (or of the unpartitioned check), naming the
+        materialization it checked (`dagster_compat.latest_materialization`)."""
         return AssetCheckEvaluation(
             asset_key=AssetKey(self.asset),
             check_name=self.name,
@@ -99,6 +102,7 @@ class CheckOutcome:
             description=self.description,
             metadata=self.metadata,
             partition=partition,
+            target_materialization_data=target,
         )
 
 
@@ -129,7 +133,11 @@ def within_budget(uses: Sequence[BrandUse], *, monthly: bool) -> CheckOutcome:
     """WARN, naming each brand of one partition whose spend reached its budget (the comparison
     that pauses), biggest overspend first."""
     reached = sorted((u for u in uses if budget_reached(u.spend, u.budget)), key=lambda u: (-u.over, u.brand))
-    metadata: dict[str, Any] = {"brands_at_or_over_budget": len(reached), "brands_with_spend": len(uses)}
+    # Text, not numbers: the UI plots a check's numbers over time, across partitions, which is noise.
+    metadata: dict[str, Any] = {
+        "brands_at_or_over_budget": MetadataValue.text(str(len(reached))),
+        "brands_with_spend": MetadataValue.text(str(len(uses))),
+    }
     if reached:
         metadata["overspend"] = MetadataValue.md(overspend_table(reached))
     return CheckOutcome(
@@ -147,10 +155,10 @@ def reconcile(day: dt.date, raw: DayTotals, built: PeriodTotals) -> CheckOutcome
     raw_records, raw_spend = raw.get(day, (0, Decimal(0)))
     same = (raw_records, raw_spend) == (built.records, built.spend)
     metadata: dict[str, Any] = {
-        "raw_records": raw_records,
-        "aggregate_records": built.records,
-        "raw_spend": money_text(raw_spend),
-        "aggregate_spend": money_text(built.spend),
+        "raw_records": MetadataValue.text(str(raw_records)),
+        "aggregate_records": MetadataValue.text(str(built.records)),
+        "raw_spend": MetadataValue.text(money_text(raw_spend)),
+        "aggregate_spend": MetadataValue.text(money_text(built.spend)),
     }
     description = (
         "matches its raw records"

@@ -19,7 +19,8 @@ from dagster import (
 
 from budget_pipeline import control
 from budget_pipeline.control import Outcome
-from budget_pipeline.defs.checks import budgets_today
+from budget_pipeline.defs.checks import CAMPAIGN_STATUS, budgets_today
+from budget_pipeline.defs.dagster_compat import latest_materialization
 from budget_pipeline.defs.reporting import PartitionReport, build_daily, build_monthly, partition_events
 from budget_pipeline.defs.resources import BudgetDatabase, Clock, LandingFolder
 from budget_pipeline.defs.status_report import brand_uses, run_tags, status_materialization
@@ -111,7 +112,7 @@ def refresh_spend_partitions(context: OpExecutionContext, database: BudgetDataba
     def outside(report: PartitionReport) -> None:
         context.log.warning(f"{report.asset} {report.key} rebuilt, but it is outside the partitions")
 
-    yield from partition_events(reports, outside)
+    yield from partition_events(reports, context.instance, outside)
     days = [r.key for r in reports if r.asset == "daily_spend"]
     context.log.info(f"refreshed {len(days)} day(s) as of {as_of.isoformat()}")
     yield Output(days, metadata={"days_refreshed": len(days), "as_of": as_of.isoformat()})
@@ -121,7 +122,8 @@ def _report_status(
     context: OpExecutionContext, database: BudgetDatabase, what: str, as_of: dt.datetime, outcome: Outcome
 ) -> Iterator[Any]:
     """campaign_status after this step, tags saying what changed, and the step's output."""
-    context.instance.add_run_tags(context.run_id, run_tags(outcome))
+    if tags := run_tags(outcome):
+        context.instance.add_run_tags(context.run_id, tags)
     context.log.info(
         f"{what} as of {as_of.isoformat()}: {len(outcome.changes)} changed "
         f"({len(outcome.paused)} paused, {len(outcome.resumed)} resumed) of {outcome.evaluated}"
@@ -155,7 +157,8 @@ def enforce_budgets(context: OpExecutionContext, database: BudgetDatabase, clock
     yield from _report_status(context, database, "budgets", as_of, outcome)
     with database.engine.connect() as conn:
         rows = brands(conn)
-    yield budgets_today(*brand_uses(rows, outcome.spend), as_of).evaluation(None)
+    target = latest_materialization(context.instance, CAMPAIGN_STATUS, None)
+    yield budgets_today(*brand_uses(rows, outcome.spend), as_of).evaluation(None, target)
 
 
 @op(pool=STATUS_POOL, out=CHANGED, description="Clear daily budget reasons of brands whose local day has turned.")

@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from dagster import AssetCheckEvaluation, AssetMaterialization, MetadataValue, PartitionsDefinition
+from dagster import AssetCheckEvaluation, AssetMaterialization, DagsterInstance, MetadataValue, PartitionsDefinition
 from sqlalchemy import Engine
 
 from budget_pipeline.defs.checks import (
@@ -23,8 +23,9 @@ from budget_pipeline.defs.checks import (
     reconcile,
     within_budget,
 )
+from budget_pipeline.defs.dagster_compat import latest_materialization
 from budget_pipeline.defs.partitions import daily_partitions, day_key, month_key, monthly_partitions
-from budget_pipeline.rules.money import money_text
+from budget_pipeline.rules.money import CENTS, money_text
 from budget_pipeline.rules.reasons import budget_reached
 from budget_pipeline.store.db import writing
 from budget_pipeline.store.spend import (
@@ -55,7 +56,7 @@ class PartitionReport:
             # Numbers as numbers, so the UI plots them; the exact amount as text beside them.
             "records": MetadataValue.int(self.totals.records),
             "dagster/row_count": MetadataValue.int(self.totals.rows),
-            "spend": MetadataValue.float(float(self.totals.spend)),
+            "spend": MetadataValue.float(float(self.totals.spend.quantize(CENTS))),
             "spend_exact": MetadataValue.text(money_text(self.totals.spend)),
             "brands_with_spend": MetadataValue.int(len(self.uses)),
             "brands_at_or_over_budget": MetadataValue.int(reached),
@@ -131,10 +132,12 @@ def build_monthly(engine: Engine, first: dt.date, stop: dt.date) -> list[Partiti
 
 
 def partition_events(
-    reports: Sequence[PartitionReport], on_outside: Any = None
+    reports: Sequence[PartitionReport], instance: DagsterInstance, on_outside: Any = None
 ) -> Iterator[AssetMaterialization | AssetCheckEvaluation]:
-    """Each report's materialization, then its check results, all of that one partition. A
-    period outside the partitions (spend before BUDGET_START_DATE) has nothing to report on;
+    """Each report's materialization, then its check results, all of that one partition; each
+    result names the materialization it checked, which the caller has stored by the time the
+    result is asked for (a step stores each event it yields or logs before it goes on). A period
+    outside the partitions (spend before BUDGET_START_DATE) has nothing to report on;
     `on_outside(report)` is told of it."""
     for report in reports:
         partitions: PartitionsDefinition = daily_partitions if report.asset == DAILY_SPEND else monthly_partitions
@@ -145,5 +148,6 @@ def partition_events(
         yield AssetMaterialization(
             report.asset, partition=report.key, description=report.description(), metadata=report.metadata()
         )
+        target = latest_materialization(instance, report.asset, report.key)
         for outcome in report.checks:
-            yield outcome.evaluation(report.key)
+            yield outcome.evaluation(report.key, target)

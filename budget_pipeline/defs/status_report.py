@@ -39,14 +39,19 @@ from budget_pipeline.store.status import (
 )
 
 ROWS_SHOWN = 50
+STATUS_CHANGED_TAG = "budget_pipeline/status_changed"
 PAUSED_TAG = "budget_pipeline/paused"
 RESUMED_TAG = "budget_pipeline/resumed"
 CHANGED_TAG = "budget_pipeline/changed"
 
 
 def run_tags(outcome: Outcome) -> dict[str, str]:
-    """Tags a user can filter runs on: how many campaigns this run paused, resumed, changed."""
+    """Tags of a run that changed some campaign: `budget_pipeline/status_changed=true` to filter
+    on, and how many it paused, resumed and changed. A run that changed nothing gets none."""
+    if not outcome.changes:
+        return {}
     return {
+        STATUS_CHANGED_TAG: "true",
         PAUSED_TAG: str(len(outcome.paused)),
         RESUMED_TAG: str(len(outcome.resumed)),
         CHANGED_TAG: str(len(outcome.changes)),

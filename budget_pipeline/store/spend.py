@@ -394,7 +394,7 @@ class BrandUse:
     period: dt.date
     budget: Decimal
     spend: Decimal
-    currency: str = "USD"
+    currency: str
 
     @property
     def over(self) -> Decimal:
@@ -414,11 +414,11 @@ def brand_use(conn: Connection, *, monthly: bool, first: dt.date, stop: dt.date)
         else (daily_brand_t, daily_brand_t.c.day, brands_t.c.daily_budget)
     )
     rows = conn.execute(
-        select(brands_t.c.name, key, budget, table.c.spend)
+        select(brands_t.c.name, key, budget, table.c.spend, brands_t.c.currency)
         .join(brands_t, brands_t.c.id == table.c.brand_id)
         .where(key >= first, key < stop)
     )
-    return [BrandUse(r[0], r[1], r[2], r[3]) for r in rows]
+    return [BrandUse(*row) for row in rows]
 
 
 def dirty_days(conn: Connection) -> list[dt.date]:

@@ -91,8 +91,8 @@ class BrandRow:
     monthly_budget: Decimal
     last_daily_reset: dt.date | None
     last_monthly_reset: dt.date | None
-    name: str = ""
-    currency: str = "USD"
+    name: str
+    currency: str
 
 
 class CampaignRow(NamedTuple):
@@ -118,6 +118,7 @@ def brands(conn: Connection) -> dict[int, BrandRow]:
             b.c.last_daily_reset,
             b.c.last_monthly_reset,
             b.c.name,
+            b.c.currency,
         )
     ).all()
     return {row.id: BrandRow(*row) for row in rows}
@@ -512,3 +513,8 @@ def campaign_brands(conn: Connection, campaign_ids: Sequence[str]) -> dict[str, 
     if not campaign_ids:
         return {}
     return dict(conn.execute(select(c.c.id, c.c.brand_id).where(c.c.id.in_(list(campaign_ids)))).all())
+
+
+def active_campaigns(conn: Connection) -> set[str]:
+    """The ids of the campaigns that may spend now (no pause reason)."""
+    return set(conn.execute(select(c.c.id).where(c.c.active.is_(True))).scalars())

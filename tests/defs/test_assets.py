@@ -177,4 +177,4 @@ def test_reconcile_check_fails_when_records_fall_out_of_the_aggregate(
     result = run(db_url, [daily_spend], partition_key="2026-11-25")
     passed, severity, metadata = checks_of(result)["daily_spend_reconciles"]
     assert (passed, severity) == (False, AssetCheckSeverity.ERROR)
-    assert (metadata["raw_records"].value, metadata["aggregate_records"].value) == (2, 1)
+    assert (metadata["raw_records"].value, metadata["aggregate_records"].value) == ("2", "1")

@@ -59,7 +59,7 @@ def test_the_monthly_check_lists_each_brand_at_or_over_with_figures(env: Engine,
             )
     [check] = [e for e in done.get_asset_check_evaluations() if e.check_name == "monthly_spend_within_budget"]
     assert (check.passed, check.severity.value) == (False, "WARN")
-    assert check.metadata["brands_at_or_over_budget"].value == 1
+    assert check.metadata["brands_at_or_over_budget"].value == "1"
     assert check.description == "1 brand(s) at or over the monthly budget: Brand B 75.50 / 70.00 USD, +5.50"
     assert "| Brand B | 70.00 USD | 75.50 USD | 5.50 USD | 108% |" in check.metadata["overspend"].value
 
