@@ -88,8 +88,8 @@ from budget_pipeline.rules.calendar import (  # noqa: E402
 )
 from budget_pipeline.store.catalog import apply_catalog  # noqa: E402
 from budget_pipeline.store.db import make_engine, upgrade  # noqa: E402
-from budget_pipeline.store.spend import dirty_days  # noqa: E402
 from budget_pipeline.store.types import Money, UTCDateTime  # noqa: E402
+from budget_pipeline.store.upkeep import dirty_days  # noqa: E402
 
 MONTH = dt.date(2026, 11, 1)
 DAYS = 30

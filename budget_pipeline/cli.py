@@ -375,7 +375,7 @@ def _short_class(message: str) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
 def history(campaign_id: str | None, limit: int | None, as_json: bool) -> None:
     """The status log: every change of a campaign's state and why, newest first."""
-    from budget_pipeline.store.status import history as read_history
+    from budget_pipeline.store.history import history as read_history
 
     with database_errors():
         engine = ready_engine()
@@ -439,7 +439,7 @@ def demo_simulator(every: float, count: int | None) -> None:
     """Demo only: drop a small spend file into the landing folder every minute, spending on the
     campaigns that are active."""
     from budget_pipeline.demo import simulate
-    from budget_pipeline.store.status import active_campaigns
+    from budget_pipeline.store.history import active_campaigns
 
     with database_errors():
         engine = ready_engine()

@@ -30,14 +30,16 @@ from budget_pipeline.rules.reasons import (
     manual_reasons,
 )
 from budget_pipeline.store.db import writing
-from budget_pipeline.store.status import (
+from budget_pipeline.store.reads import (
     BrandRow,
     BrandSpend,
     CampaignRow,
     brand_spend,
     brands,
-    campaign_states,
     capped_campaigns_with_spend,
+)
+from budget_pipeline.store.status import (
+    campaign_states,
     group_members,
     lock_status,
     mark_reset,

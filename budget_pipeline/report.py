@@ -12,9 +12,9 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from budget_pipeline.store.quarantine import QuarantinedRow
+from budget_pipeline.store.reads import brand_spend, brands
 from budget_pipeline.store.schema import Brand, Campaign
-from budget_pipeline.store.spend import dirty_days
-from budget_pipeline.store.status import brand_spend, brands
+from budget_pipeline.store.upkeep import dirty_days
 
 CENTS = Decimal("0.01")
 

@@ -20,7 +20,7 @@ from budget_pipeline.defs.dagster_compat import TargetMaterialization
 from budget_pipeline.defs.partitions import daily_partitions, monthly_partitions
 from budget_pipeline.rules.money import money_text
 from budget_pipeline.rules.reasons import budget_reached
-from budget_pipeline.store.spend import BrandUse, DayTotals, PeriodTotals
+from budget_pipeline.store.aggregates import BrandUse, DayTotals, PeriodTotals
 
 DAILY_SPEND = "daily_spend"
 MONTHLY_SPEND = "monthly_spend"

@@ -24,10 +24,11 @@ from budget_pipeline.defs.dagster_compat import latest_materialization
 from budget_pipeline.defs.reporting import PartitionReport, build_daily, build_monthly, partition_events
 from budget_pipeline.defs.resources import BudgetDatabase, Clock, LandingFolder
 from budget_pipeline.defs.status_report import brand_uses, run_tags, status_materialization
-from budget_pipeline.ingest.pipeline import ingest_landing
+from budget_pipeline.ingest.landing import ingest_landing
 from budget_pipeline.rules.calendar import month_start, next_month_start
-from budget_pipeline.store.spend import days_to_refresh, ingest_totals
-from budget_pipeline.store.status import brands
+from budget_pipeline.store.raw import ingest_totals
+from budget_pipeline.store.reads import brands
+from budget_pipeline.store.upkeep import days_to_refresh
 
 STATUS_POOL = "campaign_status"
 

@@ -27,8 +27,7 @@ from budget_pipeline.defs.dagster_compat import latest_materialization
 from budget_pipeline.defs.partitions import daily_partitions, day_key, month_key, monthly_partitions
 from budget_pipeline.rules.money import CENTS, money_text
 from budget_pipeline.rules.reasons import budget_reached
-from budget_pipeline.store.db import writing
-from budget_pipeline.store.spend import (
+from budget_pipeline.store.aggregates import (
     BrandUse,
     PeriodTotals,
     brand_use,
@@ -36,6 +35,7 @@ from budget_pipeline.store.spend import (
     rebuild_daily,
     rebuild_monthly,
 )
+from budget_pipeline.store.db import writing
 
 BRANDS_SHOWN = 10
 

@@ -23,7 +23,8 @@ from dagster._core.event_api import EventLogCursor
 from budget_pipeline.defs.jobs import ENFORCES_TAG, enforce_budgets_job, ingest_spend_job
 from budget_pipeline.defs.ops import IngestConfig
 from budget_pipeline.defs.resources import LandingFolder
-from budget_pipeline.ingest.pipeline import file_key, scan_landing
+from budget_pipeline.ingest.landing import scan_landing
+from budget_pipeline.ingest.pipeline import file_key
 
 LANDING_INTERVAL_SECONDS = 2
 # A request whose run cannot be found this long after (the daemon never launched it) is made again.

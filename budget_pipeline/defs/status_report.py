@@ -26,17 +26,9 @@ from budget_pipeline.rules.reasons import (
     Change,
     format_reasons,
 )
-from budget_pipeline.store.spend import BrandUse
-from budget_pipeline.store.status import (
-    BrandRow,
-    BrandSpend,
-    brand_spend,
-    brands,
-    campaign_brands,
-    capped_campaigns_with_spend,
-    paused_campaigns,
-    status_counts,
-)
+from budget_pipeline.store.aggregates import BrandUse
+from budget_pipeline.store.history import campaign_brands, paused_campaigns, status_counts
+from budget_pipeline.store.reads import BrandRow, BrandSpend, brand_spend, brands, capped_campaigns_with_spend
 
 ROWS_SHOWN = 50
 STATUS_CHANGED_TAG = "budget_pipeline/status_changed"

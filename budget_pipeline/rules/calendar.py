@@ -5,6 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
+import numpy as np
+import pandas as pd
+
 # Every instant the rules evaluate at: its local date in any zone (UTC-12 .. UTC+14), the day
 # after it and the end of its month all lie within years 1 to 9999.
 EARLIEST_INSTANT = dt.datetime(1, 1, 2, tzinfo=dt.UTC)
@@ -64,6 +67,18 @@ def _out_of_range(text: str) -> str:
 def local_date(instant: dt.datetime, timezone: str) -> dt.date:
     """The calendar date in `timezone` at `instant`."""
     return require_aware(instant).astimezone(ZoneInfo(timezone)).date()
+
+
+def local_dates(utc_micros: np.ndarray, zones: np.ndarray, zone_names: list[str]) -> np.ndarray:
+    """`local_date` over whole columns: the calendar date of each instant (microseconds since
+    1970, UTC) in the zone `zone_names[zones[i]]`, converting once per zone. The instants must
+    lie where their local dates exist (years 1 to 9999)."""
+    days = np.empty(len(utc_micros), dtype="datetime64[D]")
+    for code in np.unique(zones):
+        at = np.flatnonzero(zones == code)
+        instants = pd.DatetimeIndex(utc_micros[at].astype("datetime64[us]")).tz_localize("UTC")
+        days[at] = instants.tz_convert(zone_names[code]).tz_localize(None).to_numpy().astype("datetime64[D]")
+    return days
 
 
 def month_start(day: dt.date) -> dt.date:

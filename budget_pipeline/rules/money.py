@@ -5,7 +5,11 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 
-_AMOUNT = re.compile(r"\d+(\.\d+)?")
+# A money amount as written in catalogs and spend files: plain digits, optionally a point and
+# more digits (no sign, no exponent, no grouping). The spend file reader applies the same
+# pattern to whole columns.
+AMOUNT_PATTERN = r"\d+(?:\.\d+)?"
+_AMOUNT = re.compile(AMOUNT_PATTERN)
 
 
 def parse_amount(text: str, *, max_decimals: int) -> Decimal:

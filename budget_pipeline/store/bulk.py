@@ -12,7 +12,13 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.csv as pacsv
 from sqlalchemy import Connection, Table, delete
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.schema import CreateTable
+
+
+def dialect_insert(conn: Connection, table: Table) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT of `table` in the connection's dialect, which can say ON CONFLICT."""
+    return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
 
 
 def empty_temp_table(conn: Connection, table: Table) -> None:

@@ -43,8 +43,8 @@ from budget_pipeline.rules.dayparting import ALL_DAYS, WEEKDAYS, weekday_mask, w
 from budget_pipeline.store.bulk import empty_temp_table, insert_arrow
 from budget_pipeline.store.db import writing
 from budget_pipeline.store.schema import brands_table, campaigns_table, windows_table
-from budget_pipeline.store.spend import mark_campaign_days_dirty, relocalize_campaigns
 from budget_pipeline.store.types import Money, to_micros
+from budget_pipeline.store.upkeep import mark_campaign_days_dirty, relocalize_campaigns
 
 brands_t = brands_table
 campaigns_t = campaigns_table

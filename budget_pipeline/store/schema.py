@@ -143,7 +143,7 @@ class DirtySpendDay(Base):
 
     day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
     # The spend_files.id that marked the day last (0: a catalog change did). A rebuild locks the
-    # marks it clears, so a mark made while it runs survives it (store.spend._claim_dirty_days).
+    # marks it clears, so a mark made while it runs survives it (store.upkeep.claim_dirty_days).
     file_id: Mapped[int] = mapped_column(Integer)
 
 

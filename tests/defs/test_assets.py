@@ -12,9 +12,9 @@ from budget_pipeline.defs.assets import daily_spend, monthly_spend, raw_spend_re
 from budget_pipeline.defs.checks import reconcile
 from budget_pipeline.defs.resources import BudgetDatabase
 from budget_pipeline.ingest.pipeline import ingest_file
+from budget_pipeline.store.aggregates import PeriodTotals
 from budget_pipeline.store.db import writing
 from budget_pipeline.store.schema import DailySpend, MonthlySpend
-from budget_pipeline.store.spend import PeriodTotals
 from tests.conftest import write_csv
 
 ASSETS = [raw_spend_records, daily_spend, monthly_spend]

@@ -14,8 +14,9 @@ from budget_pipeline.definitions import defs
 from budget_pipeline.defs.schedules import clock_config
 from budget_pipeline.ingest.pipeline import ingest_file
 from budget_pipeline.report import status_report
+from budget_pipeline.store.history import history
 from budget_pipeline.store.schema import StatusLog
-from budget_pipeline.store.status import campaign_states, history
+from budget_pipeline.store.status import campaign_states
 from tests.conftest import apply_yaml, write_csv
 
 SEED = """

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, func, select
 
-from budget_pipeline.ingest.pipeline import ingest_landing, scan_landing
+from budget_pipeline.ingest.landing import ingest_landing, scan_landing
 from budget_pipeline.store.schema import RawSpendRecord
 from tests.conftest import write_csv
 

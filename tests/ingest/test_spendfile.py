@@ -10,13 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from budget_pipeline.ingest.spendfile import (
-    AcceptedDates,
-    SpendFileError,
-    _parse_instants,
-    amount_micros,
-    read_spend_file,
-)
+from budget_pipeline.ingest.spendfile import SpendFileError, read_spend_file
+from budget_pipeline.ingest.validation import AcceptedDates, _parse_instants, amount_micros
 from tests.conftest import HEADER, write_csv
 
 ZONES = {"c1": "America/New_York", "c2": "Asia/Kathmandu"}

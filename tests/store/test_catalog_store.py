@@ -15,8 +15,8 @@ from budget_pipeline.rules.calendar import local_date
 from budget_pipeline.rules.dayparting import WEEKDAYS
 from budget_pipeline.store.catalog import apply_catalog, export_catalog
 from budget_pipeline.store.schema import Brand, Campaign, DaypartingWindow, RawSpendRecord
-from budget_pipeline.store.spend import dirty_days
 from budget_pipeline.store.status import windows
+from budget_pipeline.store.upkeep import dirty_days
 from tests.conftest import ACME, apply_yaml, write_csv
 
 

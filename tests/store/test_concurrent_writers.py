@@ -13,16 +13,11 @@ from sqlalchemy import Engine, func, select, text
 
 from budget_pipeline.ingest.pipeline import campaign_zones, ingest_file
 from budget_pipeline.ingest.spendfile import read_spend_file
+from budget_pipeline.store.aggregates import rebuild_daily, rebuild_monthly
 from budget_pipeline.store.db import writing
+from budget_pipeline.store.raw import PreparedRecords, insert_records
 from budget_pipeline.store.schema import Campaign, DailySpend, SpendFile, StatusLog
-from budget_pipeline.store.spend import (
-    PreparedRecords,
-    dirty_days,
-    insert_records,
-    mark_days_dirty,
-    rebuild_daily,
-    rebuild_monthly,
-)
+from budget_pipeline.store.upkeep import dirty_days, mark_days_dirty
 from tests.conftest import apply_yaml, write_csv
 
 BRANDS = 40

@@ -7,11 +7,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, func, select, text
 
-from budget_pipeline.ingest.pipeline import FileInFlight, campaign_zones, ingest_file, ingest_landing
+from budget_pipeline.ingest.landing import ingest_landing
+from budget_pipeline.ingest.pipeline import FileInFlight, campaign_zones, ingest_file
 from budget_pipeline.ingest.spendfile import SpendFileError
+from budget_pipeline.store.aggregates import rebuild_daily, rebuild_monthly
 from budget_pipeline.store.db import writing
 from budget_pipeline.store.schema import QuarantinedRow, RawSpendRecord, brands_table, daily_brand_table
-from budget_pipeline.store.spend import dirty_days, rebuild_daily, rebuild_monthly
+from budget_pipeline.store.upkeep import dirty_days
 from tests.conftest import HEADER, write_csv
 
 

@@ -1,0 +1,127 @@
+"""Keeping the aggregates honest between refreshes: the dirty-day marks (made by ingestion and
+by catalog changes, claimed by rebuilds), and re-dating the records of campaigns whose time
+zone changed. Set-based, except that re-dating computes local dates in Arrow and NumPy."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Collection
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from sqlalchemy import (
+    Column,
+    Connection,
+    Date,
+    MetaData,
+    Select,
+    Table,
+    select,
+    update,
+)
+
+from budget_pipeline.rules.calendar import current_days, local_dates
+from budget_pipeline.store.bulk import dialect_insert, empty_temp_table, insert_arrow
+from budget_pipeline.store.schema import (
+    brands_table,
+    campaigns_table,
+    dirty_days_table,
+    raw_table,
+)
+
+raw_t = raw_table
+dirty_t = dirty_days_table
+brands_t = brands_table
+campaigns_t = campaigns_table
+
+
+CATALOG_CHANGE = 0  # the file_id of a dirty mark made by a catalog change, not by a spend file
+
+
+def mark_days_dirty(conn: Connection, days: Collection[dt.date], file_id: int = CATALOG_CHANGE) -> None:
+    """Mark `days` for the next refresh, noting the spend file that touched them last.
+
+    In day order, the order in which a rebuild locks them too (`claim_dirty_days`): a mark
+    waits for a rebuild that holds its day, then outlives it."""
+    if not days:
+        return
+    upsert = dialect_insert(conn, dirty_t)
+    conn.execute(
+        upsert.on_conflict_do_update(index_elements=["day"], set_={"file_id": upsert.excluded.file_id}),
+        [{"day": day, "file_id": file_id} for day in sorted(days)],
+    )
+
+
+def claim_dirty_days(conn: Connection, first: dt.date, stop: dt.date) -> list[dt.date]:
+    """The dirty days of [first, stop), locked until this rebuild commits (on PostgreSQL, in
+    day order, as `mark_days_dirty` writes them). A file that marks one of them meanwhile
+    waits and marks it again after the rebuild, whose sums may have missed its records; a day
+    first marked meanwhile is not claimed. Either way the next refresh sees the day."""
+    query = select(dirty_t.c.day).where(dirty_t.c.day >= first, dirty_t.c.day < stop).order_by(dirty_t.c.day)
+    return list(conn.execute(query.with_for_update()).scalars())
+
+
+def dirty_days(conn: Connection) -> list[dt.date]:
+    return list(conn.execute(select(dirty_t.c.day).order_by(dirty_t.c.day)).scalars())
+
+
+def days_to_refresh(conn: Connection, as_of: dt.datetime) -> list[dt.date]:
+    """The days a refresh rebuilds: those whose raw records changed since they were built, and
+    every brand's local date of `as_of` (one or two dates)."""
+    zones = set(conn.execute(select(brands_t.c.timezone).distinct()).scalars())
+    return sorted(set(dirty_days(conn)) | current_days(as_of, zones))
+
+
+def mark_campaign_days_dirty(conn: Connection, campaign_ids: Select[Any]) -> None:
+    """Mark every local day with spend of the campaigns `campaign_ids` selects for the next refresh."""
+    days = conn.execute(select(raw_t.c.local_date).where(raw_t.c.campaign_id.in_(campaign_ids)).distinct())
+    mark_days_dirty(conn, set(days.scalars()))
+
+
+# Records of a re-zoned campaign whose local date changed, with the new date.
+_redates_t = Table(
+    "spend_redates",
+    MetaData(),
+    Column("record_id", raw_t.c.record_id.type, primary_key=True),
+    Column("local_date", Date, nullable=False),
+    prefixes=["TEMPORARY"],
+    postgresql_on_commit="DELETE ROWS",
+)
+
+
+def relocalize_campaigns(conn: Connection, campaign_ids: Select[Any]) -> int:
+    """Re-date the raw records of the campaigns `campaign_ids` selects to the local days of
+    their brands' (new) time zones, computed as ingestion computes them; the old and new days
+    are marked dirty so the next refresh rebuilds them. How many records changed day."""
+    rows = conn.execute(
+        select(raw_t.c.record_id, raw_t.c.campaign_id, raw_t.c.occurred_at, raw_t.c.local_date, brands_t.c.timezone)
+        .join(campaigns_t, campaigns_t.c.id == raw_t.c.campaign_id)
+        .join(brands_t, brands_t.c.id == campaigns_t.c.brand_id)
+        .where(raw_t.c.campaign_id.in_(campaign_ids))
+    ).all()
+    if not rows:
+        return 0
+    record_ids, _, occurred, old_days, zones = zip(*rows, strict=True)
+    names = sorted(set(zones))
+    code = {name: i for i, name in enumerate(names)}
+    utc = np.asarray(pa.array(occurred, pa.timestamp("us", tz="UTC")).cast(pa.int64()).to_numpy(zero_copy_only=False))
+    codes = np.fromiter((code[zone] for zone in zones), dtype=np.int32, count=len(zones))
+    new_days = pa.array(local_dates(utc, codes, names), pa.date32())
+    changed = pc.not_equal(new_days, pa.array(old_days, pa.date32()))
+    moved = pa.table(
+        {
+            "record_id": pa.array(record_ids, pa.string()).filter(changed),
+            "local_date": new_days.filter(changed).cast(pa.string()),
+        }
+    )
+    if moved.num_rows:
+        empty_temp_table(conn, _redates_t)
+        insert_arrow(conn, _redates_t.name, moved)
+        conn.execute(
+            update(raw_t).values(local_date=_redates_t.c.local_date).where(raw_t.c.record_id == _redates_t.c.record_id)
+        )
+        old = pa.array(old_days, pa.date32()).filter(changed)
+        mark_days_dirty(conn, set(pc.unique(old).to_pylist()) | set(pc.unique(new_days.filter(changed)).to_pylist()))
+    return moved.num_rows
