@@ -62,6 +62,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pyarrow as pa
@@ -81,7 +82,6 @@ from budget_pipeline.defs.assets import build_daily, build_monthly  # noqa: E402
 from budget_pipeline.ingest.catalog import parse_catalog  # noqa: E402
 from budget_pipeline.rules.calendar import (  # noqa: E402
     current_days,
-    day_bounds_utc,
     local_date,
     month_start,
     next_month_start,
@@ -105,6 +105,14 @@ RUN_CONFIG = {
 ZONES = ["UTC", "America/New_York", "Europe/London", "Asia/Tokyo", "Asia/Kathmandu", "Pacific/Chatham"]
 FILE_CHUNK = 1_000_000
 T = TypeVar("T")
+
+
+def day_bounds_utc(day: dt.date, timezone: str) -> tuple[dt.datetime, dt.datetime]:
+    """The UTC instants [start, end) of local `day`: what the old algorithm queried by."""
+    zone = ZoneInfo(timezone)
+    start = dt.datetime.combine(day, dt.time(), zone)
+    end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), zone)
+    return start.astimezone(dt.UTC), end.astimezone(dt.UTC)
 
 
 def catalog(brands: int, per_brand: int) -> dict:

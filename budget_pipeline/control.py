@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import gc
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, Engine
 
+from budget_pipeline.collector import collector_paused
 from budget_pipeline.rules.calendar import local_date, month_start
 from budget_pipeline.rules.dayparting import Window, in_hours
 from budget_pipeline.rules.reasons import (
@@ -66,26 +66,9 @@ class Outcome:
 
 
 @contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Pause Python's cyclic garbage collector for one control step. A step holds the rows of
-    up to every campaign at once, and each few hundred of them set off a collection that walks
-    every object the process holds (in a run worker, all of Dagster's): at 100k campaigns that
-    was a third of enforcement's time (bench/control.py). Reference counting still frees the
-    rows; the collector runs again when the step ends."""
-    if not gc.isenabled():  # an enclosing step paused it and will resume it
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
-
-
-@contextmanager
 def _status_transaction(engine: Engine) -> Iterator[Connection]:
     """One control step's write transaction, under the status lock, the collector paused."""
-    with _collector_paused(), writing(engine) as conn:
+    with collector_paused(), writing(engine) as conn:
         lock_status(conn)
         yield conn
 
@@ -93,7 +76,7 @@ def _status_transaction(engine: Engine) -> Iterator[Connection]:
 @contextmanager
 def _reading(engine: Engine) -> Iterator[Connection]:
     """A read-only control step (a schedule asking whether a run is due), the collector paused."""
-    with _collector_paused(), engine.connect() as conn:
+    with collector_paused(), engine.connect() as conn:
         yield conn
 
 

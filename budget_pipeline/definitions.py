@@ -2,6 +2,7 @@
 
 from dagster import Definitions, in_process_executor
 
+from budget_pipeline.defs import resources
 from budget_pipeline.defs.assets import (
     brands_within_budget_today,
     campaign_status,
@@ -18,7 +19,6 @@ from budget_pipeline.defs.jobs import (
     monthly_reset_job,
     monthly_spend_job,
 )
-from budget_pipeline.defs.resources import BudgetDatabase, Clock, LandingFolder
 from budget_pipeline.defs.schedules import (
     daily_reset_schedule,
     dayparting_schedule,
@@ -41,7 +41,7 @@ defs = Definitions(
     ],
     schedules=[spend_refresh_schedule, daily_reset_schedule, monthly_reset_schedule, dayparting_schedule],
     sensors=[spend_landing_sensor, enforce_on_spend_sensor],
-    resources={"database": BudgetDatabase(), "clock": Clock(), "landing": LandingFolder()},
+    resources=resources.from_settings(),
     # Every job is a short chain of database steps: run them in the run worker. The default
     # executor starts a Python process per step, seconds each on the path from a spend file
     # to a paused campaign (bench/latency.py), for no parallelism the chain could use.

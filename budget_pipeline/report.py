@@ -8,21 +8,13 @@ from collections.abc import Sequence
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from sqlalchemy import Engine, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Engine
 
+from budget_pipeline.rules.money import CENTS, money_text
+from budget_pipeline.store.history import campaigns_by_brand
 from budget_pipeline.store.quarantine import QuarantinedRow
 from budget_pipeline.store.reads import brand_spend, brands
-from budget_pipeline.store.schema import Brand, Campaign
 from budget_pipeline.store.upkeep import dirty_days
-
-CENTS = Decimal("0.01")
-
-
-def money(amount: Decimal) -> str:
-    """A decimal string with at least two decimals and no trailing noise: 82.08, 0.123456."""
-    normalized = amount.normalize()
-    return str(normalized.quantize(CENTS) if -normalized.as_tuple().exponent <= 2 else normalized)  # type: ignore[operator]
 
 
 class UnknownBrand(LookupError):
@@ -35,27 +27,15 @@ def status_report(
     """Brands with budgets, spend and campaigns as of `as_of`: all of them, or the one named
     `brand_name` (UnknownBrand if there is none); with `paused`, only paused campaigns, and
     (unless a brand is named) only the brands that have some."""
-    with Session(engine) as session:
-        brand_query = select(Brand).order_by(Brand.name)
-        if brand_name is not None:
-            brand_query = brand_query.where(Brand.name == brand_name)
-        listed = list(session.scalars(brand_query).all())
+    with engine.connect() as conn:
+        rows = brands(conn)
+        listed = sorted((row for row in rows.values() if brand_name in (None, row.name)), key=lambda row: row.name)
         if brand_name is not None and not listed:
             raise UnknownBrand(brand_name)
-        campaign_query = select(Campaign).order_by(Campaign.id)
-        if brand_name is not None:
-            campaign_query = campaign_query.where(Campaign.brand_id.in_([b.id for b in listed]))
-        if paused:
-            campaign_query = campaign_query.where(Campaign.active.is_(False))
-        campaigns = session.scalars(campaign_query).all()
-        by_brand: dict[int, list[Campaign]] = {}
-        for campaign in campaigns:
-            by_brand.setdefault(campaign.brand_id, []).append(campaign)
+        by_brand = campaigns_by_brand(conn, brand_name, paused)
         if paused and brand_name is None:
-            listed = [b for b in listed if b.id in by_brand]
-        shown = {b.id for b in listed}
-        rows = {brand_id: row for brand_id, row in brands(session.connection()).items() if brand_id in shown}
-        spend = brand_spend(session.connection(), as_of, rows)
+            listed = [row for row in listed if row.id in by_brand]
+        spend = brand_spend(conn, as_of, {row.id: row for row in listed})
     return {
         "as_of": as_of.astimezone(dt.UTC).isoformat(),
         "brands": [
@@ -64,17 +44,17 @@ def status_report(
                 "timezone": brand.timezone,
                 "local_date": spend[brand.id].local_date.isoformat(),
                 "currency": brand.currency,
-                "daily_budget": money(brand.daily_budget),
-                "daily_spend": money(spend[brand.id].daily),
-                "monthly_budget": money(brand.monthly_budget),
-                "monthly_spend": money(spend[brand.id].monthly),
+                "daily_budget": money_text(brand.daily_budget),
+                "daily_spend": money_text(spend[brand.id].daily),
+                "monthly_budget": money_text(brand.monthly_budget),
+                "monthly_spend": money_text(spend[brand.id].monthly),
                 "campaigns": [
                     {
                         "id": c.id,
                         "name": c.name,
                         "enabled": c.enabled,
                         "active": c.active,
-                        "pause_reasons": [r for r in c.pause_reasons.split(",") if r],
+                        "pause_reasons": c.reasons,
                     }
                     for c in by_brand.get(brand.id, [])
                 ],

@@ -34,6 +34,11 @@ class SettingError(ValueError):
     """A setting with a value the product cannot use; the message is one line."""
 
 
+def is_set(name: str) -> bool:
+    """Whether the environment gives `name` a value (the Dagster layer then shows it as an EnvVar)."""
+    return _value(name) is not None
+
+
 def _value(name: str) -> str | None:
     value = os.environ.get(name, "").strip()
     return value or None

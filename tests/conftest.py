@@ -87,3 +87,12 @@ HEADER = "record_id,campaign_id,amount,occurred_at"
 def write_csv(path: Path, rows: list[str], header: str = HEADER) -> Path:
     path.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
     return path
+
+
+# The run tags of a run over a range of partitions, as a single-run backfill launches it (the
+# UI's and Dagster's own; there is no public constant for them in Dagster 1.13).
+PARTITION_RANGE = ("dagster/asset_partition_range_start", "dagster/asset_partition_range_end")
+
+
+def partition_range(first: str, last: str) -> dict[str, str]:
+    return dict(zip(PARTITION_RANGE, (first, last), strict=True))

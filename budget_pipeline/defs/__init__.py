@@ -5,13 +5,6 @@ BUDGET_START_DATE, and Dagster reports an exception there as a stack trace, so a
 ends the process here with one line that names it.
 """
 
-import warnings
-
-from dagster import BetaWarning
-
 from budget_pipeline import settings
 
 settings.exit_if_invalid()
-
-# BackfillPolicy on assets is marked beta; single-run backfills are what we want.
-warnings.filterwarnings("ignore", category=BetaWarning)

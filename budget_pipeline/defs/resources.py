@@ -3,8 +3,8 @@
 import datetime as dt
 from pathlib import Path
 
-from dagster import ConfigurableResource, Failure, InitResourceContext, OpExecutionContext
-from pydantic import PrivateAttr
+from dagster import ConfigurableResource, EnvVar, Failure, InitResourceContext, OpExecutionContext
+from pydantic import Field, PrivateAttr
 from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 
@@ -16,7 +16,10 @@ from budget_pipeline.store.db import current_revision, head_revision, make_engin
 class BudgetDatabase(ConfigurableResource):
     """The budget database; `url` defaults to BUDGET_DATABASE_URL, else budget.db in DAGSTER_HOME."""
 
-    url: str | None = None
+    url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL (sqlite:///… or postgresql+psycopg2://…); unset: budget.db in DAGSTER_HOME",
+    )
     _engine: Engine | None = PrivateAttr(default=None)
 
     def setup_for_execution(self, context: InitResourceContext) -> None:
@@ -51,7 +54,7 @@ class Clock(ConfigurableResource):
     time), else the wall clock when the run's first step asks. Either way it is resolved once
     per run and recorded as the run tag budget_pipeline/as_of, which every later step reads."""
 
-    as_of: str | None = None
+    as_of: str | None = Field(default=None, description="ISO-8601 instant with an offset; unset: the run tag, else now")
 
     def resolve(self, context: OpExecutionContext) -> dt.datetime:
         """The run's one instant, the same in every step of it."""
@@ -72,8 +75,11 @@ class LandingFolder(ConfigurableResource):
     """The folder watched for spend files (BUDGET_LANDING_DIR, else landing/ in DAGSTER_HOME),
     and how long a file must stand still before it is read (BUDGET_LANDING_SETTLE_SECONDS)."""
 
-    path: str | None = None
-    settle_seconds: float | None = None
+    path: str | None = Field(default=None, description="the folder; unset: landing/ in DAGSTER_HOME")
+    settle_seconds: float | None = Field(
+        default=None,
+        description="seconds a file's size and modification time must stand still before it is read",
+    )
 
     @property
     def root(self) -> Path:
@@ -82,3 +88,18 @@ class LandingFolder(ConfigurableResource):
     @property
     def settle(self) -> float:
         return settings.settle_seconds() if self.settle_seconds is None else self.settle_seconds
+
+
+def from_settings() -> dict[str, ConfigurableResource]:
+    """The code location's resources. A setting the environment gives is passed as an EnvVar, so
+    the UI's resource page shows where it comes from (and masks it); one it does not give is
+    left to the resource, which falls back to the product's default when a run starts."""
+    return {
+        "database": BudgetDatabase(url=_from_env("BUDGET_DATABASE_URL")),
+        "landing": LandingFolder(path=_from_env("BUDGET_LANDING_DIR"), settle_seconds=settings.settle_seconds()),
+        "clock": Clock(),
+    }
+
+
+def _from_env(name: str) -> str | None:
+    return EnvVar(name) if settings.is_set(name) else None

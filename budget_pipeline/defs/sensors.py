@@ -18,7 +18,6 @@ from dagster import (
     SkipReason,
     sensor,
 )
-from dagster._core.event_api import EventLogCursor
 
 from budget_pipeline.defs.jobs import ENFORCES_TAG, enforce_budgets_job, ingest_spend_job
 from budget_pipeline.defs.ops import IngestConfig
@@ -124,40 +123,46 @@ MATERIALIZATIONS_PER_TICK = 1000
     "budgets itself (a backfill, a UI materialization), requests one enforce_budgets_job run per batch.",
 )
 def enforce_on_spend_sensor(context: SensorEvaluationContext) -> SensorResult | SkipReason:
-    # Reads the event log with a storage-id cursor per asset: asset_sensor can miss partitions
-    # that materialize close together (dagster#32853).
-    cursor: dict[str, int] = json.loads(context.cursor) if context.cursor else {}
+    # Reads the event log with a cursor per asset (the one Dagster hands back with each batch of
+    # records): asset_sensor can miss partitions that materialize close together (dagster#32853).
+    cursors = _event_cursors(context)
     run_ids: set[str] = set()
-    newest = dict(cursor)
+    newest: dict[str, int] = {}
     for name in FOLLOWED_ASSETS:
-        records = context.instance.fetch_materializations(
-            AssetKey(name),
-            limit=MATERIALIZATIONS_PER_TICK,
-            cursor=_event_cursor(cursor.get(name)),
-            ascending=True,
-        ).records
-        for record in records:
+        batch = context.instance.fetch_materializations(
+            AssetKey(name), limit=MATERIALIZATIONS_PER_TICK, cursor=cursors.get(name), ascending=True
+        )
+        for record in batch.records:
             run_ids.add(record.run_id)
             newest[name] = max(newest.get(name, 0), record.storage_id)
+        if batch.records:
+            cursors[name] = batch.cursor
+    cursor = json.dumps(cursors)
     if not run_ids:
-        return SensorResult(skip_reason=SkipReason("no new spend materializations"), cursor=json.dumps(newest))
+        return SensorResult(skip_reason=SkipReason("no new spend materializations"), cursor=cursor)
     runs = context.instance.get_runs(filters=RunsFilter(run_ids=sorted(run_ids)))
     unenforced = sorted(run.run_id for run in runs if run.tags.get(ENFORCES_TAG) != "true")
     if not unenforced:
         return SensorResult(
-            skip_reason=SkipReason("new materializations came from runs that already enforced budgets"),
-            cursor=json.dumps(newest),
+            skip_reason=SkipReason("new materializations came from runs that already enforced budgets"), cursor=cursor
         )
-    batch = "-".join(str(newest[name]) for name in FOLLOWED_ASSETS if name in newest)
+    batch_key = "-".join(str(newest[name]) for name in FOLLOWED_ASSETS if name in newest)
     return SensorResult(
         run_requests=[
-            RunRequest(run_key=f"enforce-after-{batch}", tags={"budget_pipeline/after_runs": str(len(unenforced))})
+            RunRequest(run_key=f"enforce-after-{batch_key}", tags={"budget_pipeline/after_runs": str(len(unenforced))})
         ],
-        cursor=json.dumps(newest),
+        cursor=cursor,
     )
 
 
-def _event_cursor(storage_id: int | None) -> str | None:
-    if storage_id is None:
-        return None
-    return EventLogCursor.from_storage_id(storage_id).to_string()
+def _event_cursors(context: SensorEvaluationContext) -> dict[str, str]:
+    """The sensor's cursor: Dagster's event-log cursor string per followed asset. A cursor of an
+    older form (storage ids) restarts from the newest materialization, so history is not replayed."""
+    loaded = json.loads(context.cursor) if context.cursor else {}
+    cursors = {name: value for name, value in loaded.items() if isinstance(value, str)}
+    for name, value in loaded.items():
+        if not isinstance(value, str):
+            latest = context.instance.fetch_materializations(AssetKey(name), limit=1, ascending=False)
+            if latest.records:
+                cursors[name] = latest.cursor
+    return cursors

@@ -89,19 +89,6 @@ def next_month_start(day: dt.date) -> dt.date:
     return (day.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
 
 
-def day_bounds_utc(day: dt.date, timezone: str) -> tuple[dt.datetime, dt.datetime]:
-    """The UTC instants [start, end) of local `day`; 23 or 25 hours long across DST changes."""
-    zone = ZoneInfo(timezone)
-    start = dt.datetime.combine(day, dt.time(), zone)
-    end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), zone)
-    return start.astimezone(dt.UTC), end.astimezone(dt.UTC)
-
-
-def days_between(first: dt.date, stop: dt.date) -> list[dt.date]:
-    """Every date in [first, stop)."""
-    return [first + dt.timedelta(days=n) for n in range((stop - first).days)]
-
-
 def current_days(instant: dt.datetime, timezones: set[str] | frozenset[str]) -> set[dt.date]:
     """The local dates that `instant` falls on across `timezones` (one or two dates, UTC if none)."""
     return {local_date(instant, zone) for zone in (timezones or {"UTC"})}

@@ -1,18 +1,22 @@
-"""Making the database match a catalog file (brands, campaigns and their dayparting windows),
-and reading the catalog back out as it stands.
+"""Making the database match a catalog file: brands, campaigns and their dayparting windows.
 
 Apply is set-based end to end: the file's rows are staged in temporary tables (COPY on
 PostgreSQL, multi-row INSERTs on SQLite), one statement compares them with what is stored and
 writes a plan of what differs, and one statement per table writes the differences. Nothing
-per row runs in Python, and a file that matches the database writes nothing."""
+per row runs in Python, and a file that matches the database writes nothing.
+
+It takes the catalog as any object shaped like the file (`CatalogEntries`: the ingest layer's
+validated model is one), so the store depends on no layer above it. One module over 300 lines
+on purpose: staging, plan and writes are the steps of one transaction, read in order.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
-from typing import Any
+from typing import Any, Protocol
 
 import pyarrow as pa
 from sqlalchemy import (
@@ -38,8 +42,7 @@ from sqlalchemy import (
 )
 
 from budget_pipeline.collector import collector_paused
-from budget_pipeline.ingest.catalog import BrandSpec, Catalog, DaypartingSpec, catalog_yaml
-from budget_pipeline.rules.dayparting import ALL_DAYS, WEEKDAYS, weekday_mask, weekdays_from_mask
+from budget_pipeline.rules.dayparting import WEEKDAYS, parse_clock, weekday_mask
 from budget_pipeline.store.bulk import empty_temp_table, insert_arrow
 from budget_pipeline.store.db import writing
 from budget_pipeline.store.schema import brands_table, campaigns_table, windows_table
@@ -49,6 +52,57 @@ from budget_pipeline.store.upkeep import mark_campaign_days_dirty, relocalize_ca
 brands_t = brands_table
 campaigns_t = campaigns_table
 windows_t = windows_table
+
+
+class WindowEntry(Protocol):
+    @property
+    def days(self) -> Sequence[str]: ...
+    @property
+    def start(self) -> str: ...
+    @property
+    def end(self) -> str: ...
+
+
+class CampaignEntry(Protocol):
+    @property
+    def id(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def enabled(self) -> bool: ...
+    @property
+    def daily_budget(self) -> Decimal | None: ...
+    @property
+    def monthly_budget(self) -> Decimal | None: ...
+    @property
+    def dayparting(self) -> Sequence[WindowEntry]: ...
+
+
+class BrandEntry(Protocol):
+    @property
+    def name(self) -> str: ...
+    @property
+    def timezone(self) -> str: ...
+    @property
+    def currency(self) -> str: ...
+    @property
+    def daily_budget(self) -> Decimal: ...
+    @property
+    def monthly_budget(self) -> Decimal: ...
+    @property
+    def alerts(self) -> tuple[int, ...]: ...
+    @property
+    def pause_ahead(self) -> int | None: ...
+    @property
+    def campaigns(self) -> Sequence[CampaignEntry]: ...
+
+
+class CatalogEntries(Protocol):
+    """A catalog as the file gives it, validated."""
+
+    @property
+    def brands(self) -> Sequence[BrandEntry]: ...
+
 
 # Progress of an apply: (what is being done, steps done, steps in all).
 ApplyProgress = Callable[[str, int, int], None]
@@ -134,7 +188,7 @@ APPLY_STEPS = 8
 APPLY_WORK_MEM = "64MB"
 
 
-def apply_catalog(engine: Engine, catalog: Catalog, progress: ApplyProgress | None = None) -> ApplySummary:
+def apply_catalog(engine: Engine, catalog: CatalogEntries, progress: ApplyProgress | None = None) -> ApplySummary:
     """Create or update every brand and campaign in `catalog` in one transaction; campaigns
     missing from the file are left alone, and what already matches is not written. Spend of a
     campaign whose time zone changed (its brand's zone changed, or it moved brand) is re-dated
@@ -143,7 +197,7 @@ def apply_catalog(engine: Engine, catalog: Catalog, progress: ApplyProgress | No
         return _apply(conn, catalog, progress or (lambda _what, _done, _total: None))
 
 
-def _apply(conn: Connection, catalog: Catalog, progress: ApplyProgress) -> ApplySummary:
+def _apply(conn: Connection, catalog: CatalogEntries, progress: ApplyProgress) -> ApplySummary:
     if conn.dialect.name == "postgresql":
         # A few statements over every row of the file: JIT would compile each for longer than it
         # runs, and the 4 MB default work_mem sorts 100k campaigns on disk.
@@ -190,7 +244,7 @@ def _money(values: list[Decimal | None], dialect: str) -> pa.Array:
     return pa.array([None if v is None else str(v) for v in values], pa.string())
 
 
-def _brand_row(brand: BrandSpec) -> tuple[Any, ...]:
+def _brand_row(brand: BrandEntry) -> tuple[Any, ...]:
     return (
         brand.name,
         brand.timezone,
@@ -205,11 +259,11 @@ def _brand_row(brand: BrandSpec) -> tuple[Any, ...]:
 @lru_cache(maxsize=4096)
 def _window_columns(days: tuple[str, ...], start: str, end: str) -> tuple[int, int, int]:
     """(weekday mask, start minute, end minute) of a window as written; catalogs repeat a few."""
-    window = DaypartingSpec(days=list(days), start=start, end=end).window()
-    return weekday_mask(window.weekdays), window.start, window.end
+    mask = weekday_mask(WEEKDAYS.index(day) for day in days)
+    return mask, parse_clock(start, allow_24=False), parse_clock(end, allow_24=True)
 
 
-def _stage(conn: Connection, catalog: Catalog) -> None:
+def _stage(conn: Connection, catalog: CatalogEntries) -> None:
     dialect = conn.dialect.name
     for table in (_brands_in, _campaigns_in, _windows_in, _window_changes, _plan):
         empty_temp_table(conn, table)
@@ -389,65 +443,3 @@ def _write_windows(conn: Connection) -> None:
             .order_by(t.campaign_id, t.position),
         )
     )
-
-
-def _money_text(amount: Decimal) -> str:
-    """A stored budget (six decimals) as the catalog writes it: "100.00"."""
-    return str(amount.quantize(Decimal("0.01")))
-
-
-def _clock_text(minute: int) -> str:
-    return f"{minute // 60:02d}:{minute % 60:02d}"
-
-
-def _duration_text(minutes: int) -> str:
-    return f"{minutes // 60}h" if minutes % 60 == 0 else f"{minutes}m"
-
-
-def read_catalog(conn: Connection) -> dict[str, Any]:
-    """The catalog as it stands, in the catalog file's shape: brands by name, their campaigns by
-    id. Every brand field and a campaign's `enabled` are written out, defaults included; caps,
-    windows and a pause_ahead only where set, and a window's days unless it runs every day."""
-    b, c, w = brands_t.c, campaigns_t.c, windows_t.c
-    windows: dict[str, list[dict[str, Any]]] = {}
-    window_query = select(w.campaign_id, w.weekdays, w.start_minute, w.end_minute).order_by(w.campaign_id, w.position)
-    for window_campaign, weekdays, start_minute, end_minute in conn.execute(window_query):
-        window: dict[str, Any] = {}
-        days = weekdays_from_mask(weekdays)
-        if days != ALL_DAYS:
-            window["days"] = [WEEKDAYS[day] for day in sorted(days)]
-        window["start"] = _clock_text(start_minute)
-        window["end"] = _clock_text(end_minute)
-        windows.setdefault(window_campaign, []).append(window)
-    campaigns: dict[int, list[dict[str, Any]]] = {}
-    query = select(c.id, c.brand_id, c.name, c.enabled, c.daily_cap, c.monthly_cap).order_by(c.id)
-    for campaign_id, brand_id, name, enabled, daily_cap, monthly_cap in conn.execute(query):
-        campaign: dict[str, Any] = {"id": campaign_id, "name": name, "enabled": enabled}
-        if daily_cap is not None:
-            campaign["daily_budget"] = _money_text(daily_cap)
-        if monthly_cap is not None:
-            campaign["monthly_budget"] = _money_text(monthly_cap)
-        if campaign_id in windows:
-            campaign["dayparting"] = windows[campaign_id]
-        campaigns.setdefault(brand_id, []).append(campaign)
-    brands = []
-    for row in conn.execute(select(brands_t).order_by(b.name)):
-        brand: dict[str, Any] = {
-            "name": row.name,
-            "timezone": row.timezone,
-            "currency": row.currency,
-            "daily_budget": _money_text(row.daily_budget),
-            "monthly_budget": _money_text(row.monthly_budget),
-            "alerts": list(parse_alerts(row.alerts)),
-        }
-        if row.pause_ahead_minutes is not None:
-            brand["pause_ahead"] = _duration_text(row.pause_ahead_minutes)
-        brand["campaigns"] = campaigns.get(row.id, [])
-        brands.append(brand)
-    return {"brands": brands}
-
-
-def export_catalog(engine: Engine) -> str:
-    """The catalog as it stands, as catalog YAML: applying it changes nothing."""
-    with engine.connect() as conn:
-        return catalog_yaml(read_catalog(conn))

@@ -52,12 +52,13 @@ def history(conn: Connection, campaign_id: str | None = None, limit: int | None 
         query = query.where(log.c.campaign_id == campaign_id)
     if limit is not None:
         query = query.limit(limit)
-    return [
-        LogEntry(
-            r[0], r[1], r[2], r[3], [x for x in r[4].split(",") if x], [x for x in r[5].split(",") if x], r[6], r[7]
-        )
-        for r in conn.execute(query)
-    ]
+    return [LogEntry(r[0], r[1], r[2], r[3], _in_order(r[4]), _in_order(r[5]), r[6], r[7]) for r in conn.execute(query)]
+
+
+def _in_order(stored: str) -> list[str]:
+    """Stored reasons as a list in the contract's order."""
+    reasons = parse_reasons(stored)
+    return [reason for reason in ALL_REASONS if reason in reasons]
 
 
 @dataclass(frozen=True)
@@ -101,10 +102,7 @@ def paused_campaigns(conn: Connection, limit: int) -> list[PausedCampaign]:
             .group_by(log.c.campaign_id)
         ).all()
     )
-    return [
-        PausedCampaign(cid, brand, [r for r in ALL_REASONS if r in parse_reasons(reasons)], since.get(cid))
-        for cid, brand, reasons in rows
-    ]
+    return [PausedCampaign(cid, brand, _in_order(reasons), since.get(cid)) for cid, brand, reasons in rows]
 
 
 def campaign_brands(conn: Connection, campaign_ids: Sequence[str]) -> dict[str, int]:
@@ -117,3 +115,29 @@ def campaign_brands(conn: Connection, campaign_ids: Sequence[str]) -> dict[str, 
 def active_campaigns(conn: Connection) -> set[str]:
     """The ids of the campaigns that may spend now (no pause reason)."""
     return set(conn.execute(select(c.c.id).where(c.c.active.is_(True))).scalars())
+
+
+@dataclass(frozen=True)
+class CampaignState:
+    id: str
+    name: str
+    enabled: bool
+    active: bool
+    reasons: list[str]  # in the contract's order
+
+
+def campaigns_by_brand(
+    conn: Connection, brand_name: str | None = None, paused: bool = False
+) -> dict[int, list[CampaignState]]:
+    """Each brand's campaigns by id (of the brand named `brand_name` only, if given; only the
+    paused ones, with `paused`), by brand id."""
+    query = select(c.c.id, c.c.brand_id, c.c.name, c.c.enabled, c.c.active, c.c.pause_reasons).order_by(c.c.id)
+    if brand_name is not None:
+        query = query.join(b, b.c.id == c.c.brand_id).where(b.c.name == brand_name)
+    if paused:
+        query = query.where(c.c.active.is_(False))
+    by_brand: dict[int, list[CampaignState]] = {}
+    for cid, brand_id, name, enabled, active, reasons in conn.execute(query):
+        state = CampaignState(cid, name, enabled, active, _in_order(reasons))
+        by_brand.setdefault(brand_id, []).append(state)
+    return by_brand

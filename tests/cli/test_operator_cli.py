@@ -114,13 +114,13 @@ def test_status_of_one_brand_and_of_paused_campaigns(ready: str) -> None:
     assert [(b["name"], [c["id"] for c in b["campaigns"]]) for b in paused["brands"]] == [
         ("Tokyo Foods", ["tokyo-display"])
     ]
-    assert paused["brands"][0]["campaigns"][0]["pause_reasons"] == ["daily_budget", "manual"]
+    assert paused["brands"][0]["campaigns"][0]["pause_reasons"] == ["manual", "daily_budget"]  # contract order
     acme_paused = json.loads(cli(ready, "status", "--brand", "Acme", "--paused", "--json", "--as-of", AS_OF).stdout)
     assert [(b["name"], b["campaigns"]) for b in acme_paused["brands"]] == [("Acme", [])]
 
     shown = cli(ready, "status", "--paused", "--as-of", AS_OF).stdout.splitlines()
     assert shown[1].startswith("Tokyo Foods (Asia/Tokyo, 2026-11-26): day 0.00 USD / 50.00 USD")
-    assert shown[2].split() == ["tokyo-display", "paused:", "daily_budget,", "manual"]
+    assert shown[2].split() == ["tokyo-display", "paused:", "manual,", "daily_budget"]
     assert len(shown) == 3
 
 

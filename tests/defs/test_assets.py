@@ -5,7 +5,6 @@ from decimal import Decimal
 from pathlib import Path
 
 from dagster import AssetCheckSeverity, AssetKey, DagsterInstance, materialize
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 from sqlalchemy import Engine, select, text
 
 from budget_pipeline.defs.assets import daily_spend, monthly_spend, raw_spend_records
@@ -15,7 +14,7 @@ from budget_pipeline.ingest.pipeline import ingest_file
 from budget_pipeline.store.aggregates import PeriodTotals
 from budget_pipeline.store.db import writing
 from budget_pipeline.store.schema import DailySpend, MonthlySpend
-from tests.conftest import write_csv
+from tests.conftest import partition_range, write_csv
 
 ASSETS = [raw_spend_records, daily_spend, monthly_spend]
 
@@ -86,7 +85,7 @@ def test_daily_partition_sums_by_brand_local_day(acme: Engine, db_url: str, tmp_
 def test_range_backfill_is_one_run_and_idempotent(acme: Engine, db_url: str, tmp_path: Path) -> None:
     rows = [f"r{d},acme-search,{d}.50,2026-11-{d:02d}T15:00:00Z" for d in range(1, 11)]
     ingest_file(acme, write_csv(tmp_path / "s.csv", rows))
-    tags = {ASSET_PARTITION_RANGE_START_TAG: "2026-11-01", ASSET_PARTITION_RANGE_END_TAG: "2026-11-10"}
+    tags = partition_range("2026-11-01", "2026-11-10")
     first = run(db_url, [daily_spend], tags=tags)
     assert first.success
     before = daily_rows(acme)
@@ -103,7 +102,7 @@ def test_a_range_backfill_reports_each_day_alone(acme: Engine, db_url: str, tmp_
     rows += [f"b{i},acme-search,40,2026-11-21T15:00:00Z" for i in range(3)]
     rows += [f"c{i},acme-social,5.25,2026-11-22T15:00:00Z" for i in range(2)]
     ingest_file(acme, write_csv(tmp_path / "s.csv", rows))
-    tags = {ASSET_PARTITION_RANGE_START_TAG: "2026-11-20", ASSET_PARTITION_RANGE_END_TAG: "2026-11-22"}
+    tags = partition_range("2026-11-20", "2026-11-22")
     with DagsterInstance.ephemeral() as instance:
         result = materialize(
             ASSETS,

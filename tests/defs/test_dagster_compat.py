@@ -6,18 +6,17 @@ This test reads Dagster's own record of that and fails if the mechanism changes.
 from pathlib import Path
 
 from dagster import AssetCheckKey, AssetKey, DagsterInstance, materialize
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 from sqlalchemy import Engine
 
 from budget_pipeline.defs.assets import daily_spend, monthly_spend, raw_spend_records
 from budget_pipeline.defs.resources import BudgetDatabase
 from budget_pipeline.ingest.pipeline import ingest_file
-from tests.conftest import write_csv
+from tests.conftest import partition_range, write_csv
 
 
 def test_each_partitions_check_result_is_current_for_that_partition(acme: Engine, db_url: str, tmp_path: Path) -> None:
     ingest_file(acme, write_csv(tmp_path / "s.csv", ["a,acme-search,150,2026-11-20T15:00:00Z"]))
-    tags = {ASSET_PARTITION_RANGE_START_TAG: "2026-11-20", ASSET_PARTITION_RANGE_END_TAG: "2026-11-22"}
+    tags = partition_range("2026-11-20", "2026-11-22")
     with DagsterInstance.ephemeral() as instance:
         assert materialize(
             [raw_spend_records, daily_spend, monthly_spend],

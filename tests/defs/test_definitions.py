@@ -48,3 +48,21 @@ def test_dagster_cli_validates_the_code_location(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "Validation successful for code location budget_pipeline" in done.stderr + done.stdout
+
+
+def test_settings_the_environment_gives_are_env_vars_the_ui_can_show(tmp_path: Path) -> None:
+    probe = (
+        "from budget_pipeline.definitions import defs;"
+        "r = defs.resources;"
+        "url = r['database'].url;"
+        "print(type(url).__name__, url.env_var_name, r['landing'].path, r['landing'].settle_seconds)"
+    )
+    env = {
+        "PATH": str(Path(sys.executable).parent),
+        "DAGSTER_HOME": str(tmp_path),
+        "BUDGET_DATABASE_URL": "postgresql+psycopg2://budget:s3cret@db/budget",
+        "BUDGET_LANDING_SETTLE_SECONDS": "7.5",
+    }
+    done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
+    # The resource holds the variable's name, not its value: the UI shows where it comes from.
+    assert done.stdout.split() == ["EnvVar", "BUDGET_DATABASE_URL", "None", "7.5"]

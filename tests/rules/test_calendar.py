@@ -1,8 +1,11 @@
 import datetime as dt
 
+import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from budget_pipeline.rules.calendar import current_days, day_bounds_utc, local_date, month_start, next_month_start
+from budget_pipeline.rules.calendar import current_days, local_date, local_dates, month_start, next_month_start
 
 UTC = dt.UTC
 
@@ -19,15 +22,30 @@ def test_naive_instant_is_refused() -> None:
         local_date(dt.datetime(2026, 11, 25, 3, 0), "UTC")  # noqa: DTZ001
 
 
-@pytest.mark.parametrize(
-    ("day", "hours"),
-    [(dt.date(2026, 3, 8), 23), (dt.date(2026, 11, 1), 25), (dt.date(2026, 11, 25), 24)],
+# hypothesis takes naive bounds and attaches the zone it is given.
+NAIVE_FIRST = dt.datetime(1971, 1, 1)  # noqa: DTZ001
+NAIVE_LAST = dt.datetime(2999, 12, 30)  # noqa: DTZ001
+ZONES = ["UTC", "America/New_York", "Europe/London", "Asia/Kathmandu", "Pacific/Chatham", "Australia/Lord_Howe"]
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.datetimes(NAIVE_FIRST, NAIVE_LAST, timezones=st.just(UTC)),
+            st.integers(0, len(ZONES) - 1),
+        ),
+        min_size=1,
+        max_size=50,
+    )
 )
-def test_day_bounds_are_dst_aware(day: dt.date, hours: int) -> None:
-    start, end = day_bounds_utc(day, "America/New_York")
-    assert (end - start) == dt.timedelta(hours=hours)
-    assert local_date(start, "America/New_York") == day
-    assert local_date(end - dt.timedelta(microseconds=1), "America/New_York") == day
+def test_local_dates_over_columns_agree_with_local_date(rows: list[tuple[dt.datetime, int]]) -> None:
+    """The column form ingestion and re-dating use is the scalar rule, row by row (DST and odd
+    offsets included)."""
+    epoch = dt.datetime(1970, 1, 1, tzinfo=UTC)
+    micros = np.array([(at - epoch) // dt.timedelta(microseconds=1) for at, _ in rows], dtype=np.int64)
+    zones = np.array([zone for _, zone in rows], dtype=np.int32)
+    got = local_dates(micros, zones, ZONES).astype(object).tolist()
+    assert got == [local_date(at, ZONES[zone]) for at, zone in rows]
 
 
 def test_months() -> None:

@@ -1,0 +1,119 @@
+"""What every command shares: one-line errors and exit statuses, the database a command
+uses, `--as-of`, and progress shown only on a terminal."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from budget_pipeline.rules.calendar import parse_instant
+from budget_pipeline.store.db import (
+    StoreError,
+    current_revision,
+    head_revision,
+    make_engine,
+)
+
+EXIT_FAILURE = 1
+
+
+EXIT_BAD_INPUT = 2
+
+
+def fail(message: str, code: int = EXIT_FAILURE) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def _db_message(exc: DBAPIError) -> str:
+    text = str(exc.orig).strip().splitlines()
+    return text[0] if text else type(exc.orig).__name__
+
+
+@contextmanager
+def database_errors() -> Iterator[None]:
+    """Turn database failures into one line: an unreachable server is not a traceback."""
+    try:
+        yield
+    except StoreError as exc:
+        fail(str(exc))
+    except OperationalError as exc:
+        fail(f"cannot use the budget database: {_db_message(exc)}")
+    except DBAPIError as exc:
+        fail(f"budget database error: {_db_message(exc)}")
+
+
+def ready_engine() -> Engine:
+    """An engine on a database whose schema is current, or a one-line error saying what to do."""
+    engine = make_engine()
+    revision = current_revision(engine)
+    if revision != head_revision():
+        fail(f"the budget database schema is at {revision or 'nothing'}: run `budget-pipeline init-db` first")
+    return engine
+
+
+def on_terminal() -> bool:
+    """Whether progress may be shown: stderr is a terminal a person is watching."""
+    return sys.stderr.isatty()
+
+
+def count_lines(path: Path) -> int:
+    """The rows of a spend file below its header, counted fast (for a progress bar's length)."""
+    lines = 0
+    try:
+        with path.open("rb") as handle:
+            while block := handle.read(1 << 20):
+                lines += block.count(b"\n")
+    except OSError:
+        return 0
+    return max(lines - 1, 0)
+
+
+PROGRESS_STEPS = 1000
+
+
+ProgressUpdate = Callable[[int, int, str | None], None]
+
+
+@contextmanager
+def progress_bar(label: str) -> Iterator[ProgressUpdate]:
+    """click's progress bar on stderr when it is a terminal; elsewhere nothing at all. Yields
+    `update(done, total, label)`: `done` of `total` (any unit), and a new label or None."""
+    if not on_terminal():
+        yield lambda _done, _total, _label: None
+        return
+    with click.progressbar(length=PROGRESS_STEPS, label=label, file=sys.stderr, width=30) as bar:
+
+        def update(done: int, total: int, new_label: str | None) -> None:
+            if new_label is not None:
+                bar.label = new_label
+            reached = PROGRESS_STEPS * min(done, total) // total if total else 0
+            bar.update(max(0, reached - bar.pos))
+
+        yield update
+
+
+def as_of_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--as-of",
+        "as_of",
+        metavar="TS",
+        help="Evaluate at this ISO-8601 instant with an offset (default: now).",
+    )(fn)
+
+
+def resolve_as_of(text: str | None) -> dt.datetime:
+    if text is None:
+        return dt.datetime.now(dt.UTC)
+    try:
+        return parse_instant(text)
+    except ValueError as exc:
+        fail(f"--as-of: {exc}", EXIT_BAD_INPUT)

@@ -1,0 +1,162 @@
+"""`budget-pipeline tick` and the demo: control cycles as Dagster runs on $DAGSTER_HOME, one line
+per run (and per spend file)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from typing import Any
+
+import click
+
+from budget_pipeline import settings
+from budget_pipeline.cli.common import (
+    as_of_option,
+    database_errors,
+    fail,
+    ready_engine,
+    resolve_as_of,
+)
+from budget_pipeline.ingest.pipeline import ingest_file
+from budget_pipeline.store.catalog import apply_catalog
+
+# The runs of one control cycle, in order, and the op of each that reports campaign changes.
+TICK_JOBS = {
+    "ingest_spend_job": "enforce_budgets",
+    "daily_reset_job": "reset_daily_budgets",
+    "monthly_reset_job": "reset_monthly_budgets",
+    "dayparting_job": "apply_dayparting",
+}
+
+
+@click.command()
+@as_of_option
+def tick(as_of: str | None) -> None:
+    """One control cycle as Dagster runs on $DAGSTER_HOME: ingest landing files, refresh current
+    and touched spend partitions, enforce budgets, resets and dayparting."""
+    if not run_cycle(resolve_as_of(as_of)):
+        fail("a control run failed; see it in the Dagster UI or `dagster run list`")
+
+
+def run_cycle(instant: dt.datetime) -> bool:
+    """One control cycle at `instant`, a Dagster run per job on $DAGSTER_HOME, a line per run;
+    whether every run succeeded."""
+    from dagster import BetaWarning, DagsterError, DagsterInstance
+
+    from budget_pipeline.definitions import defs
+    from budget_pipeline.defs.resources import AS_OF_TAG
+    from budget_pipeline.defs.schedules import clock_config
+
+    with database_errors():
+        ready_engine()
+    try:
+        # Two ticks on a new DAGSTER_HOME would both create its storage at once, and one would fail.
+        with _home_lock():
+            instance = DagsterInstance.get()
+    except DagsterError as exc:
+        fail(f"no Dagster instance: {str(exc).splitlines()[0]}")
+    succeeded = True
+    # Dagster 1.13.27 warns, as it copies its own sensor definitions while it resolves a job,
+    # that their `owners` parameter is a beta feature: not this product's, not for its terminal.
+    with instance, warnings.catch_warnings():
+        warnings.simplefilter("ignore", BetaWarning)
+        for name, reporting_op in TICK_JOBS.items():
+            result = defs.resolve_job_def(name).execute_in_process(
+                # The run's full event log, stack traces included, is in the instance; the
+                # terminal gets one line per run (and per spend file), written here.
+                run_config={**clock_config(instant), "loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
+                instance=instance,
+                tags={AS_OF_TAG: instant.isoformat(), "budget_pipeline/source": "cli-tick"},
+                raise_on_error=False,
+            )
+            if not result.success:
+                click.echo(f"{name}: FAILURE (run {result.run_id}): {first_error(result)}")
+                succeeded = False
+                continue
+            click.echo(f"{name}: success (run {result.run_id}), {result.output_for_node(reporting_op)} changed")
+            if name == "ingest_spend_job":
+                for line in result.output_for_node("ingest_landing_files"):
+                    click.echo(f"  {line}")
+    return succeeded
+
+
+@contextmanager
+def _home_lock() -> Iterator[None]:
+    """An exclusive lock on a file in DAGSTER_HOME, where it exists, held while the block runs."""
+    home = settings.dagster_home()
+    if not home.is_dir():
+        yield
+        return
+    with (home / ".budget-pipeline.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def first_error(result: Any) -> str:
+    """The first line of the innermost error of a failed run's first failure (a step's, or its
+    resources' start): the cause (say, "OperationalError: ... readonly database"), not Dagster's
+    wrapping of it."""
+    for event in result.all_events:
+        error = getattr(event.event_specific_data, "error", None)
+        if error is not None:
+            while error.cause is not None:
+                error = error.cause
+            message = error.message.strip().splitlines()[0] if error.message.strip() else error.cls_name or "error"
+            return _short_class(message) if ": " in message else message
+    return "no error reported; see the run in the Dagster UI"
+
+
+def _short_class(message: str) -> str:
+    """ "sqlalchemy.exc.OperationalError: x" -> "OperationalError: x"."""
+    cls, _, text = message.partition(": ")
+    return f"{cls.rsplit('.', 1)[-1]}: {text}"
+
+
+@click.command()
+@as_of_option
+def demo(as_of: str | None) -> None:
+    """Load the demo catalog and three weeks of spend, then play the minutes before Night Owl's
+    midnight and the moment after as two control cycles, so the UI opens on a story."""
+    from budget_pipeline.demo import NIGHT_OWL, catalog, local_midnight, night_owl_zone, spend_csv
+    from budget_pipeline.ingest.catalog import parse_catalog
+
+    until = resolve_as_of(as_of)
+    with database_errors():
+        engine = ready_engine()
+        click.echo(str(apply_catalog(engine, parse_catalog(catalog(until)))))
+        path = settings.dagster_home() / "demo" / f"demo-spend-{until:%Y%m%dT%H%M}.csv"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        spend_csv(path, until)
+        click.echo(ingest_file(engine, path, now=until).summary())
+    zone = night_owl_zone(until)
+    midnight = local_midnight(until, zone)
+    click.echo(f"{NIGHT_OWL} ({zone}): local midnight at {midnight.isoformat()}; a cycle just before it, then now")
+    replayed = run_cycle(midnight - dt.timedelta(minutes=2))
+    if not (run_cycle(until) and replayed):
+        fail("a demo control run failed; see it in the Dagster UI or `dagster run list`")
+
+
+@click.command("demo-simulator", hidden=True)
+@click.option("--every", type=float, default=60.0, show_default=True, help="Seconds between files.")
+@click.option("--count", type=int, default=None, help="Stop after this many files.")
+def demo_simulator(every: float, count: int | None) -> None:
+    """Demo only: drop a small spend file into the landing folder every minute, spending on the
+    campaigns that are active."""
+    from budget_pipeline.demo import simulate
+    from budget_pipeline.store.history import active_campaigns
+
+    with database_errors():
+        engine = ready_engine()
+
+        def active() -> set[str]:
+            with engine.connect() as conn:
+                return active_campaigns(conn)
+
+        with suppress(KeyboardInterrupt):
+            simulate(settings.landing_dir(), active, every, count)

@@ -1,0 +1,77 @@
+"""`budget-pipeline status` and `history`: budgets, spend, each campaign's state and why, and
+every change of it."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from budget_pipeline.cli.common import (
+    EXIT_BAD_INPUT,
+    as_of_option,
+    database_errors,
+    fail,
+    ready_engine,
+    resolve_as_of,
+)
+from budget_pipeline.report import UnknownBrand, status_report, status_text, unrefreshed_note
+
+
+@click.command()
+@as_of_option
+@click.option("--brand", "brand_name", metavar="NAME", help="Only this brand.")
+@click.option("--paused", is_flag=True, help="Only paused campaigns (and their brands).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def status(as_of: str | None, brand_name: str | None, paused: bool, as_json: bool) -> None:
+    """Brands with budgets and spend, and each campaign's state and pause reasons."""
+    instant = resolve_as_of(as_of)
+    with database_errors():
+        engine = ready_engine()
+        try:
+            report = status_report(engine, instant, brand_name, paused)
+        except UnknownBrand:
+            fail(f"--brand: no brand named {brand_name!r} in the catalog", EXIT_BAD_INPUT)
+        note = None if as_json else unrefreshed_note(engine)
+    click.echo(json.dumps(report) if as_json else status_text(report))
+    if note:
+        click.echo(note, err=True)
+
+
+@click.command()
+@click.option("--campaign", "campaign_id", metavar="ID", help="Only this campaign's changes.")
+@click.option("--limit", type=int, default=None, help="At most this many entries.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+def history(campaign_id: str | None, limit: int | None, as_json: bool) -> None:
+    """The status log: every change of a campaign's state and why, newest first."""
+    from budget_pipeline.store.history import history as read_history
+
+    with database_errors():
+        engine = ready_engine()
+        with engine.connect() as conn:
+            entries = read_history(conn, campaign_id, limit)
+    if as_json:
+        click.echo(
+            json.dumps(
+                [
+                    {
+                        "campaign_id": e.campaign_id,
+                        "at": e.at.isoformat(),
+                        "active_before": e.active_before,
+                        "active_after": e.active_after,
+                        "reasons_before": e.reasons_before,
+                        "reasons_after": e.reasons_after,
+                        "changed_reason": e.changed_reason,
+                        "run_id": e.run_id,
+                    }
+                    for e in entries
+                ]
+            )
+        )
+        return
+    for e in entries:
+        before = ",".join(e.reasons_before) or "active"
+        after = ",".join(e.reasons_after) or "active"
+        click.echo(
+            f"{e.at.isoformat()}  {e.campaign_id:<24} {before} -> {after}  ({e.changed_reason}; run {e.run_id[:8]})"
+        )
