@@ -17,6 +17,7 @@ from typing import Any
 from dagster import AssetCheckEvaluation, AssetCheckSeverity, AssetCheckSpec, AssetKey, MetadataValue, PreviewWarning
 
 from budget_pipeline.defs.dagster_compat import TargetMaterialization
+from budget_pipeline.defs.markdown import md_table
 from budget_pipeline.defs.partitions import daily_partitions, monthly_partitions
 from budget_pipeline.rules.money import money_text
 from budget_pipeline.rules.reasons import budget_reached
@@ -112,13 +113,11 @@ def overspend_line(use: BrandUse) -> str:
 
 
 def overspend_table(uses: Sequence[BrandUse]) -> str:
-    lines = ["| brand | budget | spend | overspend | used |", "|---|---|---|---|---|"]
-    lines += [
-        f"| {u.brand} | {money_text(u.budget)} {u.currency} | {money_text(u.spend)} {u.currency} "
-        f"| {money_text(u.over)} {u.currency} | {u.share:.0%} |"
+    table = [
+        [u.brand, *(f"{money_text(amount)} {u.currency}" for amount in (u.budget, u.spend, u.over)), f"{u.share:.0%}"]
         for u in uses
     ]
-    return "\n".join(lines)
+    return md_table(["brand", "budget", "spend", "overspend", "used"], table)
 
 
 def _reached_description(reached: Sequence[BrandUse], what: str) -> str:

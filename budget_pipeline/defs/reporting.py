@@ -24,6 +24,7 @@ from budget_pipeline.defs.checks import (
     within_budget,
 )
 from budget_pipeline.defs.dagster_compat import latest_materialization
+from budget_pipeline.defs.markdown import md_table
 from budget_pipeline.defs.partitions import daily_partitions, day_key, month_key, monthly_partitions
 from budget_pipeline.rules.money import CENTS, money_text
 from budget_pipeline.rules.reasons import budget_reached
@@ -75,16 +76,16 @@ def budget_use_table(uses: Sequence[BrandUse]) -> str:
     if not uses:
         return "no spend in this partition"
     shown = sorted(uses, key=lambda u: (-u.share, u.brand))[:BRANDS_SHOWN]
-    lines = ["| brand | budget | spend | used |", "|---|---|---|---|"]
-    for u in shown:
-        flag = " (reached)" if budget_reached(u.spend, u.budget) else ""
-        lines.append(
-            f"| {u.brand} | {money_text(u.budget)} {u.currency} | {money_text(u.spend)} {u.currency} "
-            f"| {u.share:.0%}{flag} |"
-        )
-    if len(uses) > len(shown):
-        lines.append(f"| … {len(uses) - len(shown)} more brands, less used | | | |")
-    return "\n".join(lines)
+    table = [
+        [
+            u.brand,
+            f"{money_text(u.budget)} {u.currency}",
+            f"{money_text(u.spend)} {u.currency}",
+            f"{u.share:.0%}" + (" (reached)" if budget_reached(u.spend, u.budget) else ""),
+        ]
+        for u in shown
+    ]
+    return md_table(["brand", "budget", "spend", "used"], table, total=len(uses), more="brands, less used")
 
 
 def _split(uses: list[BrandUse]) -> dict[dt.date, list[BrandUse]]:

@@ -14,6 +14,7 @@ from sqlalchemy import Connection, Engine
 
 from budget_pipeline.control import Outcome
 from budget_pipeline.defs.checks import CAMPAIGN_STATUS, CheckOutcome, budgets_today
+from budget_pipeline.defs.markdown import md_table
 from budget_pipeline.rules.money import money_text
 from budget_pipeline.rules.reasons import (
     ALL_REASONS,
@@ -105,30 +106,23 @@ def _changes_table(conn: Connection, as_of: dt.datetime, changes: Sequence[Chang
     involved = {brand_of[ch.campaign_id] for ch in shown if ch.campaign_id in brand_of}
     spend = brand_spend(conn, as_of, {bid: rows[bid] for bid in involved if bid in rows})
     caps = {row.id: row for row in capped_campaigns_with_spend(conn, as_of, rows, involved)} if involved else {}
-    lines = ["| campaign | brand | before | after | changed | figures |", "|---|---|---|---|---|---|"]
+    table = []
     for ch in shown:
         brand = rows.get(brand_of.get(ch.campaign_id, -1))
         figures = _figure(ch, brand, spend.get(brand.id) if brand else None, caps)
-        lines.append(
-            f"| {ch.campaign_id} | {brand.name if brand else ''} | {format_reasons(ch.before) or 'active'} "
-            f"| {format_reasons(ch.after) or 'active'} | {format_reasons(ch.changed)} | {figures} |"
-        )
-    if len(changes) > len(shown):
-        lines.append(f"| … {len(changes) - len(shown)} more changes (`budget-pipeline history`) | | | | | |")
-    return "\n".join(lines)
+        before, after = format_reasons(ch.before) or "active", format_reasons(ch.after) or "active"
+        table.append([ch.campaign_id, brand.name if brand else "", before, after, format_reasons(ch.changed), figures])
+    headers = ["campaign", "brand", "before", "after", "changed", "figures"]
+    return md_table(headers, table, total=len(changes), more="changes (`budget-pipeline history`)")
 
 
 def _paused_table(conn: Connection, paused: int) -> str:
     if not paused:
         return "every campaign is active"
     listed = paused_campaigns(conn, ROWS_SHOWN)
-    lines = ["| campaign | brand | reasons | paused since |", "|---|---|---|---|"]
-    lines += [
-        f"| {p.id} | {p.brand} | {', '.join(p.reasons)} | {p.since.isoformat() if p.since else ''} |" for p in listed
-    ]
-    if paused > len(listed):
-        lines.append(f"| … {paused - len(listed)} more (`budget-pipeline status --paused`) | | | |")
-    return "\n".join(lines)
+    table = [[p.id, p.brand, ", ".join(p.reasons), p.since.isoformat() if p.since else ""] for p in listed]
+    headers = ["campaign", "brand", "reasons", "paused since"]
+    return md_table(headers, table, total=paused, more="(`budget-pipeline status --paused`)")
 
 
 def status_materialization(engine: Engine, what: str, as_of: dt.datetime, outcome: Outcome) -> AssetMaterialization:

@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import pytest
 from dagster import DagsterInstance, materialize
 from sqlalchemy import Engine, event, func, select, text
 
@@ -19,17 +18,10 @@ from budget_pipeline.defs.assets import daily_spend, monthly_spend, raw_spend_re
 from budget_pipeline.defs.resources import BudgetDatabase
 from budget_pipeline.store.schema import StatusLog
 from tests.conftest import apply_yaml
-from tests.defs.test_control_jobs import SEED, run, spend, states
+from tests.defs.conftest import SEED
+from tests.defs.test_control_jobs import run, spend, states
 
 NEW_YORK = ZoneInfo("America/New_York")
-
-
-@pytest.fixture
-def env(engine: Engine, db_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Engine:
-    monkeypatch.setenv("BUDGET_DATABASE_URL", db_url)
-    monkeypatch.setenv("BUDGET_LANDING_DIR", str(tmp_path / "landing"))
-    apply_yaml(engine, SEED)
-    return engine
 
 
 def test_the_monthly_reset_clears_monthly_reasons_at_the_local_month_start(env: Engine, tmp_path: Path) -> None:

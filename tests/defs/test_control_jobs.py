@@ -18,34 +18,9 @@ from budget_pipeline.store.history import history
 from budget_pipeline.store.schema import StatusLog
 from budget_pipeline.store.status import campaign_states
 from tests.conftest import apply_yaml, write_csv
+from tests.defs.conftest import SEED
 
-SEED = """
-brands:
-  - name: Brand A
-    timezone: America/New_York
-    daily_budget: "50.00"
-    monthly_budget: "1000.00"
-    campaigns: [{id: a1, name: A1}, {id: a2, name: A2}]
-  - name: Brand B
-    timezone: Europe/London
-    daily_budget: "75.00"
-    monthly_budget: "1500.00"
-    campaigns: [{id: b1, name: B1}, {id: b2, name: B2}]
-  - name: Brand C
-    timezone: Asia/Tokyo
-    daily_budget: "100.00"
-    monthly_budget: "2000.00"
-    campaigns: [{id: c1, name: C1}, {id: c2, name: C2}]
-"""
 NOON_UTC = "2026-11-25T12:00:00Z"
-
-
-@pytest.fixture
-def env(engine: Engine, db_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Engine:
-    monkeypatch.setenv("BUDGET_DATABASE_URL", db_url)
-    monkeypatch.setenv("BUDGET_LANDING_DIR", str(tmp_path / "landing"))
-    apply_yaml(engine, SEED)
-    return engine
 
 
 def run(job: str, as_of: str) -> str:
