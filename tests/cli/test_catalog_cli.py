@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.test_cli import cli
+from tests.cli.conftest import cli
 from tests.conftest import ACME
 
 AS_OF = "2026-11-25T10:00:00Z"

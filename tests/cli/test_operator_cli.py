@@ -10,24 +10,14 @@ import subprocess
 import threading
 from pathlib import Path
 
-import pytest
 from sqlalchemy import Engine, create_engine, text
 
 from budget_pipeline.report import table_text
-from tests.cli.test_cli import CLI, cli
+from tests.cli.conftest import CLI, cli
 from tests.conftest import ACME, write_csv
 from tests.store.test_catalog_store import writes_nothing
 
 AS_OF = "2026-11-25T18:00:00Z"
-
-
-@pytest.fixture
-def ready(db_url: str, tmp_path: Path) -> str:
-    assert cli(db_url, "init-db").returncode == 0
-    catalog = tmp_path / "catalog.yaml"
-    catalog.write_text(ACME)
-    assert cli(db_url, "catalog", "apply", str(catalog)).returncode == 0
-    return db_url
 
 
 def test_quarantine_lists_rejected_rows_newest_first(ready: str, tmp_path: Path) -> None:
