@@ -8,12 +8,14 @@ import functools
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from sqlalchemy import Connection, Engine
 
 from budget_pipeline.collector import collector_paused
 from budget_pipeline.rules.calendar import local_date, month_start
 from budget_pipeline.rules.dayparting import Window, in_hours
+from budget_pipeline.rules.pacing import brand_budget_presence, rate_per_minute
 from budget_pipeline.rules.reasons import (
     BUDGET_RULE,
     DAILY_RESET,
@@ -22,7 +24,6 @@ from budget_pipeline.rules.reasons import (
     MONTHLY_RESET,
     Change,
     apply_rule,
-    brand_budget_reasons,
     campaign_cap_reasons,
     change,
     dayparting_reasons,
@@ -37,6 +38,7 @@ from budget_pipeline.store.reads import (
     brand_spend,
     brands,
     capped_campaigns_with_spend,
+    recent_spend,
 )
 from budget_pipeline.store.status import (
     campaign_states,
@@ -80,13 +82,36 @@ def _reading(engine: Engine) -> Iterator[Connection]:
         yield conn
 
 
-def _budget_decisions(brand_rows: dict[int, BrandRow], totals: dict[int, BrandSpend]) -> dict[int, frozenset[str]]:
-    """The brand-level budget reasons of every brand, from its total daily and monthly spend."""
-    decisions = {}
+@dataclass(frozen=True)
+class BudgetPresence:
+    """The brand-level budget reasons present for each brand, and those present only because
+    spend is projected to reach the budget within the brand's `pause_ahead`."""
+
+    present: dict[int, frozenset[str]]
+    predicted: dict[int, frozenset[str]]
+
+
+def _budget_presence(
+    conn: Connection,
+    as_of: dt.datetime,
+    brand_rows: dict[int, BrandRow],
+    totals: dict[int, BrandSpend],
+    *,
+    predictive: bool,
+) -> BudgetPresence:
+    """The brand-level budget reasons of every brand, from its total daily and monthly spend (and,
+    with `predictive`, for brands with a pause_ahead, its recent rate)."""
+    ahead = {bid: row for bid, row in brand_rows.items() if predictive and row.pause_ahead_minutes is not None}
+    recent = recent_spend(conn, as_of, ahead) if ahead else {}
+    present, predicted = {}, {}
     for brand in brand_rows.values():
         spend = totals[brand.id]
-        decisions[brand.id] = brand_budget_reasons(spend.daily, brand.daily_budget, spend.monthly, brand.monthly_budget)
-    return decisions
+        rate = rate_per_minute(recent.get(brand.id, Decimal(0)))
+        minutes = brand.pause_ahead_minutes if brand.id in ahead else None
+        present[brand.id], predicted[brand.id] = brand_budget_presence(
+            spend.daily, brand.daily_budget, spend.monthly, brand.monthly_budget, rate, minutes
+        )
+    return BudgetPresence(present, predicted)
 
 
 def _caps(row: CampaignRow) -> frozenset[str]:
@@ -99,6 +124,8 @@ def _budget_changes(
     brand_rows: dict[int, BrandRow],
     decide: Callable[[frozenset[str], bool, frozenset[str]], frozenset[str]],
     brand_ids: set[int] | None = None,
+    *,
+    predictive: bool = False,
 ) -> tuple[int, list[Change], dict[int, BrandSpend]]:
     """(campaigns evaluated, changes, brand spend) of a budget decision `decide(reasons, enabled, present)`.
 
@@ -108,23 +135,28 @@ def _budget_changes(
     # A pure function of few distinct (reasons, enabled, present): each is decided once.
     decide = functools.cache(decide)
     spend = brand_spend(conn, as_of, brand_rows)
-    brand_present = _budget_decisions(brand_rows, spend)
+    presence = _budget_presence(conn, as_of, brand_rows, spend, predictive=predictive)
+
+    def change(campaign_id: str, brand_id: int, before: frozenset[str], after: frozenset[str]) -> Change:
+        predicted = bool((after - before) & presence.predicted[brand_id])
+        return Change(campaign_id, before, after, predicted)
+
     groups = uncapped_campaign_groups(conn, brand_ids)
     changed = {}
     for group in groups:
-        after = decide(group.reasons, group.enabled, brand_present[group.brand_id])
+        after = decide(group.reasons, group.enabled, presence.present[group.brand_id])
         if after != group.reasons:
             changed[(group.brand_id, group.enabled, format_reasons(group.reasons))] = (group, after)
     changes = [
-        Change(cid, changed[key][0].reasons, changed[key][1])
+        change(cid, changed[key][0].brand_id, changed[key][0].reasons, changed[key][1])
         for key, ids in group_members(conn, [group for group, _ in changed.values()]).items()
         for cid in ids
     ]
     capped = capped_campaigns_with_spend(conn, as_of, brand_rows, brand_ids)
     for row in capped:
-        after = decide(row.reasons, row.enabled, brand_present[row.brand_id] | _caps(row))
+        after = decide(row.reasons, row.enabled, presence.present[row.brand_id] | _caps(row))
         if after != row.reasons:
-            changes.append(Change(row.id, row.reasons, after))
+            changes.append(change(row.id, row.brand_id, row.reasons, after))
     evaluated = sum(group.members for group in groups) + len(capped)
     return evaluated, sorted(changes, key=lambda ch: ch.campaign_id), spend
 
@@ -136,7 +168,7 @@ def enforce_budgets(engine: Engine, as_of: dt.datetime, run_id: str) -> Outcome:
         return apply_rule(apply_rule(reasons, MANUAL_RULE, manual_reasons(enabled)), BUDGET_RULE, present)
 
     with _status_transaction(engine) as conn:
-        evaluated, changes, spend = _budget_changes(conn, as_of, brands(conn), decide)
+        evaluated, changes, spend = _budget_changes(conn, as_of, brands(conn), decide, predictive=True)
         write_changes(conn, changes, as_of, run_id)
     return Outcome(evaluated, changes, spend)
 
@@ -144,7 +176,8 @@ def enforce_budgets(engine: Engine, as_of: dt.datetime, run_id: str) -> Outcome:
 def reset_budgets(engine: Engine, as_of: dt.datetime, run_id: str, *, monthly: bool) -> Outcome:
     """For each brand whose local day (or month) turned since its last reset, re-decide its
     campaigns' daily (or monthly) budget reasons on the new period's spend: usually none, so
-    they clear. Other reasons, `manual` included, are kept."""
+    they clear (predictive or not: the next enforcement predicts again). Other reasons,
+    `manual` included, are kept."""
     owned = MONTHLY_RESET if monthly else DAILY_RESET
 
     def decide(reasons: frozenset[str], enabled: bool, present: frozenset[str]) -> frozenset[str]:

@@ -62,6 +62,7 @@ def history(campaign_id: str | None, limit: int | None, as_json: bool) -> None:
                         "reasons_before": e.reasons_before,
                         "reasons_after": e.reasons_after,
                         "changed_reason": e.changed_reason,
+                        "predicted": e.predicted,
                         "run_id": e.run_id,
                     }
                     for e in entries
@@ -73,5 +74,6 @@ def history(campaign_id: str | None, limit: int | None, as_json: bool) -> None:
         before = ",".join(e.reasons_before) or "active"
         after = ",".join(e.reasons_after) or "active"
         click.echo(
-            f"{e.at.isoformat()}  {e.campaign_id:<24} {before} -> {after}  ({e.changed_reason}; run {e.run_id[:8]})"
+            f"{e.at.isoformat()}  {e.campaign_id:<24} {before} -> {after}  "
+            f"({e.changed_reason}{', predicted' if e.predicted else ''}; run {e.run_id[:8]})"
         )

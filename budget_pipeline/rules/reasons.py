@@ -89,11 +89,13 @@ def dayparting_reasons(in_hours: bool) -> Reasons:
 
 @dataclass(frozen=True)
 class Change:
-    """One campaign's status change, as the status log records it."""
+    """One campaign's status change, as the status log records it; `predicted` when a budget
+    reason it adds is there because spend was projected to reach the budget (pause_ahead)."""
 
     campaign_id: str
     before: Reasons
     after: Reasons
+    predicted: bool = False
 
     @property
     def active_before(self) -> bool:

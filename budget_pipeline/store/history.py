@@ -33,6 +33,7 @@ class LogEntry:
     reasons_after: list[str]
     changed_reason: str
     run_id: str
+    predicted: bool
 
 
 def history(conn: Connection, campaign_id: str | None = None, limit: int | None = None) -> list[LogEntry]:
@@ -47,12 +48,16 @@ def history(conn: Connection, campaign_id: str | None = None, limit: int | None 
         log.c.reasons_after,
         log.c.changed_reason,
         log.c.run_id,
+        log.c.predicted,
     ).order_by(log.c.id.desc())
     if campaign_id is not None:
         query = query.where(log.c.campaign_id == campaign_id)
     if limit is not None:
         query = query.limit(limit)
-    return [LogEntry(r[0], r[1], r[2], r[3], _in_order(r[4]), _in_order(r[5]), r[6], r[7]) for r in conn.execute(query)]
+    return [
+        LogEntry(r[0], r[1], r[2], r[3], _in_order(r[4]), _in_order(r[5]), r[6], r[7], bool(r[8]))
+        for r in conn.execute(query)
+    ]
 
 
 def _in_order(stored: str) -> list[str]:

@@ -24,6 +24,7 @@ from sqlalchemy import (
 )
 
 from budget_pipeline.rules.calendar import local_date, month_start, next_month_start
+from budget_pipeline.rules.pacing import RATE_WINDOW
 from budget_pipeline.rules.reasons import Reasons, parse_reasons
 from budget_pipeline.store.schema import (
     brands_table,
@@ -53,6 +54,7 @@ class BrandRow:
     last_monthly_reset: dt.date | None
     name: str
     currency: str
+    pause_ahead_minutes: int | None = None
 
 
 class CampaignRow(NamedTuple):
@@ -79,6 +81,7 @@ def brands(conn: Connection) -> dict[int, BrandRow]:
             b.c.last_monthly_reset,
             b.c.name,
             b.c.currency,
+            b.c.pause_ahead_minutes,
         )
     ).all()
     return {row.id: BrandRow(*row) for row in rows}
@@ -257,3 +260,49 @@ def capped_campaigns_with_spend(
             own_daily, own_monthly = _corrected(correction, cid, today[brand_id], own_daily, own_monthly)
         rows.append(CampaignRow(cid, brand_id, enabled, parse_reasons(reasons), dcap, mcap, own_daily, own_monthly))
     return rows
+
+
+def recent_spend(conn: Connection, as_of: dt.datetime, brand_rows: dict[int, BrandRow]) -> dict[int, Decimal]:
+    """Each of `brand_rows`' spend in the hour of records before `as_of` (occurred in
+    [as_of - 1 h, as_of)), read from the raw records of the local days that hour touches."""
+    if not brand_rows:
+        return {}
+    start = as_of - RATE_WINDOW
+    zones = {row.timezone for row in brand_rows.values()}
+    days = sorted({local_date(moment, zone) for zone in zones for moment in (start, as_of)})
+    query = (
+        select(c.c.brand_id, func.sum(raw_table.c.amount))
+        .select_from(raw_table.join(c, c.c.id == raw_table.c.campaign_id))
+        .where(raw_table.c.local_date.in_(days), raw_table.c.occurred_at >= start, raw_table.c.occurred_at < as_of)
+        .group_by(c.c.brand_id)
+    )
+    if len(brand_rows) <= IN_LIST_LIMIT:
+        query = query.where(c.c.brand_id.in_(sorted(brand_rows)))
+    return {brand_id: spend for brand_id, spend in conn.execute(query).all() if brand_id in brand_rows}
+
+
+IN_LIST_LIMIT = 500  # brands named in a query; more would bind too many values for SQLite
+
+
+def month_days(
+    conn: Connection, as_of: dt.datetime, brand_rows: dict[int, BrandRow]
+) -> dict[int, dict[dt.date, Decimal]]:
+    """Each of `brand_rows`' spend on each completed local day of its month before its local date
+    of `as_of` (days without spend left out)."""
+    zone_today = _zone_today((row.timezone for row in brand_rows.values()), as_of)
+    if zone_today is None:
+        return {}
+    first = min(local_date(as_of, row.timezone).replace(day=1) for row in brand_rows.values())
+    last = max(local_date(as_of, row.timezone) for row in brand_rows.values())
+    query = (
+        select(bd.c.brand_id, bd.c.day, bd.c.spend)
+        .select_from(bd.join(b, b.c.id == bd.c.brand_id).join(zone_today, zone_today.c.timezone == b.c.timezone))
+        .where(bd.c.day >= first, bd.c.day < last, bd.c.day >= zone_today.c.month, bd.c.day < zone_today.c.day)
+    )
+    if len(brand_rows) <= IN_LIST_LIMIT:
+        query = query.where(bd.c.brand_id.in_(sorted(brand_rows)))
+    days: dict[int, dict[dt.date, Decimal]] = {}
+    for brand_id, day, spend in conn.execute(query):
+        if brand_id in brand_rows:
+            days.setdefault(brand_id, {})[day] = spend
+    return days

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -211,6 +212,8 @@ class StatusLog(Base):
     reasons_after: Mapped[str] = mapped_column(String(200))
     changed_reason: Mapped[str] = mapped_column(String(200))
     run_id: Mapped[str] = mapped_column(String(64))
+    # A budget reason added because spend was projected to reach the budget (pause_ahead).
+    predicted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 def _table(model: type[Base]) -> Table:

@@ -48,6 +48,7 @@ _changes = Table(
     Column("active_before", Boolean, nullable=False),
     Column("reasons_before", String(200), nullable=False),
     Column("changed_reason", String(200), nullable=False),
+    Column("predicted", Boolean, nullable=False),
     prefixes=["TEMPORARY"],
     postgresql_on_commit="DELETE ROWS",
 )
@@ -151,6 +152,7 @@ def _stage_changes(conn: Connection, changes: Sequence[Change]) -> None:
         "active_before": [ch.active_before for ch in changes],
         "reasons_before": [format_reasons(ch.before) for ch in changes],
         "changed_reason": [format_reasons(ch.changed) for ch in changes],
+        "predicted": [ch.predicted for ch in changes],
     }
     insert_arrow(conn, "status_changes", pa.table(staged))
 
@@ -179,6 +181,7 @@ def write_changes(conn: Connection, changes: Sequence[Change], as_of: dt.datetim
                 "reasons_after",
                 "changed_reason",
                 "run_id",
+                "predicted",
             ],
             # In campaign order, so a run's log rows are numbered the same way on every database.
             select(
@@ -190,6 +193,7 @@ def write_changes(conn: Connection, changes: Sequence[Change], as_of: dt.datetim
                 s.pause_reasons,
                 s.changed_reason,
                 literal(run_id, log.c.run_id.type),
+                s.predicted,
             ).order_by(s.id),
         )
     )

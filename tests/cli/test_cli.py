@@ -175,6 +175,7 @@ def test_tick_runs_a_control_cycle_recorded_in_dagster_home(ready: str, tmp_path
             "reasons_before": [],
             "reasons_after": ["daily_budget"],
             "changed_reason": "daily_budget",
+            "predicted": False,
             "run_id": ingest_run,
         }
     ]
@@ -344,9 +345,14 @@ def test_status_and_history_as_text(ready: str, tmp_path: Path) -> None:
     assert status.stdout.splitlines() == [
         "as of 2026-11-25T18:00:00+00:00",
         "Acme (America/New_York, 2026-11-25): day 100.00 USD / 100.00 USD, month 100.00 USD / 2,000.00 USD",
+        # 13:00 in New York: 100 / (100 × 13/24) and 100 / (2,000 × (24 d 13 h) / 30 d); the record
+        # is older than the hour before as_of (no recent rate), so today stays at 100 and each of
+        # the five days left in November is projected at today's 100.
+        "  pace: day 1.85, month 0.06; projected: day 100.00 USD, month 600.00 USD",
         "  acme-search              paused: daily_budget",
         "  acme-social              paused: daily_budget",
         "Tokyo Foods (Asia/Tokyo, 2026-11-26): day 0.00 USD / 50.00 USD, month 0.00 USD / 1,000.00 USD",
+        "  pace: day 0.00, month 0.00; projected: day 0.00 USD, month 0.00 USD",
         "  tokyo-display            active",
     ]
     history = cli(ready, "history", "--campaign", "acme-social")

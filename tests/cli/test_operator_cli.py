@@ -110,8 +110,9 @@ def test_status_of_one_brand_and_of_paused_campaigns(ready: str) -> None:
 
     shown = cli(ready, "status", "--paused", "--as-of", AS_OF).stdout.splitlines()
     assert shown[1].startswith("Tokyo Foods (Asia/Tokyo, 2026-11-26): day 0.00 USD / 50.00 USD")
-    assert shown[2].split() == ["tokyo-display", "paused:", "manual,", "daily_budget"]
-    assert len(shown) == 3
+    assert shown[2].startswith("  pace: day 0.00, month 0.00;")
+    assert shown[3].split() == ["tokyo-display", "paused:", "manual,", "daily_budget"]
+    assert len(shown) == 4
 
 
 def test_status_of_an_unknown_brand_is_one_line_and_exit_2(ready: str) -> None:
