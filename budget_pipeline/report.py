@@ -10,18 +10,11 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from budget_pipeline.pace import brand_paces
 from budget_pipeline.rules.money import CENTS, money_text
-from budget_pipeline.rules.pacing import (
-    day_elapsed,
-    month_elapsed,
-    pace,
-    projected_day,
-    projected_month,
-    rate_per_minute,
-)
 from budget_pipeline.store.history import campaigns_by_brand
 from budget_pipeline.store.quarantine import QuarantinedRow
-from budget_pipeline.store.reads import BrandRow, BrandSpend, brand_spend, brands, month_days, recent_spend
+from budget_pipeline.store.reads import brand_spend, brands
 from budget_pipeline.store.upkeep import dirty_days
 
 
@@ -45,12 +38,7 @@ def status_report(
             listed = [row for row in listed if row.id in by_brand]
         shown = {row.id: row for row in listed}
         spend = brand_spend(conn, as_of, shown)
-        recent = recent_spend(conn, as_of, shown)
-        completed = month_days(conn, as_of, shown)
-    paces = {
-        row.id: brand_pace(row, spend[row.id], recent.get(row.id, Decimal(0)), completed.get(row.id, {}), as_of)
-        for row in listed
-    }
+        paces = brand_paces(conn, as_of, shown, spend)
     return {
         "as_of": as_of.astimezone(dt.UTC).isoformat(),
         "brands": [
@@ -63,7 +51,7 @@ def status_report(
                 "daily_spend": money_text(spend[brand.id].daily),
                 "monthly_budget": money_text(brand.monthly_budget),
                 "monthly_spend": money_text(spend[brand.id].monthly),
-                **paces[brand.id],
+                **paces[brand.id].fields(),
                 "campaigns": [
                     {
                         "id": c.id,
@@ -77,23 +65,6 @@ def status_report(
             }
             for brand in listed
         ],
-    }
-
-
-def brand_pace(
-    brand: BrandRow, spend: BrandSpend, last_hour: Decimal, completed: dict[dt.date, Decimal], as_of: dt.datetime
-) -> dict[str, str | None]:
-    """The `status --json` pace and projection fields of one brand (rules.pacing says how)."""
-    rate = rate_per_minute(last_hour)
-    day_pace = pace(spend.daily, brand.daily_budget, *day_elapsed(as_of, brand.timezone))
-    month_pace = pace(spend.monthly, brand.monthly_budget, *month_elapsed(as_of, brand.timezone))
-    today = projected_day(spend.daily, rate, as_of, brand.timezone)
-    month = projected_month(spend.monthly, spend.daily, today, completed, spend.local_date)
-    return {
-        "daily_pace": None if day_pace is None else str(day_pace),
-        "monthly_pace": None if month_pace is None else str(month_pace),
-        "projected_daily_spend": str(today.quantize(CENTS, ROUND_HALF_UP)),
-        "projected_monthly_spend": str(month.quantize(CENTS, ROUND_HALF_UP)),
     }
 
 

@@ -113,10 +113,11 @@ def _report(context: AssetExecutionContext, reports: list[Any]) -> None:
     backfill_policy=BackfillPolicy.single_run(),
     can_subset=True,
 )
-def daily_spend(context: AssetExecutionContext, database: BudgetDatabase) -> Iterator[Any]:
+def daily_spend(context: AssetExecutionContext, database: BudgetDatabase, clock: Clock) -> Iterator[Any]:
     """Rebuild the window's days and report each day's materialization and checks on its own."""
     first, last = _window(context)
-    _report(context, build_daily(database.engine, first, last + dt.timedelta(days=1)))
+    as_of = clock.resolve(context.op_execution_context)
+    _report(context, build_daily(database.engine, first, last + dt.timedelta(days=1), as_of))
     yield from ()  # every event is logged per partition above; no output spans the window
 
 
@@ -140,10 +141,11 @@ def daily_spend(context: AssetExecutionContext, database: BudgetDatabase) -> Ite
     backfill_policy=BackfillPolicy.single_run(),
     can_subset=True,
 )
-def monthly_spend(context: AssetExecutionContext, database: BudgetDatabase) -> Iterator[Any]:
+def monthly_spend(context: AssetExecutionContext, database: BudgetDatabase, clock: Clock) -> Iterator[Any]:
     """Rebuild the window's months from daily_spend and report each month on its own."""
     first, last = _window(context)
-    _report(context, build_monthly(database.engine, first, next_month_start(last)))
+    as_of = clock.resolve(context.op_execution_context)
+    _report(context, build_monthly(database.engine, first, next_month_start(last), as_of))
     yield from ()
 
 

@@ -94,9 +94,9 @@ def refresh_reports(context: OpExecutionContext, database: BudgetDatabase, as_of
         days = days_to_refresh(conn, as_of)
     reports: list[PartitionReport] = []
     for day in days:
-        reports += build_daily(database.engine, day, day + dt.timedelta(days=1))
+        reports += build_daily(database.engine, day, day + dt.timedelta(days=1), as_of)
     for month in sorted({month_start(day) for day in days}):
-        reports += build_monthly(database.engine, month, next_month_start(month))
+        reports += build_monthly(database.engine, month, next_month_start(month), as_of)
     return reports
 
 

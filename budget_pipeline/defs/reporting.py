@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from dagster import AssetCheckEvaluation, AssetMaterialization, DagsterInstance, MetadataValue, PartitionsDefinition
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from budget_pipeline.defs.checks import (
     DAILY_SPEND,
@@ -26,6 +26,8 @@ from budget_pipeline.defs.checks import (
 from budget_pipeline.defs.dagster_compat import latest_materialization
 from budget_pipeline.defs.markdown import md_table
 from budget_pipeline.defs.partitions import daily_partitions, day_key, month_key, monthly_partitions
+from budget_pipeline.pace import BrandPace, brand_paces
+from budget_pipeline.rules.calendar import month_start
 from budget_pipeline.rules.money import CENTS, money_text
 from budget_pipeline.rules.reasons import budget_reached
 from budget_pipeline.store.aggregates import (
@@ -37,6 +39,7 @@ from budget_pipeline.store.aggregates import (
     rebuild_monthly,
 )
 from budget_pipeline.store.db import writing
+from budget_pipeline.store.reads import brands
 
 BRANDS_SHOWN = 10
 
@@ -50,6 +53,8 @@ class PartitionReport:
     totals: PeriodTotals
     uses: list[BrandUse]
     checks: list[CheckOutcome]
+    # The pace now of the shown brands for which this partition is the current day (month).
+    paces: dict[int, BrandPace] = field(default_factory=dict)
 
     def metadata(self) -> dict[str, Any]:
         reached = sum(1 for u in self.uses if budget_reached(u.spend, u.budget))
@@ -61,8 +66,12 @@ class PartitionReport:
             "spend_exact": MetadataValue.text(money_text(self.totals.spend)),
             "brands_with_spend": MetadataValue.int(len(self.uses)),
             "brands_at_or_over_budget": MetadataValue.int(reached),
-            "brands_by_budget_use": MetadataValue.md(budget_use_table(self.uses)),
+            "brands_by_budget_use": MetadataValue.md(budget_use_table(self.uses, self.paces, self.monthly)),
         }
+
+    @property
+    def monthly(self) -> bool:
+        return self.asset == MONTHLY_SPEND
 
     def description(self) -> str:
         if not self.totals.records:
@@ -71,21 +80,50 @@ class PartitionReport:
         return f"{self.key}: {self.totals.records} records, {spent} spent by {len(self.uses)} brand(s)"
 
 
-def budget_use_table(uses: Sequence[BrandUse]) -> str:
-    """The brands nearest (or over) their budgets first; says when it is cut."""
+def _shown(uses: Sequence[BrandUse]) -> list[BrandUse]:
+    return sorted(uses, key=lambda u: (-u.share, u.brand))[:BRANDS_SHOWN]
+
+
+def budget_use_table(uses: Sequence[BrandUse], paces: dict[int, BrandPace] | None = None, monthly: bool = False) -> str:
+    """The brands nearest (or over) their budgets first; says when it is cut. For a brand whose
+    current day (month) this is, its pace and projected spend now; "-" for a period gone by."""
     if not uses:
         return "no spend in this partition"
-    shown = sorted(uses, key=lambda u: (-u.share, u.brand))[:BRANDS_SHOWN]
-    table = [
-        [
-            u.brand,
-            f"{money_text(u.budget)} {u.currency}",
-            f"{money_text(u.spend)} {u.currency}",
-            f"{u.share:.0%}" + (" (reached)" if budget_reached(u.spend, u.budget) else ""),
-        ]
-        for u in shown
-    ]
-    return md_table(["brand", "budget", "spend", "used"], table, total=len(uses), more="brands, less used")
+    paces = paces or {}
+    table = []
+    for u in _shown(uses):
+        now = paces.get(u.brand_id)
+        pace_now = (now.monthly_pace if monthly else now.daily_pace) if now else None
+        projected = (now.projected_monthly if monthly else now.projected_daily) if now else None
+        table.append(
+            [
+                u.brand,
+                f"{money_text(u.budget)} {u.currency}",
+                f"{money_text(u.spend)} {u.currency}",
+                f"{u.share:.0%}" + (" (reached)" if budget_reached(u.spend, u.budget) else ""),
+                "-" if pace_now is None else str(pace_now),
+                "-" if projected is None else f"{money_text(projected)} {u.currency}",
+            ]
+        )
+    headers = ["brand", "budget", "spend", "used", "pace now", "projected"]
+    return md_table(headers, table, total=len(uses), more="brands, less used")
+
+
+def _current_paces(
+    conn: Connection, as_of: dt.datetime | None, uses: dict[dt.date, list[BrandUse]], *, monthly: bool
+) -> dict[dt.date, dict[int, BrandPace]]:
+    """For each period, the pace at `as_of` of its shown brands whose current period it is."""
+    if as_of is None:
+        return {}
+    shown = {u.brand_id for period_uses in uses.values() for u in _shown(period_uses)}
+    rows = brands(conn, shown) if shown else {}
+    paces = brand_paces(conn, as_of, rows)
+    by_period: dict[dt.date, dict[int, BrandPace]] = {}
+    for bid, now in paces.items():
+        period = month_start(now.local_date) if monthly else now.local_date
+        if bid in {u.brand_id for u in uses.get(period, [])}:
+            by_period.setdefault(period, {})[bid] = now
+    return by_period
 
 
 def _split(uses: list[BrandUse]) -> dict[dt.date, list[BrandUse]]:
@@ -95,14 +133,18 @@ def _split(uses: list[BrandUse]) -> dict[dt.date, list[BrandUse]]:
     return by_period
 
 
-def build_daily(engine: Engine, first: dt.date, stop: dt.date) -> list[PartitionReport]:
-    """Rebuild daily_spend for days [first, stop) in one transaction; a report per day."""
+def build_daily(
+    engine: Engine, first: dt.date, stop: dt.date, as_of: dt.datetime | None = None
+) -> list[PartitionReport]:
+    """Rebuild daily_spend for days [first, stop) in one transaction; a report per day (with the
+    pace at `as_of` of the brands whose today it is)."""
     with writing(engine) as conn:
         built = rebuild_daily(conn, first, stop)
         uses = _split(brand_use(conn, monthly=False, first=first, stop=stop))
         # Reconciled with a read of the raw records of its own, after the write: a record the
         # rebuild left out (its campaign unknown to the catalog, say) shows as a difference.
         raw = raw_totals_by_day(conn, first, stop)
+        paces = _current_paces(conn, as_of, uses, monthly=False)
     return [
         PartitionReport(
             DAILY_SPEND,
@@ -110,16 +152,21 @@ def build_daily(engine: Engine, first: dt.date, stop: dt.date) -> list[Partition
             totals,
             uses.get(day, []),
             [within_budget(uses.get(day, []), monthly=False), reconcile(day, raw, totals)],
+            paces.get(day, {}),
         )
         for day, totals in built.items()
     ]
 
 
-def build_monthly(engine: Engine, first: dt.date, stop: dt.date) -> list[PartitionReport]:
-    """Rebuild monthly_spend for months starting in [first, stop) from daily_spend; a report per month."""
+def build_monthly(
+    engine: Engine, first: dt.date, stop: dt.date, as_of: dt.datetime | None = None
+) -> list[PartitionReport]:
+    """Rebuild monthly_spend for months starting in [first, stop) from daily_spend; a report per
+    month (with the pace at `as_of` of the brands whose current month it is)."""
     with writing(engine) as conn:
         built = rebuild_monthly(conn, first, stop)
         uses = _split(brand_use(conn, monthly=True, first=first, stop=stop))
+        paces = _current_paces(conn, as_of, uses, monthly=True)
     return [
         PartitionReport(
             MONTHLY_SPEND,
@@ -127,6 +174,7 @@ def build_monthly(engine: Engine, first: dt.date, stop: dt.date) -> list[Partiti
             totals,
             uses.get(month, []),
             [within_budget(uses.get(month, []), monthly=True)],
+            paces.get(month, {}),
         )
         for month, totals in built.items()
     ]

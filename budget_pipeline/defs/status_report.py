@@ -1,12 +1,15 @@
 """How campaign status is reported to Dagster: the `campaign_status` materialization every
 status-writing run logs (counts per reason, the campaigns paused now and since when, the run's
-changes with the figures behind each), its run tags, and today's overspend check.
+changes with the figures behind each, the brands furthest ahead of their pace with projections),
+its run tags, and today's overspend check.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import Any
 
 from dagster import AssetMaterialization, MetadataValue
@@ -15,7 +18,9 @@ from sqlalchemy import Connection, Engine
 from budget_pipeline.control import Outcome
 from budget_pipeline.defs.checks import CAMPAIGN_STATUS, CheckOutcome, budgets_today
 from budget_pipeline.defs.markdown import md_table
+from budget_pipeline.pace import brand_paces
 from budget_pipeline.rules.money import money_text
+from budget_pipeline.rules.pacing import day_elapsed, month_elapsed, pace
 from budget_pipeline.rules.reasons import (
     ALL_REASONS,
     CAMPAIGN_DAILY_BUDGET,
@@ -58,9 +63,9 @@ def brand_uses(rows: dict[int, BrandRow], spend: dict[int, BrandSpend]) -> tuple
         used = spend.get(brand_id)
         if used is None:
             continue
-        daily.append(BrandUse(row.name, used.local_date, row.daily_budget, used.daily, row.currency))
+        daily.append(BrandUse(row.name, used.local_date, row.daily_budget, used.daily, row.currency, brand_id))
         monthly.append(
-            BrandUse(row.name, used.local_date.replace(day=1), row.monthly_budget, used.monthly, row.currency)
+            BrandUse(row.name, used.local_date.replace(day=1), row.monthly_budget, used.monthly, row.currency, brand_id)
         )
     return daily, monthly
 
@@ -125,6 +130,47 @@ def _paused_table(conn: Connection, paused: int) -> str:
     return md_table(headers, table, total=paused, more="(`budget-pipeline status --paused`)")
 
 
+def _pace_table(
+    conn: Connection, as_of: dt.datetime, rows: dict[int, BrandRow], spend: dict[int, BrandSpend]
+) -> tuple[str, int, int]:
+    """(the brands furthest ahead of their daily pace, with projections; how many are ahead of
+    their daily pace; how many of their monthly pace)."""
+    elapsed = functools.cache(lambda zone: (day_elapsed(as_of, zone), month_elapsed(as_of, zone)))
+    daily: dict[int, Decimal] = {}
+    ahead_month = 0
+    for bid, used in spend.items():
+        row = rows.get(bid)
+        if row is None:
+            continue
+        day, month = elapsed(row.timezone)
+        if (day_pace := pace(used.daily, row.daily_budget, *day)) is not None and used.daily:
+            daily[bid] = day_pace
+        month_pace = pace(used.monthly, row.monthly_budget, *month)
+        ahead_month += month_pace is not None and month_pace > 1
+    ahead_day = sum(1 for p in daily.values() if p > 1)
+    if not daily:
+        return "no brand has spent today", ahead_day, ahead_month
+    shown = sorted(daily, key=lambda bid: (-daily[bid], rows[bid].name))[:ROWS_SHOWN]
+    paces = brand_paces(conn, as_of, {bid: rows[bid] for bid in shown}, spend)
+    table = []
+    for bid in shown:
+        row, now, used = rows[bid], paces[bid], spend[bid]
+        currency = row.currency
+        table.append(
+            [
+                row.name,
+                f"{money_text(used.daily)} / {money_text(row.daily_budget)} {currency}",
+                str(now.daily_pace),
+                f"{money_text(now.projected_daily)} {currency}",
+                f"{money_text(used.monthly)} / {money_text(row.monthly_budget)} {currency}",
+                "-" if now.monthly_pace is None else str(now.monthly_pace),
+                f"{money_text(now.projected_monthly)} {currency}",
+            ]
+        )
+    headers = ["brand", "today", "daily pace", "projected day", "month", "monthly pace", "projected month"]
+    return md_table(headers, table, total=len(daily), more="brands that spent today, slower"), ahead_day, ahead_month
+
+
 def status_materialization(engine: Engine, what: str, as_of: dt.datetime, outcome: Outcome) -> AssetMaterialization:
     """campaign_status as it stands after a status-writing step, with that step's changes."""
     with engine.connect() as conn:
@@ -132,6 +178,9 @@ def status_materialization(engine: Engine, what: str, as_of: dt.datetime, outcom
         rows = brands(conn)
         changes = _changes_table(conn, as_of, outcome.changes, rows)
         paused_now = _paused_table(conn, counts["paused"])
+        # The budget steps decided on every brand's spend; the other steps read it here.
+        spend = outcome.spend if outcome.spend.keys() >= rows.keys() else brand_spend(conn, as_of, rows)
+        paces, ahead_day, ahead_month = _pace_table(conn, as_of, rows, spend)
     metadata: dict[str, Any] = {
         "as_of": MetadataValue.text(as_of.isoformat()),
         "step": MetadataValue.text(what),
@@ -142,8 +191,11 @@ def status_materialization(engine: Engine, what: str, as_of: dt.datetime, outcom
         "changed_in_this_run": MetadataValue.int(len(outcome.changes)),
         "paused_in_this_run": MetadataValue.int(len(outcome.paused)),
         "resumed_in_this_run": MetadataValue.int(len(outcome.resumed)),
+        "brands_ahead_of_daily_pace": MetadataValue.int(ahead_day),
+        "brands_ahead_of_monthly_pace": MetadataValue.int(ahead_month),
         "paused_now": MetadataValue.md(paused_now),
         "changes": MetadataValue.md(changes),
+        "pace": MetadataValue.md(paces),
     }
     description = (
         f"{counts['paused']} of {counts['campaigns']} campaigns paused as of {as_of.isoformat()}; "

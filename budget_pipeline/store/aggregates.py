@@ -221,6 +221,7 @@ class BrandUse:
     budget: Decimal
     spend: Decimal
     currency: str
+    brand_id: int
 
     @property
     def over(self) -> Decimal:
@@ -240,7 +241,7 @@ def brand_use(conn: Connection, *, monthly: bool, first: dt.date, stop: dt.date)
         else (daily_brand_t, daily_brand_t.c.day, brands_t.c.daily_budget)
     )
     rows = conn.execute(
-        select(brands_t.c.name, key, budget, table.c.spend, brands_t.c.currency)
+        select(brands_t.c.name, key, budget, table.c.spend, brands_t.c.currency, brands_t.c.id)
         .join(brands_t, brands_t.c.id == table.c.brand_id)
         .where(key >= first, key < stop)
     )

@@ -9,7 +9,7 @@ from sqlalchemy import Engine, select, text
 
 from budget_pipeline.defs.assets import daily_spend, monthly_spend, raw_spend_records
 from budget_pipeline.defs.checks import reconcile
-from budget_pipeline.defs.resources import BudgetDatabase
+from budget_pipeline.defs.resources import BudgetDatabase, Clock
 from budget_pipeline.ingest.pipeline import ingest_file
 from budget_pipeline.store.aggregates import PeriodTotals
 from budget_pipeline.store.db import writing
@@ -23,7 +23,7 @@ def run(db_url: str, selection: list, **kwargs):  # type: ignore[no-untyped-def]
     return materialize(
         ASSETS,
         selection=selection,
-        resources={"database": BudgetDatabase(url=db_url)},
+        resources={"database": BudgetDatabase(url=db_url), "clock": Clock()},
         instance=DagsterInstance.ephemeral(),
         **kwargs,
     )
@@ -107,7 +107,7 @@ def test_a_range_backfill_reports_each_day_alone(acme: Engine, db_url: str, tmp_
         result = materialize(
             ASSETS,
             selection=[daily_spend],
-            resources={"database": BudgetDatabase(url=db_url)},
+            resources={"database": BudgetDatabase(url=db_url), "clock": Clock()},
             instance=instance,
             tags=tags,
         )

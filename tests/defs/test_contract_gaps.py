@@ -15,7 +15,7 @@ from sqlalchemy import Engine, event, func, select, text
 
 from budget_pipeline.definitions import defs
 from budget_pipeline.defs.assets import daily_spend, monthly_spend, raw_spend_records
-from budget_pipeline.defs.resources import BudgetDatabase
+from budget_pipeline.defs.resources import BudgetDatabase, Clock
 from budget_pipeline.store.schema import StatusLog
 from tests.conftest import apply_yaml
 from tests.defs.conftest import SEED
@@ -46,7 +46,7 @@ def test_the_monthly_check_lists_each_brand_at_or_over_with_figures(env: Engine,
                 [raw_spend_records, daily_spend, monthly_spend],
                 selection=[asset],
                 partition_key=key,
-                resources={"database": BudgetDatabase(url=db_url)},
+                resources={"database": BudgetDatabase(url=db_url), "clock": Clock()},
                 instance=DagsterInstance.ephemeral(),
             )
     [check] = [e for e in done.get_asset_check_evaluations() if e.check_name == "monthly_spend_within_budget"]
@@ -88,7 +88,7 @@ def test_a_backfill_of_past_days_never_pauses_a_campaign_today(env: Engine, db_u
             [raw_spend_records, daily_spend, monthly_spend],
             selection=[daily_spend],
             partition_key="2026-11-10",
-            resources={"database": BudgetDatabase(url=db_url)},
+            resources={"database": BudgetDatabase(url=db_url), "clock": Clock()},
             instance=instance,
         )
         [check] = [e for e in backfill.get_asset_check_evaluations() if e.check_name == "daily_spend_within_budget"]
@@ -140,7 +140,7 @@ def test_dst_days_are_23_and_25_hours_long_through_ingestion_and_aggregation(
             [raw_spend_records, daily_spend, monthly_spend],
             selection=[daily_spend],
             partition_key=key,
-            resources={"database": BudgetDatabase(url=db_url)},
+            resources={"database": BudgetDatabase(url=db_url), "clock": Clock()},
             instance=DagsterInstance.ephemeral(),
         ).success
     with env.connect() as conn:

@@ -9,7 +9,7 @@ from dagster import AssetCheckKey, AssetKey, DagsterInstance, materialize
 from sqlalchemy import Engine
 
 from budget_pipeline.defs.assets import daily_spend, monthly_spend, raw_spend_records
-from budget_pipeline.defs.resources import BudgetDatabase
+from budget_pipeline.defs.resources import BudgetDatabase, Clock
 from budget_pipeline.ingest.pipeline import ingest_file
 from tests.conftest import partition_range, write_csv
 
@@ -21,7 +21,7 @@ def test_each_partitions_check_result_is_current_for_that_partition(acme: Engine
         assert materialize(
             [raw_spend_records, daily_spend, monthly_spend],
             selection=[daily_spend],
-            resources={"database": BudgetDatabase(url=db_url)},
+            resources={"database": BudgetDatabase(url=db_url), "clock": Clock()},
             instance=instance,
             tags=tags,
         ).success

@@ -1,13 +1,17 @@
 """Predictive pause and pace through real runs and the CLI on SQLite and PostgreSQL."""
 
+import datetime as dt
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+from dagster import DagsterInstance, ExecuteInProcessResult
 from sqlalchemy import Engine
 
+from budget_pipeline.definitions import defs
+from budget_pipeline.defs.schedules import clock_config
 from tests.conftest import apply_yaml
 from tests.defs.conftest import SEED
 from tests.defs.test_control_jobs import run, spend, states
@@ -60,3 +64,37 @@ def test_status_shows_pace_and_projections(env: Engine, db_url: str, tmp_path: P
     assert set(brand) >= {"daily_pace", "monthly_pace", "projected_daily_spend", "projected_monthly_spend"}
     at_midnight = cli_json(db_url, "status", "--brand", "Brand A", "--as-of", "2026-11-25T05:00:00Z")
     assert at_midnight["brands"][0]["daily_pace"] is None  # type: ignore[index]
+
+
+def enforce(as_of: str) -> ExecuteInProcessResult:
+    result = defs.resolve_job_def("enforce_budgets_job").execute_in_process(
+        run_config=clock_config(dt.datetime.fromisoformat(as_of)), instance=DagsterInstance.ephemeral()
+    )
+    assert result.success
+    return result
+
+
+def test_pace_is_on_the_campaign_status_page_and_on_the_current_spend_partitions(env: Engine, tmp_path: Path) -> None:
+    # Brand A: 26 today by noon in New York, 6 of it in the last hour; 40 yesterday (a day gone by).
+    spend(
+        env,
+        tmp_path,
+        ["a,a1,20,2026-11-25T14:00:00Z", "b,a1,6,2026-11-25T16:30:00Z", "y,a2,40,2026-11-24T15:00:00Z"],
+    )
+    result = enforce("2026-11-25T17:00:00Z")
+    [status] = [m for m in result.get_asset_materialization_events() if m.asset_key.path == ["campaign_status"]]
+    metadata = status.materialization.metadata
+    assert metadata["brands_ahead_of_daily_pace"].value == 1  # 1.04: A; B and C spent nothing today
+    # A's month: 66 by noon on the 25th, about 0.82 of November gone: pace 66 / 817 = 0.08. The
+    # rest of today at the last hour's rate adds 72; the five days to come (no completed Thursday
+    # to Monday) each spend the completed days' mean, 40: 66 + 72 + 200.
+    [row] = [line for line in metadata["pace"].value.splitlines() if line.startswith("| Brand A |")]
+    assert row == "| Brand A | 26.00 / 50.00 USD | 1.04 | 98.00 USD | 66.00 / 1000.00 USD | 0.08 | 338.00 USD |"
+
+    days = {
+        m.materialization.partition: m.materialization.metadata["brands_by_budget_use"].value
+        for m in result.get_asset_materialization_events()
+        if m.asset_key.path == ["daily_spend"]
+    }
+    assert "| Brand A | 50.00 USD | 26.00 USD | 52% | 1.04 | 98.00 USD |" in days["2026-11-25"]
+    assert "| Brand A | 50.00 USD | 40.00 USD | 80% | - | - |" in days["2026-11-24"], "a day gone by has no pace"

@@ -8,7 +8,7 @@ from dagster import DagsterInstance, RunRequest, SkipReason, build_schedule_cont
 
 from budget_pipeline.definitions import defs
 from budget_pipeline.defs.assets import daily_spend, monthly_spend, raw_spend_records
-from budget_pipeline.defs.resources import BudgetDatabase
+from budget_pipeline.defs.resources import BudgetDatabase, Clock
 from budget_pipeline.defs.schedules import (
     daily_reset_schedule,
     dayparting_schedule,
@@ -108,7 +108,7 @@ def test_enforce_sensor_sees_every_partition_materialized_close_together(  # typ
                 [raw_spend_records, daily_spend, monthly_spend],
                 selection=[daily_spend],
                 partition_key=f"2026-11-{day:02d}",
-                resources={"database": database},
+                resources={"database": database, "clock": Clock()},
                 instance=instance,
             ).success
         first = enforce_on_spend_sensor(build_sensor_context(instance=instance))
