@@ -31,6 +31,16 @@ from budget_pipeline.rules.reasons import (
     manual_reasons,
 )
 from budget_pipeline.store.db import writing
+from budget_pipeline.store.marks import (
+    Marks,
+    brands_in_zones,
+    clear_marks,
+    enforced_dates,
+    predictive_brands,
+    read_marks,
+    record_enforced_dates,
+    zones_turned,
+)
 from budget_pipeline.store.reads import (
     BrandRow,
     BrandSpend,
@@ -57,6 +67,9 @@ class Outcome:
     changes: list[Change] = field(default_factory=list)
     # Each brand's spend the decisions were made on (budget steps), by brand id.
     spend: dict[int, BrandSpend] = field(default_factory=dict)
+    # An enforcement's reach: every brand, or only those whose inputs changed (and how many).
+    incremental: bool = False
+    brands: int = 0
 
     @property
     def paused(self) -> list[Change]:
@@ -161,16 +174,50 @@ def _budget_changes(
     return evaluated, sorted(changes, key=lambda ch: ch.campaign_id), spend
 
 
-def enforce_budgets(engine: Engine, as_of: dt.datetime, run_id: str) -> Outcome:
-    """Apply the manual rule and the budget rule to every campaign as of `as_of`."""
+INCREMENTAL_BRANDS = 1000  # more brands to look at than this, and a full pass costs no more
+
+
+def _incremental_scope(conn: Connection, as_of: dt.datetime, marks: Marks) -> tuple[set[int], list[str]] | None:
+    """The brands an enforcement must look at, and the zones whose date turned; None when that
+    is every brand: none has been enforced yet, the catalog changed, or too many changed.
+
+    A brand's budget decision depends on its spend, its budgets and caps, its campaigns' state,
+    and its local day and month at `as_of` (its recent rate too, with a `pause_ahead`). So it can
+    only differ from the last one for a brand whose spend changed (ingestion marks it), after a
+    catalog change (which marks every brand), in a zone whose date turned, or with a pause_ahead.
+    Resets and dayparting change only reasons that the budget rule does not own, or that it
+    would decide the same way."""
+    enforced = enforced_dates(conn)
+    if not enforced or marks.every_brand:
+        return None
+    turned = zones_turned(enforced, as_of)
+    scope = set(marks.brand_ids) | brands_in_zones(conn, turned) | predictive_brands(conn)
+    return (scope, turned) if len(scope) <= INCREMENTAL_BRANDS else None
+
+
+def enforce_budgets(engine: Engine, as_of: dt.datetime, run_id: str, *, full: bool = False) -> Outcome:
+    """Apply the manual rule and the budget rule as of `as_of` to the campaigns of every brand
+    whose inputs changed since the last enforcement, or with `full` to every campaign. Both
+    decide the same (tests/defs/test_incremental.py): the full pass is the periodic safety net."""
 
     def decide(reasons: frozenset[str], enabled: bool, present: frozenset[str]) -> frozenset[str]:
         return apply_rule(apply_rule(reasons, MANUAL_RULE, manual_reasons(enabled)), BUDGET_RULE, present)
 
     with _status_transaction(engine) as conn:
-        evaluated, changes, spend = _budget_changes(conn, as_of, brands(conn), decide, predictive=True)
+        marks = read_marks(conn)
+        scope = None if full else _incremental_scope(conn, as_of, marks)
+        if scope is None:
+            brand_rows = brands(conn)
+            evaluated, changes, spend = _budget_changes(conn, as_of, brand_rows, decide, predictive=True)
+            turned = sorted({row.timezone for row in brand_rows.values()})
+        else:
+            ids, turned = scope
+            brand_rows = brands(conn, ids)
+            evaluated, changes, spend = _budget_changes(conn, as_of, brand_rows, decide, ids, predictive=True)
         write_changes(conn, changes, as_of, run_id)
-    return Outcome(evaluated, changes, spend)
+        clear_marks(conn, marks)
+        record_enforced_dates(conn, as_of, turned)
+    return Outcome(evaluated, changes, spend, incremental=scope is not None, brands=len(brand_rows))
 
 
 def reset_budgets(engine: Engine, as_of: dt.datetime, run_id: str, *, monthly: bool) -> Outcome:

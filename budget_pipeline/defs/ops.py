@@ -27,7 +27,7 @@ from budget_pipeline.defs.status_report import brand_uses, run_tags, status_mate
 from budget_pipeline.ingest.landing import ingest_landing
 from budget_pipeline.rules.calendar import month_start, next_month_start
 from budget_pipeline.store.raw import ingest_totals
-from budget_pipeline.store.reads import brands
+from budget_pipeline.store.reads import BrandSpend, brand_spend, brands
 from budget_pipeline.store.upkeep import days_to_refresh
 
 STATUS_POOL = "campaign_status"
@@ -120,7 +120,12 @@ def refresh_spend_partitions(context: OpExecutionContext, database: BudgetDataba
 
 
 def _report_status(
-    context: OpExecutionContext, database: BudgetDatabase, what: str, as_of: dt.datetime, outcome: Outcome
+    context: OpExecutionContext,
+    database: BudgetDatabase,
+    what: str,
+    as_of: dt.datetime,
+    outcome: Outcome,
+    spend: dict[int, BrandSpend] | None = None,
 ) -> Iterator[Any]:
     """campaign_status after this step, tags saying what changed, and the step's output."""
     if tags := run_tags(outcome):
@@ -129,11 +134,15 @@ def _report_status(
         f"{what} as of {as_of.isoformat()}: {len(outcome.changes)} changed "
         f"({len(outcome.paused)} paused, {len(outcome.resumed)} resumed) of {outcome.evaluated}"
     )
-    yield status_materialization(database.engine, what, as_of, outcome)
+    yield status_materialization(database.engine, what, as_of, outcome, spend)
+    reach = {}
+    if outcome.brands:
+        reach = {"pass": "incremental" if outcome.incremental else "full", "brands_evaluated": outcome.brands}
     yield Output(
         len(outcome.changes),
         metadata={
             "as_of": as_of.isoformat(),
+            **reach,
             "campaigns_evaluated": outcome.evaluated,
             "campaigns_changed": len(outcome.changes),
             "paused": len(outcome.paused),
@@ -145,21 +154,33 @@ def _report_status(
 CHANGED = Out(int, description="How many campaigns this step changed.")
 
 
+class EnforceConfig(Config):
+    """How far an enforcement reaches."""
+
+    full_pass: bool = False
+    "Every brand, rather than only those whose spend, catalog or local date changed since the last enforcement."
+
+
 @op(
     pool=STATUS_POOL,
     ins={"after": In(Nothing)},
     out=CHANGED,
-    description="Apply the manual and budget rules to every campaign; log each change; report campaign_status "
-    "and today's overspend check.",
+    description="Apply the manual and budget rules to the campaigns of the brands whose spend, catalog or local "
+    "date changed since the last enforcement (every brand with full_pass); log each change; report "
+    "campaign_status and today's overspend check.",
 )
-def enforce_budgets(context: OpExecutionContext, database: BudgetDatabase, clock: Clock) -> Iterator[Any]:
+def enforce_budgets(
+    context: OpExecutionContext, config: EnforceConfig, database: BudgetDatabase, clock: Clock
+) -> Iterator[Any]:
     as_of = clock.resolve(context)
-    outcome = control.enforce_budgets(database.engine, as_of, context.run_id)
-    yield from _report_status(context, database, "budgets", as_of, outcome)
+    outcome = control.enforce_budgets(database.engine, as_of, context.run_id, full=config.full_pass)
     with database.engine.connect() as conn:
         rows = brands(conn)
+        # What the UI reports covers every brand, also when only some were decided on.
+        spend = brand_spend(conn, as_of, rows) if outcome.incremental else outcome.spend
+    yield from _report_status(context, database, "budgets", as_of, outcome, spend)
     target = latest_materialization(context.instance, CAMPAIGN_STATUS, None)
-    yield budgets_today(*brand_uses(rows, outcome.spend), as_of).evaluation(None, target)
+    yield budgets_today(*brand_uses(rows, spend), as_of).evaluation(None, target)
 
 
 @op(pool=STATUS_POOL, out=CHANGED, description="Clear daily budget reasons of brands whose local day has turned.")

@@ -21,11 +21,16 @@ def clock_config(as_of: dt.datetime) -> dict[str, Any]:
     return {"resources": {"clock": {"config": {"as_of": as_of.astimezone(dt.UTC).isoformat()}}}}
 
 
-def _request(prefix: str, as_of: dt.datetime) -> RunRequest:
+def full_pass_config() -> dict[str, Any]:
+    """Run config that has enforce_budgets look at every brand, not only those that changed."""
+    return {"ops": {"enforce_budgets": {"config": {"full_pass": True}}}}
+
+
+def _request(prefix: str, as_of: dt.datetime, extra_config: dict[str, Any] | None = None) -> RunRequest:
     stamp = as_of.astimezone(dt.UTC)
     return RunRequest(
         run_key=f"{prefix}-{stamp:%Y%m%dT%H%M}",
-        run_config=clock_config(stamp),
+        run_config={**clock_config(stamp), **(extra_config or {})},
         tags={AS_OF_TAG: stamp.isoformat()},
     )
 
@@ -40,10 +45,11 @@ def _tick(context: ScheduleEvaluationContext) -> dt.datetime:
     execution_timezone="UTC",
     default_status=DefaultScheduleStatus.RUNNING,
     description="Refreshes the spend partitions that are current or that new records touched, then enforces "
-    "budgets; spend files themselves are handled within seconds by spend_landing_sensor.",
+    "budgets on every brand (a full pass: the safety net beneath the incremental enforcement of each spend "
+    "file); spend files themselves are handled within seconds by spend_landing_sensor.",
 )
 def spend_refresh_schedule(context: ScheduleEvaluationContext) -> RunRequest:
-    return _request("spend-refresh", _tick(context))
+    return _request("spend-refresh", _tick(context), full_pass_config())
 
 
 def _reset(context: ScheduleEvaluationContext, database: BudgetDatabase, *, monthly: bool) -> RunRequest | SkipReason:

@@ -171,15 +171,18 @@ def _pace_table(
     return md_table(headers, table, total=len(daily), more="brands that spent today, slower"), ahead_day, ahead_month
 
 
-def status_materialization(engine: Engine, what: str, as_of: dt.datetime, outcome: Outcome) -> AssetMaterialization:
-    """campaign_status as it stands after a status-writing step, with that step's changes."""
+def status_materialization(
+    engine: Engine, what: str, as_of: dt.datetime, outcome: Outcome, spend: dict[int, BrandSpend] | None = None
+) -> AssetMaterialization:
+    """campaign_status as it stands after a status-writing step, with that step's changes (and
+    every brand's `spend`, read here unless given)."""
     with engine.connect() as conn:
         counts = status_counts(conn)
         rows = brands(conn)
         changes = _changes_table(conn, as_of, outcome.changes, rows)
         paused_now = _paused_table(conn, counts["paused"])
-        # The budget steps decided on every brand's spend; the other steps read it here.
-        spend = outcome.spend if outcome.spend.keys() >= rows.keys() else brand_spend(conn, as_of, rows)
+        if spend is None:
+            spend = outcome.spend if outcome.spend.keys() >= rows.keys() else brand_spend(conn, as_of, rows)
         paces, ahead_day, ahead_month = _pace_table(conn, as_of, rows, spend)
     metadata: dict[str, Any] = {
         "as_of": MetadataValue.text(as_of.isoformat()),

@@ -23,6 +23,7 @@ from budget_pipeline import settings
 from budget_pipeline.ingest.spendfile import SpendFileError, open_spend_file, read_spend_file
 from budget_pipeline.ingest.validation import AcceptedDates, Chunk, Rejection
 from budget_pipeline.store.db import writing
+from budget_pipeline.store.marks import mark_brands_of_campaigns
 from budget_pipeline.store.quarantine import keep_rejected
 from budget_pipeline.store.raw import PreparedRecords, finish_file, insert_records, record_failed_file, start_file
 from budget_pipeline.store.raw import campaign_zones as stored_campaign_zones
@@ -142,6 +143,7 @@ def _store(
     file_id = start_file(conn, name, key, _now())
     result = FileResult(name)
     days: set[dt.date] = set()
+    campaigns: set[str] = set()
     dialect = conn.dialect.name
     prepared = ((PreparedRecords(dialect, file_id, chunk.valid), chunk.rejections) for chunk in chunks)
     for records, rejections in _read_ahead(prepared):
@@ -153,12 +155,14 @@ def _store(
         if inserted.accepted:
             # Every day the chunk names: a day that gained only duplicates is rebuilt needlessly, never missed.
             days.update(records.days)
+            campaigns.update(records.campaigns)
         result.accepted += inserted.accepted
         result.duplicate += inserted.duplicate
         result.rejected += len(rejections) + len(conflicts)
         if on_rows is not None:
             on_rows(inserted.accepted + inserted.duplicate + len(rejections) + len(conflicts))
     mark_days_dirty(conn, days, file_id)
+    mark_brands_of_campaigns(conn, campaigns)
     finish_file(conn, file_id, _now(), result.accepted, result.duplicate, result.rejected)
     return result
 

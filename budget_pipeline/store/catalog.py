@@ -45,6 +45,7 @@ from budget_pipeline.collector import collector_paused
 from budget_pipeline.rules.dayparting import WEEKDAYS, parse_clock, weekday_mask
 from budget_pipeline.store.bulk import empty_temp_table, insert_arrow
 from budget_pipeline.store.db import writing
+from budget_pipeline.store.marks import mark_every_brand
 from budget_pipeline.store.schema import brands_table, campaigns_table, windows_table
 from budget_pipeline.store.types import Money, to_micros
 from budget_pipeline.store.upkeep import mark_campaign_days_dirty, relocalize_campaigns
@@ -124,6 +125,10 @@ class ApplySummary:
     campaigns_created: int
     campaigns_updated: int
     records_relocalized: int
+
+    @property
+    def changed(self) -> bool:
+        return any((self.brands_created, self.brands_updated, self.campaigns_created, self.campaigns_updated))
 
     def __str__(self) -> str:
         text = (
@@ -233,8 +238,11 @@ def _apply(conn: Connection, catalog: CatalogEntries, progress: ApplyProgress) -
         # The aggregates carry each campaign's brand: a campaign that moved brand dirties its days.
         progress("marking the spend days of campaigns that moved brand", 6, APPLY_STEPS)
         mark_campaign_days_dirty(conn, select(plan.id).where(plan.rebranded))
+    summary = ApplySummary(brands_created, brands_updated, int(created), int(updated), relocalized)
+    if summary.changed:
+        mark_every_brand(conn)  # budgets, caps, brands or campaigns changed: the next enforcement is full
     progress("done", APPLY_STEPS, APPLY_STEPS)
-    return ApplySummary(brands_created, brands_updated, int(created), int(updated), relocalized)
+    return summary
 
 
 def _money(values: list[Decimal | None], dialect: str) -> pa.Array:

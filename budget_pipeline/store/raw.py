@@ -70,6 +70,7 @@ class PreparedRecords:
         valid = valid.take(pc.sort_indices(valid, [("local_date", "ascending")]))
         # Sorted: writers that mark the same days lock their rows in one order, never deadlocking.
         self.days: list[dt.date] = sorted(pc.unique(valid["local_date"]).to_pylist())
+        self.campaigns: list[str] = pc.unique(valid["campaign_id"]).to_pylist()
         naive = pc.cast(valid["occurred_at"], pa.timestamp("us")).cast(pa.string())
         if dialect == "sqlite":
             amount, instant = valid["amount_micros"], naive

@@ -187,14 +187,16 @@ def brand_spend(
         b.join(zone_today, zone_today.c.timezone == b.c.timezone)
     )
     after, stop = _later_days(as_of, zones)
-    later = dict(
-        conn.execute(
-            select(bd.c.brand_id, func.sum(bd.c.spend))
-            .select_from(bd.join(b, b.c.id == bd.c.brand_id).join(zone_today, zone_today.c.timezone == b.c.timezone))
-            .where(bd.c.day > after, bd.c.day < stop, bd.c.day > zone_today.c.day, bd.c.day < zone_today.c.next_month)
-            .group_by(bd.c.brand_id)
-        ).all()
+    later_query = (
+        select(bd.c.brand_id, func.sum(bd.c.spend))
+        .select_from(bd.join(b, b.c.id == bd.c.brand_id).join(zone_today, zone_today.c.timezone == b.c.timezone))
+        .where(bd.c.day > after, bd.c.day < stop, bd.c.day > zone_today.c.day, bd.c.day < zone_today.c.next_month)
+        .group_by(bd.c.brand_id)
     )
+    if len(brand_rows) <= IN_LIST_LIMIT:  # a few brands (an incremental enforcement): looked up, not scanned
+        ids = sorted(brand_rows)
+        query, later_query = query.where(b.c.id.in_(ids)), later_query.where(bd.c.brand_id.in_(ids))
+    later = dict(conn.execute(later_query).all())
     correction = _unrefreshed_spend(conn, _unrefreshed_days(conn, as_of, zones), per="brand")
     spend = {}
     for brand_id, day, day_spend, month_spend in conn.execute(query).all():
@@ -236,22 +238,22 @@ def capped_campaigns_with_spend(
         )
         .where(or_(c.c.daily_cap.is_not(None), c.c.monthly_cap.is_not(None)))
     )
-    if brand_ids is not None:
-        query = query.where(c.c.brand_id.in_(list(brand_ids)))
     after, stop = _later_days(as_of, zones)
-    later = dict(
-        conn.execute(
-            select(d.c.campaign_id, func.sum(d.c.spend))
-            .select_from(
-                d.join(c, c.c.id == d.c.campaign_id)
-                .join(b, b.c.id == c.c.brand_id)
-                .join(zone_today, zone_today.c.timezone == b.c.timezone)
-            )
-            .where(d.c.day > after, d.c.day < stop, d.c.day > zone_today.c.day, d.c.day < zone_today.c.next_month)
-            .where(c.c.monthly_cap.is_not(None))
-            .group_by(d.c.campaign_id)
-        ).all()
+    later_query = (
+        select(d.c.campaign_id, func.sum(d.c.spend))
+        .select_from(
+            d.join(c, c.c.id == d.c.campaign_id)
+            .join(b, b.c.id == c.c.brand_id)
+            .join(zone_today, zone_today.c.timezone == b.c.timezone)
+        )
+        .where(d.c.day > after, d.c.day < stop, d.c.day > zone_today.c.day, d.c.day < zone_today.c.next_month)
+        .where(c.c.monthly_cap.is_not(None))
+        .group_by(d.c.campaign_id)
     )
+    if brand_ids is not None:
+        ids = sorted(set(brand_ids))
+        query, later_query = query.where(c.c.brand_id.in_(ids)), later_query.where(c.c.brand_id.in_(ids))
+    later = dict(conn.execute(later_query).all())
     correction = _unrefreshed_spend(conn, _unrefreshed_days(conn, as_of, zones), per="campaign")
     today = {row.id: local_date(as_of, row.timezone) for row in brand_rows.values()}
     rows = []

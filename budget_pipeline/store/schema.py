@@ -148,6 +148,27 @@ class DirtySpendDay(Base):
     file_id: Mapped[int] = mapped_column(Integer)
 
 
+class BrandToEnforce(Base):
+    """A brand whose spend (or, for brand 0, whose catalog: every brand) changed since enforcement
+    last evaluated it. Marks are only ever added, one per brand and spend file, and removed by
+    the enforcement that saw them (store.marks), so writers never wait on each other."""
+
+    __tablename__ = "brands_to_enforce"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    brand_id: Mapped[int] = mapped_column(Integer)
+
+
+class EnforcedZone(Base):
+    """The local date of each time zone at the last enforcement: a zone whose date has moved on
+    since has every brand re-evaluated (its day's and maybe its month's spend start over)."""
+
+    __tablename__ = "enforced_zones"
+
+    timezone: Mapped[str] = mapped_column(String(64), primary_key=True)
+    local_date: Mapped[dt.date] = mapped_column(Date)
+
+
 class DailySpend(Base):
     __tablename__ = "daily_spend"
 
@@ -233,3 +254,5 @@ monthly_table = _table(MonthlySpend)
 daily_brand_table = _table(DailyBrandSpend)
 monthly_brand_table = _table(MonthlyBrandSpend)
 status_log_table = _table(StatusLog)
+brands_to_enforce_table = _table(BrandToEnforce)
+enforced_zones_table = _table(EnforcedZone)

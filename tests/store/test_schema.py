@@ -1,7 +1,11 @@
+import datetime as dt
+from decimal import Decimal
+
 import pytest
-from sqlalchemy import Engine, inspect, text
+from sqlalchemy import Engine, insert, inspect, text
 
 from budget_pipeline.store.db import current_revision, head_revision, make_engine, upgrade
+from budget_pipeline.store.schema import raw_table, spend_files_table
 
 
 def old_acme(engine: Engine) -> None:
@@ -28,6 +32,29 @@ def old_acme(engine: Engine) -> None:
                     ),
                     {"c": campaign, "b": brand_id},
                 )
+
+
+def old_record(engine: Engine) -> None:
+    """Record r1 of a file as the first version stored them: the columns of 0001 only (today's
+    ingestion writes tables an older schema lacks)."""
+    at = dt.datetime(2026, 11, 25, 15, tzinfo=dt.UTC)
+    with engine.begin() as conn:
+        file_id = conn.execute(
+            insert(spend_files_table)
+            .values(name="a.csv", file_key="k", started_at=at, accepted=1, duplicate=0, rejected=0)
+            .returning(spend_files_table.c.id)
+        ).scalar_one()
+        conn.execute(
+            insert(raw_table).values(
+                record_id="r1",
+                campaign_id="acme-search",
+                amount=Decimal("1.5"),
+                occurred_at=at,
+                local_date=dt.date(2026, 11, 25),
+                file_id=file_id,
+                line_no=2,
+            )
+        )
 
 
 def test_init_is_idempotent_and_reaches_head(db_url: str) -> None:
@@ -61,13 +88,10 @@ def test_money_columns_are_exact_types(db_url: str) -> None:
 
 
 def test_upgrade_from_an_older_schema_keeps_the_data(db_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from budget_pipeline.ingest.pipeline import ingest_file
-    from tests.conftest import write_csv
-
     engine = make_engine(db_url)
     upgrade(engine, "0001")
     old_acme(engine)
-    ingest_file(engine, write_csv(tmp_path / "s.csv", ["r1,acme-search,1.5,2026-11-25T15:00:00Z"]))
+    old_record(engine)
     upgrade(engine)
     assert current_revision(engine) == head_revision() != "0001"
     indexes = {ix["name"] for ix in inspect(engine).get_indexes("raw_spend_records")}
@@ -110,7 +134,7 @@ def test_upgrade_to_byte_order_record_ids_keeps_them_matching(db_url: str, tmp_p
     engine = make_engine(db_url)
     upgrade(engine, "0004")
     old_acme(engine)
-    ingest_file(engine, write_csv(tmp_path / "a.csv", ["r1,acme-search,1.5,2026-11-25T15:00:00Z"]))
+    old_record(engine)
     upgrade(engine)
     again = ingest_file(
         engine,
