@@ -18,12 +18,18 @@ autovacuum would.
 
 The sides, each on its own copy:
   new  `control.enforce_budgets`: its first pass (it pauses most campaigns), then its steady state
-       (the median of --runs; nothing changes); `apply_dayparting` likewise. Then the refresh that
+       as a full pass over every campaign (the median of --runs; nothing changes). Then, --runs
+       times, a small spend file (10 records on each of 100 random brands) ingested, the bare
+       refresh, and the incremental enforcement that follows it (only the brands the file
+       touched), each timed; then --runs more such files, each followed by one
+       enforce_budgets_job run. `apply_dayparting` first and steady. Then the refresh that
        every enforcement run does before it enforces, as `refresh_spend_partitions` does it:
        today's daily_spend partitions (the local dates of as_of in the brands' zones, and any
-       dirty day) one by one, then their month. Then `enforce_budgets_job` through Dagster
-       (`execute_in_process` on an ephemeral instance, with the code location's own resources
-       and as_of in run config): one warm-up run, then --runs runs, each after a bare refresh.
+       dirty day) one by one, then their month. Then `enforce_budgets_job` as a full pass through
+       Dagster (`execute_in_process` on an ephemeral instance, with the code location's own
+       resources, as_of and full_pass in run config): one warm-up run, then --runs runs, each
+       after a bare refresh; a full pass after the small files also checks that the incremental
+       passes left nothing for it to change.
   job  one `enforce_budgets_job` run from the starting state: the first pass as a user waits for
        it, beside the bare refresh + first pass. (A run launched by a deployment also starts a
        run worker process and loads the code first; bench/latency.py measures that path.)
@@ -79,6 +85,7 @@ from bench.reference import describe  # noqa: E402
 from budget_pipeline import control  # noqa: E402
 from budget_pipeline.definitions import defs  # noqa: E402
 from budget_pipeline.defs.assets import build_daily, build_monthly  # noqa: E402
+from budget_pipeline.defs.schedules import full_pass_config  # noqa: E402
 from budget_pipeline.ingest.catalog import parse_catalog  # noqa: E402
 from budget_pipeline.rules.calendar import (  # noqa: E402
     current_days,
@@ -105,6 +112,7 @@ RUN_CONFIG = {
 ZONES = ["UTC", "America/New_York", "Europe/London", "Asia/Tokyo", "Asia/Kathmandu", "Pacific/Chatham"]
 FILE_CHUNK = 1_000_000
 T = TypeVar("T")
+Campaign = tuple[str, str, Decimal, Decimal]  # id, brand zone, brand daily budget, brand monthly budget
 
 
 def day_bounds_utc(day: dt.date, timezone: str) -> tuple[dt.datetime, dt.datetime]:
@@ -276,13 +284,16 @@ def refresh(engine: Engine, zones: set[str]) -> int:
     return len(days)
 
 
-def run_job(url: str) -> tuple[float, str]:
-    """One enforce_budgets_job run through Dagster on an ephemeral instance: (seconds, run id)."""
+def run_job(url: str, *, full: bool = True) -> tuple[float, str]:
+    """One enforce_budgets_job run through Dagster on an ephemeral instance: (seconds, run id).
+    With `full` its enforcement looks at every brand (as the spend refresh schedule asks), like
+    the old loop; without, at the brands that changed (as after a spend file)."""
     os.environ["BUDGET_DATABASE_URL"] = url  # the code location's own database resource reads it
     job = defs.resolve_job_def("enforce_budgets_job")
+    config = {**RUN_CONFIG, **full_pass_config()} if full else RUN_CONFIG
     with DagsterInstance.ephemeral() as instance:
         started = time.perf_counter()
-        result = job.execute_in_process(run_config=RUN_CONFIG, instance=instance)
+        result = job.execute_in_process(run_config=config, instance=instance)
         seconds = time.perf_counter() - started
     if not result.success:
         raise SystemExit("enforce_budgets_job failed")
@@ -296,19 +307,84 @@ def logged(engine: Engine, run_id: str) -> int:
         return int(conn.execute(query, {"r": run_id}).scalar_one())
 
 
-def side_new(url: str, zones: set[str], runs: int) -> dict[str, Any]:
+def full_pass(engine: Engine, run_id: str) -> control.Outcome:
+    """`enforce_budgets` over every campaign, as the spend refresh schedule asks for it: with no
+    spend file since the last pass the default (incremental) pass would look at no brand at all."""
+    return control.enforce_budgets(engine, AS_OF, run_id, full=True)
+
+
+def small_file(path: Path, campaigns: list[Campaign], touched: int, run: int) -> None:
+    """A spend file of 10 records on each of `touched` random brands (their campaigns at random),
+    in the half hour before as_of: what a reporting platform sends every few minutes."""
+    rng = random.Random(run)
+    by_brand: dict[str, list[str]] = {}
+    for campaign_id, *_ in campaigns:
+        by_brand.setdefault(campaign_id.split("-")[0], []).append(campaign_id)
+    brands = rng.sample(sorted(by_brand), min(touched, len(by_brand)))
+    with path.open("w") as out:
+        out.write("record_id,campaign_id,amount,occurred_at\n")
+        for b, brand in enumerate(brands):
+            for i in range(10):
+                instant = AS_OF - dt.timedelta(seconds=rng.randrange(1, 1800))
+                out.write(
+                    f"inc-{run}-{b}-{i},{rng.choice(by_brand[brand])},{rng.randrange(1, 300) / 100:.2f},"
+                    f"{instant.strftime('%Y-%m-%dT%H:%M:%SZ')}\n"
+                )
+
+
+def incremental(
+    url: str, engine: Engine, campaigns: list[Campaign], zones: set[str], runs: int, touched: int = 100
+) -> None:
+    """After a spend file that touches `touched` brands: its ingestion, the bare refresh, and the
+    (incremental) enforce_budgets that follows, each timed; then the same with the refresh and
+    enforcement as one enforce_budgets_job run. --runs files each, medians printed."""
+    ingest_s, refresh_s, enforce_s, job_s = [], [], [], []
+    outcomes = []
+    work = Path(tempfile.mkdtemp(prefix="budget-bench-small-"))
+    try:
+        for run in range(runs):
+            path = work / f"small-{run}.csv"
+            small_file(path, campaigns, touched, run)
+            ingest_s.append(timed(ingest, engine, path, INGESTED_AT)[0])
+            refresh_s.append(timed(refresh, engine, zones)[0])
+            seconds, outcome = timed(control.enforce_budgets, engine, AS_OF, f"bench-new-incremental-{run}")
+            enforce_s.append(seconds)
+            outcomes.append(outcome)
+        for run in range(runs, 2 * runs):
+            path = work / f"small-{run}.csv"
+            small_file(path, campaigns, touched, run)
+            ingest(engine, path, INGESTED_AT)
+            job_s.append(run_job(url, full=False)[0])
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    if not all(outcome.incremental for outcome in outcomes):
+        print("  WARNING     an enforcement after a small file was a full pass")
+    print(
+        f"              after a file touching {touched} brands ({touched * 10} records):\n"
+        f"                ingest_file            {median(ingest_s)}\n"
+        f"                bare refresh           {median(refresh_s)}\n"
+        f"                enforce_budgets        {median(enforce_s)} (incremental: "
+        f"{statistics.median(o.brands for o in outcomes):,.0f} brands, "
+        f"{statistics.median(o.evaluated for o in outcomes):,.0f} campaigns evaluated, "
+        f"{sum(len(o.changes) for o in outcomes)} changes)\n"
+        f"                enforce_budgets_job    {median(job_s)} (its refresh and incremental enforcement)"
+    )
+
+
+def side_new(url: str, campaigns: list[Campaign], zones: set[str], runs: int) -> dict[str, Any]:
     engine = make_engine(url)
     analyze(engine)
     first_s, first = timed(control.enforce_budgets, engine, AS_OF, "bench-new-first")
     analyze(engine)
-    steady = [timed(control.enforce_budgets, engine, AS_OF, f"bench-new-steady-{i}") for i in range(runs)]
+    steady = [timed(full_pass, engine, f"bench-new-steady-{i}") for i in range(runs)]
     steady_s = [s for s, _ in steady]
     print(
         f"  new         enforce_budgets first pass {first_s:.3f} s ({len(first.changes):,} changes of "
         f"{first.evaluated:,} campaigns)\n"
         f"              enforce_budgets steady     {median(steady_s)} "
-        f"({sum(len(o.changes) for _, o in steady)} changes)"
+        f"({sum(len(o.changes) for _, o in steady)} changes; full passes)"
     )
+    incremental(url, engine, campaigns, zones, runs)
     dp_first_s, dp_first = timed(control.apply_dayparting, engine, AS_OF, "bench-dayparting-first")
     analyze(engine)
     dp_steady = [timed(control.apply_dayparting, engine, AS_OF, f"bench-dayparting-{i}")[0] for i in range(runs)]
@@ -331,7 +407,7 @@ def side_new(url: str, zones: set[str], runs: int) -> dict[str, Any]:
     bare = statistics.median(refresh_s) + statistics.median(steady_s)
     print(
         f"  refresh     {days} days + their month, bare (build_daily per day, build_monthly): {median(refresh_s)}\n"
-        f"  dagster     enforce_budgets_job, steady: {median(job_s)} after a warm-up run of {warm_s:.3f} s;\n"
+        f"  dagster     enforce_budgets_job, steady full pass: {median(job_s)} after a warm-up run of {warm_s:.3f} s;\n"
         f"              bare refresh + enforce_budgets steady: {bare:.3f} s"
     )
     engine.dispose()
@@ -357,9 +433,6 @@ def side_job(url: str, new: dict[str, Any]) -> dict[str, Any]:
         f"              bare refresh + enforce_budgets first pass: {new['refresh_s'] + new['first_s']:.3f} s"
     )
     return {"first_job_s": seconds, "first_job_changes": changes}
-
-
-Campaign = tuple[str, str, Decimal, Decimal]  # id, brand zone, brand daily budget, brand monthly budget
 
 
 # The old system's statements, as plain SQL; typed binds and results so that instants and money
@@ -442,7 +515,7 @@ def bench(backend: str, args: argparse.Namespace, parsed: Any, spend: Path, camp
         sides = {label: scratch.create(label, template="prepared") for label in ("new", "job", "old")}
         print(f"  copies      3 copies of the prepared database in {time.perf_counter() - started:.1f} s")
         zones = {zone for _, zone, _, _ in campaigns}
-        new = side_new(sides["new"], zones, args.runs)
+        new = side_new(sides["new"], campaigns, zones, args.runs)
         job = side_job(sides["job"], new)
         old = side_old(sides["old"], campaigns, args)
     finally:

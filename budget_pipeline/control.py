@@ -14,7 +14,7 @@ from sqlalchemy import Connection, Engine
 
 from budget_pipeline.collector import collector_paused
 from budget_pipeline.rules.calendar import local_date, month_start
-from budget_pipeline.rules.dayparting import Window, in_hours
+from budget_pipeline.rules.dayparting import in_hours, windows_from_key
 from budget_pipeline.rules.pacing import brand_budget_presence, rate_per_minute
 from budget_pipeline.rules.reasons import (
     BUDGET_RULE,
@@ -25,7 +25,6 @@ from budget_pipeline.rules.reasons import (
     Change,
     apply_rule,
     campaign_cap_reasons,
-    change,
     dayparting_reasons,
     format_reasons,
     manual_reasons,
@@ -51,12 +50,12 @@ from budget_pipeline.store.reads import (
     recent_spend,
 )
 from budget_pipeline.store.status import (
-    campaign_states,
+    dayparting_groups,
+    dayparting_members,
     group_members,
     lock_status,
     mark_reset,
     uncapped_campaign_groups,
-    windows,
     write_changes,
 )
 
@@ -260,35 +259,45 @@ def brands_due_for_reset(engine: Engine, as_of: dt.datetime, *, monthly: bool) -
         return sorted(_turned(brands(conn), as_of, monthly=monthly))
 
 
-def _dayparting_changes(
-    states: dict[str, tuple[int, bool, frozenset[str]]],
-    zones: dict[int, str],
-    campaign_windows: dict[str, tuple[Window, ...]],
-    as_of: dt.datetime,
-) -> list[Change]:
-    changes = []
-    for campaign_id, (brand_id, enabled, reasons) in states.items():
-        allowed = in_hours(campaign_windows.get(campaign_id, ()), as_of, zones[brand_id])
-        after = apply_rule(reasons, DAYPARTING_RULE, dayparting_reasons(allowed))
-        after = apply_rule(after, MANUAL_RULE, manual_reasons(enabled))
-        if found := change(campaign_id, reasons, after):
-            changes.append(found)
-    return changes
+def _dayparting_changes(conn: Connection, as_of: dt.datetime, *, expand: bool = True) -> tuple[int, int, list[Change]]:
+    """(campaigns evaluated, campaigns to change, and with `expand` the changes) of the dayparting
+    rule (and the manual rule) as of `as_of`. Decided once per group of campaigns in one zone
+    with the same windows, `enabled` and reasons; only changed groups are read campaign by
+    campaign (those whose window opened or closed since the last pass, as a rule)."""
+
+    @functools.cache
+    def allowed(window_key: str, timezone: str) -> bool:
+        return in_hours(windows_from_key(window_key), as_of, timezone)
+
+    groups = dayparting_groups(conn)
+    changed = {}
+    for group in groups:
+        after = apply_rule(
+            group.reasons, DAYPARTING_RULE, dayparting_reasons(allowed(group.window_key, group.timezone))
+        )
+        after = apply_rule(after, MANUAL_RULE, manual_reasons(group.enabled))
+        if after != group.reasons:
+            changed[group.key] = (group, after)
+    to_change = sum(group.members for group, _ in changed.values())
+    if not expand:
+        return sum(group.members for group in groups), to_change, []
+    changes = [
+        Change(cid, changed[key][0].reasons, changed[key][1])
+        for key, ids in dayparting_members(conn, [group for group, _ in changed.values()]).items()
+        for cid in ids
+    ]
+    return sum(group.members for group in groups), to_change, sorted(changes, key=lambda ch: ch.campaign_id)
 
 
 def apply_dayparting(engine: Engine, as_of: dt.datetime, run_id: str) -> Outcome:
     """Apply the dayparting rule (and the manual rule) to every campaign as of `as_of`."""
     with _status_transaction(engine) as conn:
-        states = campaign_states(conn)
-        zones = {brand.id: brand.timezone for brand in brands(conn).values()}
-        changes = _dayparting_changes(states, zones, windows(conn), as_of)
+        evaluated, _, changes = _dayparting_changes(conn, as_of)
         write_changes(conn, changes, as_of, run_id)
-    return Outcome(len(states), changes)
+    return Outcome(evaluated, changes)
 
 
 def pending_dayparting_changes(engine: Engine, as_of: dt.datetime) -> int:
     """How many campaigns the dayparting rule would change at `as_of`; read-only."""
     with _reading(engine) as conn:
-        states = campaign_states(conn)
-        zones = {brand.id: brand.timezone for brand in brands(conn).values()}
-        return len(_dayparting_changes(states, zones, windows(conn), as_of))
+        return _dayparting_changes(conn, as_of, expand=False)[1]

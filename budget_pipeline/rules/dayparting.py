@@ -82,3 +82,21 @@ def in_hours(windows: Iterable[Window], instant: dt.datetime, timezone: str) -> 
         return True
     weekday, minute = local_moment(instant, timezone)
     return any(window.contains(weekday, minute) for window in windows)
+
+
+def window_key(windows: Iterable[tuple[int, int, int]]) -> str:
+    """The text that stands for a campaign's windows, each (weekday mask, start, end) in its
+    order: "31:480-1200;96:0-1440"; "" for none. Campaigns with the same windows share it, so
+    the dayparting rule decides once per (time zone, key) rather than once per campaign."""
+    return ";".join(f"{mask}:{start}-{end}" for mask, start, end in windows)
+
+
+@lru_cache(maxsize=4096)
+def windows_from_key(key: str) -> tuple[Window, ...]:
+    """The windows `window_key` wrote into `key`."""
+    out = []
+    for part in filter(None, key.split(";")):
+        mask, _, span = part.partition(":")
+        start, _, end = span.partition("-")
+        out.append(Window(weekdays_from_mask(int(mask)), int(start), int(end)))
+    return tuple(out)

@@ -28,6 +28,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    Text,
     and_,
     delete,
     exists,
@@ -42,7 +43,7 @@ from sqlalchemy import (
 )
 
 from budget_pipeline.collector import collector_paused
-from budget_pipeline.rules.dayparting import WEEKDAYS, parse_clock, weekday_mask
+from budget_pipeline.rules.dayparting import WEEKDAYS, parse_clock, weekday_mask, window_key
 from budget_pipeline.store.bulk import empty_temp_table, insert_arrow
 from budget_pipeline.store.db import writing
 from budget_pipeline.store.marks import mark_every_brand
@@ -166,6 +167,7 @@ _campaigns_in = _temp(
     Column("enabled", Boolean, nullable=False),
     Column("daily_cap", Money),
     Column("monthly_cap", Money),
+    Column("window_key", Text, nullable=False),
 )
 _windows_in = _temp(
     "catalog_windows",
@@ -188,7 +190,7 @@ _plan = _temp(
 # Campaigns of the file whose windows differ from the stored ones.
 _window_changes = _temp("catalog_window_changes", Column("campaign_id", String(64), nullable=False))
 BRAND_FIELDS = ("timezone", "currency", "daily_budget", "monthly_budget", "alerts", "pause_ahead_minutes")
-CAMPAIGN_FIELDS = ("name", "enabled", "daily_cap", "monthly_cap")
+CAMPAIGN_FIELDS = ("name", "enabled", "daily_cap", "monthly_cap", "window_key")
 APPLY_STEPS = 8
 APPLY_WORK_MEM = "64MB"
 
@@ -299,10 +301,15 @@ def _stage(conn: Connection, catalog: CatalogEntries) -> None:
     enabled = [campaign.enabled for _, campaign in pairs]
     daily = [campaign.daily_budget for _, campaign in pairs]
     monthly = [campaign.monthly_budget for _, campaign in pairs]
-    window_rows = [
-        (campaign.id, position, *_window_columns(tuple(spec.days), spec.start, spec.end))
+    campaign_windows = [
+        [_window_columns(tuple(spec.days), spec.start, spec.end) for spec in campaign.dayparting]
         for _, campaign in pairs
-        for position, spec in enumerate(campaign.dayparting)
+    ]
+    keys = [window_key(windows) for windows in campaign_windows]
+    window_rows = [
+        (campaign_id, position, *columns)
+        for campaign_id, windows in zip(ids, campaign_windows, strict=True)
+        for position, columns in enumerate(windows)
     ]
     insert_arrow(
         conn,
@@ -315,6 +322,7 @@ def _stage(conn: Connection, catalog: CatalogEntries) -> None:
                 pa.array(enabled, pa.bool_()),
                 _money(daily, dialect),
                 _money(monthly, dialect),
+                pa.array(keys, pa.string()),
             ],
             names=[c.name for c in _campaigns_in.columns],
         ),

@@ -70,6 +70,9 @@ class Campaign(Base):
     # Sorted, comma-separated pause reasons ("" when active); see rules.reasons.
     pause_reasons: Mapped[str] = mapped_column(String(200), default="")
     status_changed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # Its dayparting windows as one text (rules.dayparting.window_key; "" = any hour), kept by
+    # catalog apply beside dayparting_windows: campaigns with equal windows are decided together.
+    window_key: Mapped[str] = mapped_column(Text, default="", server_default="")
 
 
 class DaypartingWindow(Base):

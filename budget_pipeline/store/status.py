@@ -22,17 +22,15 @@ from sqlalchemy import (
     update,
 )
 
-from budget_pipeline.rules.dayparting import Window, weekdays_from_mask
 from budget_pipeline.rules.reasons import Change, Reasons, format_reasons, parse_reasons
 from budget_pipeline.store.bulk import empty_temp_table, insert_arrow
 from budget_pipeline.store.schema import (
     brands_table,
     campaigns_table,
     status_log_table,
-    windows_table,
 )
 
-b, c, w = brands_table, campaigns_table, windows_table
+b, c = brands_table, campaigns_table
 
 
 STATUS_LOCK_KEY = 0x6275_6467_6574  # "budget": the advisory lock every status writer takes
@@ -123,14 +121,55 @@ def campaign_states(conn: Connection) -> dict[str, tuple[int, bool, Reasons]]:
     return {cid: (brand_id, enabled, parse_reasons(reasons)) for cid, brand_id, enabled, reasons in rows}
 
 
-def windows(conn: Connection) -> dict[str, tuple[Window, ...]]:
-    out: dict[str, list[Window]] = {}
-    query = select(w.c.campaign_id, w.c.weekdays, w.c.start_minute, w.c.end_minute).order_by(
-        w.c.campaign_id, w.c.position
+class DaypartingGroup(NamedTuple):
+    """Campaigns in one time zone with the same windows (`window_key`), `enabled` and reasons:
+    every dayparting decision about them is the same, so it is made once."""
+
+    timezone: str
+    window_key: str
+    enabled: bool
+    reasons: Reasons
+    members: int
+
+    @property
+    def key(self) -> tuple[str, str, bool, str]:
+        return self.timezone, self.window_key, self.enabled, format_reasons(self.reasons)
+
+
+def dayparting_groups(conn: Connection) -> list[DaypartingGroup]:
+    query = (
+        select(b.c.timezone, c.c.window_key, c.c.enabled, c.c.pause_reasons, func.count())
+        .select_from(c.join(b, b.c.id == c.c.brand_id))
+        .group_by(b.c.timezone, c.c.window_key, c.c.enabled, c.c.pause_reasons)
     )
-    for campaign_id, mask, start, end in conn.execute(query).all():
-        out.setdefault(campaign_id, []).append(Window(weekdays_from_mask(mask), start, end))
-    return {cid: tuple(ws) for cid, ws in out.items()}
+    return [
+        DaypartingGroup(zone, key, enabled, parse_reasons(reasons), n)
+        for zone, key, enabled, reasons, n in conn.execute(query).all()
+    ]
+
+
+def dayparting_members(
+    conn: Connection, groups: Sequence[DaypartingGroup]
+) -> dict[tuple[str, str, bool, str], list[str]]:
+    """The campaign ids of each of `groups`, keyed by `DaypartingGroup.key`, read under the status
+    lock. One query over the campaigns of the groups' zones and window keys."""
+    if not groups:
+        return {}
+    keys = {group.key for group in groups}
+    zones = sorted({group.timezone for group in groups})
+    window_keys = sorted({group.window_key for group in groups})
+    query = (
+        select(c.c.id, b.c.timezone, c.c.window_key, c.c.enabled, c.c.pause_reasons)
+        .select_from(c.join(b, b.c.id == c.c.brand_id))
+        .where(b.c.timezone.in_(zones))
+    )
+    if len(window_keys) <= GROUP_BRANDS_IN_QUERY:
+        query = query.where(c.c.window_key.in_(window_keys))
+    members: dict[tuple[str, str, bool, str], list[str]] = {}
+    for cid, zone, window_key, enabled, reasons in conn.execute(query).all():
+        if (key := (zone, window_key, enabled, reasons)) in keys:
+            members.setdefault(key, []).append(cid)
+    return members
 
 
 def mark_reset(conn: Connection, brand_days: dict[int, dt.date], *, monthly: bool) -> None:

@@ -7,18 +7,30 @@ from pathlib import Path
 import yaml
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Connection, Engine, select, text
 
 from budget_pipeline.ingest.catalog import catalog_yaml, parse_catalog
 from budget_pipeline.ingest.pipeline import ingest_file
 from budget_pipeline.rules.calendar import local_date
-from budget_pipeline.rules.dayparting import WEEKDAYS
+from budget_pipeline.rules.dayparting import WEEKDAYS, Window, weekdays_from_mask, windows_from_key
 from budget_pipeline.store.catalog import apply_catalog
 from budget_pipeline.store.catalog_export import export_catalog
 from budget_pipeline.store.schema import Brand, Campaign, DaypartingWindow, RawSpendRecord
-from budget_pipeline.store.status import windows
 from budget_pipeline.store.upkeep import dirty_days
 from tests.conftest import ACME, apply_yaml, write_csv
+
+
+def windows(conn: Connection) -> dict[str, tuple[Window, ...]]:
+    """Each campaign's windows as the dayparting rule reads them (`campaigns.window_key`), after
+    checking that they are the `dayparting_windows` rows written beside them."""
+    keyed = {cid: windows_from_key(key) for cid, key in conn.execute(select(Campaign.id, Campaign.window_key)) if key}
+    w = DaypartingWindow
+    rows: dict[str, list[Window]] = {}
+    query = select(w.campaign_id, w.weekdays, w.start_minute, w.end_minute).order_by(w.campaign_id, w.position)
+    for cid, mask, start, end in conn.execute(query):
+        rows.setdefault(cid, []).append(Window(weekdays_from_mask(mask), start, end))
+    assert keyed == {cid: tuple(ws) for cid, ws in rows.items()}, "window_key and dayparting_windows disagree"
+    return keyed
 
 
 def test_apply_creates_then_updates_and_leaves_missing_campaigns(engine: Engine) -> None:
@@ -246,6 +258,8 @@ def test_export_then_apply_changes_nothing(engine: Engine, catalog: dict) -> Non
     the same catalog, and applying it writes nothing."""
     applied = parse_catalog(catalog)
     apply_catalog(engine, applied)
+    with engine.connect() as conn:
+        windows(conn)  # the rule's copy of each campaign's windows is the stored one
     exported = catalog_yaml(export_catalog(engine))
     parsed = load_catalog_text(exported)
     by_name = {b.name: b for b in parsed.brands}

@@ -230,3 +230,32 @@ def test_upgrade_gives_brands_their_defaults_and_quarantined_rows_a_time(db_url:
 
     assert instant(rows["s.csv"]) == instant(started)
     assert instant(rows["gone.csv"]) >= before
+
+
+def test_upgrade_gives_each_campaign_the_key_of_its_windows(db_url: str) -> None:
+    """Migration 0010 writes each campaign's dayparting windows, in their order, into
+    `campaigns.window_key`, and "" for a campaign without windows; the rule reads them back."""
+    from budget_pipeline.rules.dayparting import Window, windows_from_key
+
+    engine = make_engine(db_url)
+    upgrade(engine, "0009")
+    old_acme(engine)
+    with engine.begin() as conn:
+        for position, (campaign, mask, start, end) in enumerate(
+            (("acme-search", 0b11111, 540, 1020), ("acme-search", 0b100000, 1320, 120), ("tokyo-display", 1, 0, 1440))
+        ):
+            conn.execute(
+                text(
+                    "INSERT INTO dayparting_windows (campaign_id, position, weekdays, start_minute, end_minute) "
+                    "VALUES (:c, :p, :w, :s, :e)"
+                ),
+                {"c": campaign, "p": position, "w": mask, "s": start, "e": end},
+            )
+    upgrade(engine)
+    with engine.connect() as conn:
+        keys = dict(conn.execute(text("SELECT id, window_key FROM campaigns")).all())
+    assert keys == {"acme-search": "31:540-1020;32:1320-120", "acme-social": "", "tokyo-display": "1:0-1440"}
+    assert windows_from_key(keys["acme-search"]) == (
+        Window(frozenset(range(5)), 540, 1020),
+        Window(frozenset({5}), 1320, 120),
+    )
