@@ -124,15 +124,19 @@ def _unrefreshed_days(conn: Connection, as_of: dt.datetime, zones: Iterable[str]
     return sorted(conn.execute(query).scalars())
 
 
-def _unrefreshed_spend(conn: Connection, days: list[dt.date], *, per: str) -> dict[tuple[object, dt.date], Decimal]:
-    """For each (brand or campaign, dirty day): raw spend minus the spend its partition holds,
-    so that a sum over the aggregates plus this is exact before the next refresh too."""
+Correction = dict[object, dict[dt.date, Decimal]]
+
+
+def _unrefreshed_spend(conn: Connection, days: list[dt.date], *, per: str) -> Correction:
+    """For each brand or campaign, and each of its dirty days: raw spend minus the spend its
+    partition holds, so that a sum over the aggregates plus this is exact before the next
+    refresh too."""
     if not days:
         return {}
     owner, built, built_owner = (
         (c.c.brand_id, bd, bd.c.brand_id) if per == "brand" else (raw_table.c.campaign_id, d, d.c.campaign_id)
     )
-    correction: dict[tuple[object, dt.date], Decimal] = {}
+    correction: Correction = {}
     raw = (
         select(owner, raw_table.c.local_date, func.sum(raw_table.c.amount))
         .select_from(raw_table.join(c, c.c.id == raw_table.c.campaign_id))
@@ -140,18 +144,19 @@ def _unrefreshed_spend(conn: Connection, days: list[dt.date], *, per: str) -> di
         .group_by(owner, raw_table.c.local_date)
     )
     for key, day, spend in conn.execute(raw):
-        correction[(key, day)] = spend
+        correction.setdefault(key, {})[day] = spend
     for key, day, spend in conn.execute(select(built_owner, built.c.day, built.c.spend).where(built.c.day.in_(days))):
-        correction[(key, day)] = correction.get((key, day), ZERO) - spend
+        of_key = correction.setdefault(key, {})
+        of_key[day] = of_key.get(day, ZERO) - spend
     return correction
 
 
 def _corrected(
-    correction: dict[tuple[object, dt.date], Decimal], key: object, day: dt.date, daily: Decimal, monthly: Decimal
+    correction: Correction, key: object, day: dt.date, daily: Decimal, monthly: Decimal
 ) -> tuple[Decimal, Decimal]:
     """`daily` and month-to-date `monthly` of `key` on local `day`, with unrefreshed spend added."""
-    for (owner, dirty), delta in correction.items():
-        if owner == key and month_start(day) <= dirty <= day:
+    for dirty, delta in correction.get(key, {}).items():
+        if month_start(day) <= dirty <= day:
             monthly += delta
             if dirty == day:
                 daily += delta
