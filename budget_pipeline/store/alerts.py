@@ -77,8 +77,10 @@ class AlertEntry:
     run_id: str
 
 
-def alerts(conn: Connection, brand_name: str | None = None, limit: int | None = None) -> list[AlertEntry]:
-    """The alerts recorded, newest first (of one brand with `brand_name`)."""
+def alerts(
+    conn: Connection, brand_name: str | None = None, limit: int | None = None, run_id: str | None = None
+) -> list[AlertEntry]:
+    """The alerts recorded, newest first (of one brand with `brand_name`, by one run with `run_id`)."""
     query = (
         select(
             b.c.name, a.c.period, a.c.period_start, a.c.percent, a.c.spend, a.c.budget, b.c.currency, a.c.at, a.c.run_id
@@ -88,6 +90,8 @@ def alerts(conn: Connection, brand_name: str | None = None, limit: int | None = 
     )
     if brand_name is not None:
         query = query.where(b.c.name == brand_name)
+    if run_id is not None:
+        query = query.where(a.c.run_id == run_id)
     if limit is not None:
         query = query.limit(limit)
     return [AlertEntry(*row) for row in conn.execute(query).all()]

@@ -260,15 +260,24 @@ def note_not_sent(conn: Connection, reason: str) -> int:
     return result.rowcount or 0
 
 
-def due_count(conn: Connection, now: dt.datetime) -> int:
-    """How many pending notifications are due at `now` (some may still wait behind an earlier
-    one of their campaign)."""
-    query = (
-        select(func.count())
-        .select_from(n)
-        .where(n.c.status == PENDING, (n.c.next_attempt_at.is_(None)) | (n.c.next_attempt_at <= now))
+@dataclass(frozen=True)
+class Due:
+    """The pending notifications due at an instant: how many, the newest, and their attempts so
+    far (together they change whenever a delivery made progress or a new one came)."""
+
+    count: int
+    newest: int
+    attempts: int
+
+
+def due(conn: Connection, now: dt.datetime) -> Due:
+    """The pending notifications due at `now` (some may still wait behind an earlier one of
+    their campaign)."""
+    query = select(func.count(), func.max(n.c.seq), func.sum(n.c.attempts)).where(
+        n.c.status == PENDING, (n.c.next_attempt_at.is_(None)) | (n.c.next_attempt_at <= now)
     )
-    return int(conn.execute(query).scalar_one())
+    count, newest, attempts = conn.execute(query).one()
+    return Due(int(count), int(newest or 0), int(attempts or 0))
 
 
 def counts(conn: Connection) -> dict[str, int]:

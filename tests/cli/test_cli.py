@@ -144,6 +144,7 @@ def test_tick_runs_a_control_cycle_recorded_in_dagster_home(ready: str, tmp_path
         "daily_reset_job",
         "monthly_reset_job",
         "dayparting_job",
+        "deliver_notifications_job",
     ]
     assert lines[0].endswith("2 changed")
     assert lines[1] == "  spend.csv: accepted 2, duplicate 0, rejected 0"
