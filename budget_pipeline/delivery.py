@@ -100,13 +100,14 @@ def deliver_due(engine: Engine, webhook: Webhook, now: dt.datetime) -> Delivery:
     waits while an earlier one of it is pending. Without a URL nothing is sent, and each pending
     notification says so."""
     done = Delivery()
-    if not webhook.url:
-        with writing(engine) as conn:
-            done.waiting = note_not_sent(conn, URL_NOT_SET)
-        done.not_sent = URL_NOT_SET
-        return done
     with engine.connect() as conn:
         rows = pending(conn)
+    if not webhook.url:
+        if any(row.last_error != URL_NOT_SET for row in rows):  # nothing to say: nothing written
+            with writing(engine) as conn:
+                note_not_sent(conn, URL_NOT_SET)
+        done.waiting, done.not_sent = len(rows), URL_NOT_SET
+        return done
     blocked: set[str] = set()
     outcomes: list[Attempt] = []
     in_a_row = 0
