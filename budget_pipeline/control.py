@@ -13,6 +13,7 @@ from decimal import Decimal
 from sqlalchemy import Connection, Engine
 
 from budget_pipeline.collector import collector_paused
+from budget_pipeline.rules.alerts import DAILY, MONTHLY, Alert, period_alerts
 from budget_pipeline.rules.calendar import local_date, month_start
 from budget_pipeline.rules.dayparting import in_hours, windows_from_key
 from budget_pipeline.rules.pacing import brand_budget_presence, rate_per_minute
@@ -29,6 +30,7 @@ from budget_pipeline.rules.reasons import (
     format_reasons,
     manual_reasons,
 )
+from budget_pipeline.store.alerts import record_alerts
 from budget_pipeline.store.db import writing
 from budget_pipeline.store.marks import (
     Marks,
@@ -44,6 +46,7 @@ from budget_pipeline.store.reads import (
     BrandRow,
     BrandSpend,
     CampaignRow,
+    brand_days,
     brand_spend,
     brands,
     capped_campaigns_with_spend,
@@ -69,6 +72,8 @@ class Outcome:
     # An enforcement's reach: every brand, or only those whose inputs changed (and how many).
     incremental: bool = False
     brands: int = 0
+    # The alerts this step recorded (each once: none that an earlier step recorded).
+    alerts: list[Alert] = field(default_factory=list)
 
     @property
     def paused(self) -> list[Change]:
@@ -214,9 +219,44 @@ def enforce_budgets(engine: Engine, as_of: dt.datetime, run_id: str, *, full: bo
             brand_rows = brands(conn, ids)
             evaluated, changes, spend = _budget_changes(conn, as_of, brand_rows, decide, ids, predictive=True)
         write_changes(conn, changes, as_of, run_id)
+        alerts = record_alerts(conn, _alerts(conn, brand_rows, spend, marks.first_days), brand_rows, as_of, run_id)
         clear_marks(conn, marks)
         record_enforced_dates(conn, as_of, turned)
-    return Outcome(evaluated, changes, spend, incremental=scope is not None, brands=len(brand_rows))
+    return Outcome(evaluated, changes, spend, incremental=scope is not None, brands=len(brand_rows), alerts=alerts)
+
+
+def _alerts(
+    conn: Connection, brand_rows: dict[int, BrandRow], spend: dict[int, BrandSpend], first_days: dict[int, dt.date]
+) -> list[Alert]:
+    """The alert percents each brand's spend has reached: today and this month (to date), and,
+    for a brand whose new spend reaches back to an earlier day (late records), each day from
+    that one and each whole month before this one from that day's month."""
+    found = []
+    late: dict[int, dt.date] = {}
+    for brand in brand_rows.values():
+        if not brand.alerts or brand.id not in spend:
+            continue
+        now = spend[brand.id]
+        found += period_alerts(brand.id, DAILY, now.local_date, now.daily, brand.daily_budget, brand.alerts)
+        month = month_start(now.local_date)
+        found += period_alerts(brand.id, MONTHLY, month, now.monthly, brand.monthly_budget, brand.alerts)
+        if (first := first_days.get(brand.id)) is not None and first < now.local_date:
+            late[brand.id] = first
+    if late:
+        today = {bid: spend[bid].local_date for bid in late}
+        days = brand_days(conn, late, month_start(min(late.values())), max(today.values()))
+        for bid, first in late.items():
+            brand, months = brand_rows[bid], dict[dt.date, Decimal]()
+            for day, amount in sorted(days.get(bid, {}).items()):
+                if day >= today[bid]:
+                    continue
+                if day >= first:
+                    found += period_alerts(bid, DAILY, day, amount, brand.daily_budget, brand.alerts)
+                if (month := month_start(day)) < month_start(today[bid]) and month >= month_start(first):
+                    months[month] = months.get(month, Decimal(0)) + amount
+            for month, amount in months.items():
+                found += period_alerts(bid, MONTHLY, month, amount, brand.monthly_budget, brand.alerts)
+    return found
 
 
 def reset_budgets(engine: Engine, as_of: dt.datetime, run_id: str, *, monthly: bool) -> Outcome:

@@ -11,6 +11,7 @@ import math
 import os
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
@@ -124,9 +125,30 @@ def ingest_chunk_rows() -> int:
     return int(text)
 
 
+def webhook_url() -> str | None:
+    """BUDGET_WEBHOOK_URL: where notifications are POSTed; None keeps them in the outbox."""
+    text = _value("BUDGET_WEBHOOK_URL")
+    if text is not None:
+        check_webhook_url(text)
+    return text
+
+
+def check_webhook_url(text: str, name: str = "BUDGET_WEBHOOK_URL") -> None:
+    """An http(s) URL with a host. The message never repeats it: a chat webhook's URL is a secret."""
+    try:
+        parts = urlsplit(text)
+        valid = parts.scheme in ("http", "https") and bool(parts.hostname)
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError:
+        valid = False
+    if not valid:
+        raise SettingError(f"{name}: not an http:// or https:// URL with a host")
+
+
 def check() -> None:
     """Read every setting once, so a bad one is reported before any work starts."""
     database_url()
+    webhook_url()
     start_date()
     settle_seconds()
     ingest_chunk_rows()

@@ -7,6 +7,7 @@ import click
 
 from budget_pipeline.cli.catalog import catalog, init_db
 from budget_pipeline.cli.cycle import demo, demo_simulator, tick
+from budget_pipeline.cli.outbox import alerts, notifications
 from budget_pipeline.cli.reports import history, status
 from budget_pipeline.cli.spend import ingest, quarantine
 
@@ -16,5 +17,17 @@ def main() -> None:
     """Keep ad campaigns inside their brands' budgets and allowed hours."""
 
 
-for command in (init_db, catalog, ingest, quarantine, tick, status, history, demo, demo_simulator):
+for command in (
+    init_db,
+    catalog,
+    ingest,
+    quarantine,
+    tick,
+    status,
+    history,
+    alerts,
+    notifications,
+    demo,
+    demo_simulator,
+):
     main.add_command(command)

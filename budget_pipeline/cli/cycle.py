@@ -23,12 +23,14 @@ from budget_pipeline.cli.common import (
 from budget_pipeline.ingest.pipeline import ingest_file
 from budget_pipeline.store.catalog import apply_catalog
 
-# The runs of one control cycle, in order, and the op of each that reports campaign changes.
+# The runs of one control cycle, in order, the op of each that reports what it did, and how
+# its output reads: campaigns changed, then the notifications of those changes sent.
 TICK_JOBS = {
-    "ingest_spend_job": "enforce_budgets",
-    "daily_reset_job": "reset_daily_budgets",
-    "monthly_reset_job": "reset_monthly_budgets",
-    "dayparting_job": "apply_dayparting",
+    "ingest_spend_job": ("enforce_budgets", "changed"),
+    "daily_reset_job": ("reset_daily_budgets", "changed"),
+    "monthly_reset_job": ("reset_monthly_budgets", "changed"),
+    "dayparting_job": ("apply_dayparting", "changed"),
+    "deliver_notifications_job": ("deliver_notifications", "sent"),
 }
 
 
@@ -36,7 +38,8 @@ TICK_JOBS = {
 @as_of_option
 def tick(as_of: str | None) -> None:
     """One control cycle as Dagster runs on $DAGSTER_HOME: ingest landing files, refresh current
-    and touched spend partitions, enforce budgets, resets and dayparting."""
+    and touched spend partitions, enforce budgets, resets and dayparting, then deliver the
+    notifications that are due."""
     if not run_cycle(resolve_as_of(as_of)):
         fail("a control run failed; see it in the Dagster UI or `dagster run list`")
 
@@ -63,7 +66,7 @@ def run_cycle(instant: dt.datetime) -> bool:
     # that their `owners` parameter is a beta feature: not this product's, not for its terminal.
     with instance, warnings.catch_warnings():
         warnings.simplefilter("ignore", BetaWarning)
-        for name, reporting_op in TICK_JOBS.items():
+        for name, (reporting_op, unit) in TICK_JOBS.items():
             result = defs.resolve_job_def(name).execute_in_process(
                 # The run's full event log, stack traces included, is in the instance; the
                 # terminal gets one line per run (and per spend file), written here.
@@ -76,7 +79,7 @@ def run_cycle(instant: dt.datetime) -> bool:
                 click.echo(f"{name}: FAILURE (run {result.run_id}): {first_error(result)}")
                 succeeded = False
                 continue
-            click.echo(f"{name}: success (run {result.run_id}), {result.output_for_node(reporting_op)} changed")
+            click.echo(f"{name}: success (run {result.run_id}), {result.output_for_node(reporting_op)} {unit}")
             if name == "ingest_spend_job":
                 for line in result.output_for_node("ingest_landing_files"):
                     click.echo(f"  {line}")

@@ -28,13 +28,14 @@ from budget_pipeline.defs.checks import (
     CAMPAIGN_STATUS,
     DAILY_SPEND,
     MONTHLY_SPEND,
+    NOTIFICATIONS_DELIVERED,
     daily_check_specs,
     monthly_check_specs,
 )
 from budget_pipeline.defs.partitions import daily_partitions, monthly_partitions
 from budget_pipeline.defs.reporting import build_daily, build_monthly, partition_events
 from budget_pipeline.defs.resources import BudgetDatabase, Clock
-from budget_pipeline.defs.status_report import budgets_today_outcome
+from budget_pipeline.defs.status_report import budgets_today_outcome, notifications_outcome
 from budget_pipeline.rules.calendar import next_month_start
 
 SPEND_GROUP = "spend"
@@ -188,6 +189,23 @@ def brands_within_budget_today(
     """The same check every enforcement reports, evaluated on demand."""
     as_of = clock.resolve(context.op_execution_context)
     outcome = budgets_today_outcome(database.engine, as_of)
+    return AssetCheckResult(
+        passed=outcome.passed,
+        severity=outcome.severity,
+        description=outcome.description,
+        metadata={**outcome.metadata, "evaluated": MetadataValue.text("on demand")},
+    )
+
+
+@asset_check(
+    asset=CAMPAIGN_STATUS,
+    name=NOTIFICATIONS_DELIVERED,
+    description="After each delivery run (or when run by hand): warns while any notification has failed for good "
+    "(the webhook did not take it in 24 hours of retries), listing the newest with their last error.",
+)
+def notifications_delivered_check(context: AssetCheckExecutionContext, database: BudgetDatabase) -> AssetCheckResult:
+    """The same check every delivery run reports, evaluated on demand."""
+    outcome = notifications_outcome(database.engine)
     return AssetCheckResult(
         passed=outcome.passed,
         severity=outcome.severity,

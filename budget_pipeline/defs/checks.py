@@ -30,6 +30,7 @@ DAILY_WITHIN_BUDGET = "daily_spend_within_budget"
 MONTHLY_WITHIN_BUDGET = "monthly_spend_within_budget"
 DAILY_RECONCILES = "daily_spend_reconciles"
 BUDGETS_TODAY = "brands_within_budget_today"
+NOTIFICATIONS_DELIVERED = "notifications_delivered"
 LISTED_IN_DESCRIPTION = 5
 
 
@@ -199,5 +200,27 @@ def budgets_today(daily: Sequence[BrandUse], monthly: Sequence[BrandUse], as_of:
         passed=not parts,
         severity=AssetCheckSeverity.WARN,
         description=" | ".join(parts) if parts else "every brand under its daily and monthly budgets",
+        metadata=metadata,
+    )
+
+
+def notifications_delivered(failed: Sequence[tuple[str, str, str, str]], total_failed: int) -> CheckOutcome:
+    """WARN while some notification has failed for good (retried for 24 hours): `failed` lists
+    the newest as (id, type, text, last error)."""
+    metadata: dict[str, Any] = {"notifications_failed": total_failed}
+    if failed:
+        table = [[nid, kind, text, error] for nid, kind, text, error in failed]
+        metadata["failed"] = MetadataValue.md(
+            md_table(["id", "type", "notification", "last error"], table, total=total_failed, more="failed")
+        )
+    return CheckOutcome(
+        CAMPAIGN_STATUS,
+        NOTIFICATIONS_DELIVERED,
+        passed=total_failed == 0,
+        severity=AssetCheckSeverity.WARN,
+        description=f"{total_failed} notification(s) failed for good: the webhook did not take them in 24 hours of "
+        "retries (`budget-pipeline notifications`)"
+        if total_failed
+        else "no notification has failed for good",
         metadata=metadata,
     )

@@ -5,6 +5,7 @@ from dagster import define_asset_job, job
 
 from budget_pipeline.defs.ops import (
     apply_dayparting,
+    deliver_notifications,
     enforce_budgets,
     ingest_landing_files,
     refresh_spend_partitions,
@@ -15,6 +16,7 @@ from budget_pipeline.defs.ops import (
 WRITES_STATUS_TAG = "budget_pipeline/writes_status"
 ENFORCES_TAG = "budget_pipeline/enforces"
 STATUS_WRITER = {WRITES_STATUS_TAG: "true"}
+DELIVERS_TAG = "budget_pipeline/delivers"
 
 
 @job(tags={**STATUS_WRITER, ENFORCES_TAG: "true"})
@@ -49,6 +51,14 @@ def dayparting_job() -> None:
     """Pause campaigns outside their allowed hours and resume those inside them; budget and
     manual pauses are left alone."""
     apply_dayparting()
+
+
+@job(tags={DELIVERS_TAG: "true"})
+def deliver_notifications_job() -> None:
+    """Send the notifications that are due (status changes and budget alerts) to BUDGET_WEBHOOK_URL, in
+    order per campaign, retrying failures for 24 hours. Writes no status: a slow or dead receiver
+    never holds up enforcement."""
+    deliver_notifications()
 
 
 daily_spend_job = define_asset_job(

@@ -22,15 +22,27 @@ from budget_pipeline.control import Outcome
 from budget_pipeline.defs.checks import CAMPAIGN_STATUS, budgets_today
 from budget_pipeline.defs.dagster_compat import latest_materialization
 from budget_pipeline.defs.reporting import PartitionReport, build_daily, build_monthly, partition_events
-from budget_pipeline.defs.resources import BudgetDatabase, Clock, LandingFolder
-from budget_pipeline.defs.status_report import brand_uses, run_tags, status_materialization
+from budget_pipeline.defs.resources import BudgetDatabase, Clock, LandingFolder, WebhookResource
+from budget_pipeline.defs.status_report import (
+    ROWS_SHOWN,
+    alerts_table,
+    brand_uses,
+    notifications_outcome,
+    run_tags,
+    status_materialization,
+)
+from budget_pipeline.delivery import deliver_due
 from budget_pipeline.ingest.landing import ingest_landing
 from budget_pipeline.rules.calendar import month_start, next_month_start
+from budget_pipeline.store.alerts import alerts as recorded_alerts
 from budget_pipeline.store.raw import ingest_totals
 from budget_pipeline.store.reads import BrandSpend, brand_spend, brands
 from budget_pipeline.store.upkeep import days_to_refresh
 
 STATUS_POOL = "campaign_status"
+# Delivery has a pool of its own: one delivery run at a time (keeps the order per campaign), and
+# never in the way of the status writers, whatever the receiver does.
+DELIVERY_POOL = "notifications"
 
 
 class IngestConfig(Config):
@@ -147,8 +159,23 @@ def _report_status(
             "campaigns_changed": len(outcome.changes),
             "paused": len(outcome.paused),
             "resumed": len(outcome.resumed),
+            **_alerts_metadata(context, database, outcome),
         },
     )
+
+
+def _alerts_metadata(context: OpExecutionContext, database: BudgetDatabase, outcome: Outcome) -> dict[str, Any]:
+    """The alerts an enforcement recorded: how many, and which."""
+    if not outcome.brands:  # not an enforcement: alerts are recorded only there
+        return {}
+    if not outcome.alerts:
+        return {"alerts_recorded": 0}
+    with database.engine.connect() as conn:
+        entries = recorded_alerts(conn, run_id=context.run_id, limit=ROWS_SHOWN)
+    return {
+        "alerts_recorded": len(outcome.alerts),
+        "alerts": MetadataValue.md(alerts_table(entries, total=len(outcome.alerts))),
+    }
 
 
 CHANGED = Out(int, description="How many campaigns this step changed.")
@@ -206,3 +233,33 @@ def apply_dayparting(context: OpExecutionContext, database: BudgetDatabase, cloc
     as_of = clock.resolve(context)
     outcome = control.apply_dayparting(database.engine, as_of, context.run_id)
     yield from _report_status(context, database, "dayparting", as_of, outcome)
+
+
+@op(
+    pool=DELIVERY_POOL,
+    out=Out(int, description="How many notifications this run delivered."),
+    description="POST the notifications that are due to BUDGET_WEBHOOK_URL, in order per campaign, retrying "
+    "failures with growing delays for 24 hours; report sent, retried and failed, and notifications_delivered.",
+)
+def deliver_notifications(
+    context: OpExecutionContext, database: BudgetDatabase, webhook: WebhookResource, clock: Clock
+) -> Iterator[Any]:
+    now = clock.resolve(context)
+    done = deliver_due(database.engine, webhook.webhook(), now)
+    context.log.info(f"notifications as of {now.isoformat()}: {done.summary()}")
+    outcome = notifications_outcome(database.engine)
+    target = latest_materialization(context.instance, CAMPAIGN_STATUS, None)
+    yield outcome.evaluation(None, target)
+    metadata: dict[str, Any] = {
+        "as_of": now.isoformat(),
+        "sent": done.sent,
+        "retried": done.retried,
+        "failed": done.failed,
+        "waiting": done.waiting,
+        "failed_for_good": outcome.metadata["notifications_failed"],
+    }
+    if done.not_sent:
+        metadata["not_sent"] = done.not_sent
+    if done.errors:
+        metadata["errors"] = MetadataValue.md("\n".join(f"- {error}" for error in done.errors))
+    yield Output(done.sent, metadata=metadata)

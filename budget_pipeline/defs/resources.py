@@ -1,4 +1,5 @@
-"""Resources: the budget database, the clock that gives every run its `as_of`, the landing folder."""
+"""Resources: the budget database, the clock that gives every run its `as_of`, the landing folder,
+the webhook notifications go to."""
 
 import datetime as dt
 from pathlib import Path
@@ -9,6 +10,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 
 from budget_pipeline import settings
+from budget_pipeline.delivery import TIMEOUT_SECONDS, Webhook
 from budget_pipeline.rules.calendar import parse_instant
 from budget_pipeline.store.db import current_revision, head_revision, make_engine
 
@@ -90,6 +92,24 @@ class LandingFolder(ConfigurableResource):
         return settings.settle_seconds() if self.settle_seconds is None else self.settle_seconds
 
 
+class WebhookResource(ConfigurableResource):
+    """Where notifications are POSTed (BUDGET_WEBHOOK_URL; unset: they stay in the outbox) and
+    the key of their signature (BUDGET_WEBHOOK_SECRET), both EnvVars so the UI never shows them."""
+
+    url: str | None = Field(default=None, description="the receiver's URL; unset: notifications are kept, not sent")
+    secret: str | None = Field(default=None, description="key of the X-Budget-Signature HMAC; unset: not signed")
+    timeout_seconds: float = Field(default=TIMEOUT_SECONDS, description="seconds to wait for the receiver's answer")
+
+    def webhook(self) -> Webhook:
+        """The webhook to deliver to; a bad URL is a one-line Failure that does not repeat it."""
+        if self.url:
+            try:
+                settings.check_webhook_url(self.url)
+            except settings.SettingError as exc:
+                raise Failure(str(exc)) from None
+        return Webhook(self.url or None, self.secret or None, self.timeout_seconds)
+
+
 def from_settings() -> dict[str, ConfigurableResource]:
     """The code location's resources. A setting the environment gives is passed as an EnvVar, so
     the UI's resource page shows where it comes from (and masks it); one it does not give is
@@ -98,6 +118,7 @@ def from_settings() -> dict[str, ConfigurableResource]:
         "database": BudgetDatabase(url=_from_env("BUDGET_DATABASE_URL")),
         "landing": LandingFolder(path=_from_env("BUDGET_LANDING_DIR"), settle_seconds=settings.settle_seconds()),
         "clock": Clock(),
+        "webhook": WebhookResource(url=_from_env("BUDGET_WEBHOOK_URL"), secret=_from_env("BUDGET_WEBHOOK_SECRET")),
     }
 
 

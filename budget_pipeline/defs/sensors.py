@@ -1,5 +1,7 @@
-"""Sensors: new spend files, and spend materializations that still need enforcement."""
+"""Sensors: new spend files, spend materializations that still need enforcement, and
+notifications due for delivery."""
 
+import datetime as dt
 import hashlib
 import json
 import os
@@ -9,6 +11,7 @@ from pathlib import Path
 from dagster import (
     AssetKey,
     DagsterRun,
+    DagsterRunStatus,
     DefaultSensorStatus,
     RunConfig,
     RunRequest,
@@ -19,11 +22,12 @@ from dagster import (
     sensor,
 )
 
-from budget_pipeline.defs.jobs import ENFORCES_TAG, enforce_budgets_job, ingest_spend_job
+from budget_pipeline.defs.jobs import ENFORCES_TAG, deliver_notifications_job, enforce_budgets_job, ingest_spend_job
 from budget_pipeline.defs.ops import IngestConfig
-from budget_pipeline.defs.resources import LandingFolder
+from budget_pipeline.defs.resources import BudgetDatabase, LandingFolder, WebhookResource
 from budget_pipeline.ingest.landing import scan_landing
 from budget_pipeline.ingest.pipeline import file_key
+from budget_pipeline.store.notifications import due
 
 LANDING_INTERVAL_SECONDS = 2
 # A request whose run cannot be found this long after (the daemon never launched it) is made again.
@@ -166,3 +170,42 @@ def _event_cursors(context: SensorEvaluationContext) -> dict[str, str]:
             if latest.records:
                 cursors[name] = latest.cursor
     return cursors
+
+
+NOTIFICATIONS_INTERVAL_SECONDS = 10
+UNFINISHED = [
+    DagsterRunStatus.QUEUED,
+    DagsterRunStatus.NOT_STARTED,
+    DagsterRunStatus.STARTING,
+    DagsterRunStatus.STARTED,
+    DagsterRunStatus.CANCELING,
+]
+
+
+@sensor(
+    job=deliver_notifications_job,
+    minimum_interval_seconds=NOTIFICATIONS_INTERVAL_SECONDS,
+    default_status=DefaultSensorStatus.RUNNING,
+    description="Requests a deliver_notifications_job run when notifications are due (new ones, or failed ones "
+    "whose retry time has come) and no delivery run is under way; skips while BUDGET_WEBHOOK_URL is unset.",
+)
+def notifications_sensor(
+    context: SensorEvaluationContext, database: BudgetDatabase, webhook: WebhookResource
+) -> SensorResult | SkipReason:
+    now = dt.datetime.now(dt.UTC)
+    with database.engine.connect() as conn:
+        waiting = due(conn, now)
+    if not waiting.count:
+        return SkipReason("no notifications due")
+    if not webhook.url:
+        return SkipReason(f"{waiting.count} notification(s) kept: BUDGET_WEBHOOK_URL is not set")
+    running = context.instance.get_runs(
+        filters=RunsFilter(job_name=deliver_notifications_job.name, statuses=UNFINISHED), limit=1
+    )
+    if running:
+        return SkipReason(f"{waiting.count} notification(s) due; a delivery run is under way")
+    # The same outbox state asks for one run; the hour in the key asks again if that run died.
+    run_key = f"deliver-{waiting.newest}-{waiting.attempts}-{now:%Y%m%d%H}"
+    return SensorResult(
+        run_requests=[RunRequest(run_key=run_key, tags={"budget_pipeline/due": str(waiting.count)})],
+    )

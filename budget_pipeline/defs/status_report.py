@@ -16,10 +16,11 @@ from dagster import AssetMaterialization, MetadataValue
 from sqlalchemy import Connection, Engine
 
 from budget_pipeline.control import Outcome
-from budget_pipeline.defs.checks import CAMPAIGN_STATUS, CheckOutcome, budgets_today
+from budget_pipeline.defs.checks import CAMPAIGN_STATUS, CheckOutcome, budgets_today, notifications_delivered
 from budget_pipeline.defs.markdown import md_table
 from budget_pipeline.pace import brand_paces
 from budget_pipeline.rules.money import money_text
+from budget_pipeline.rules.notifications import FAILED, PENDING
 from budget_pipeline.rules.pacing import day_elapsed, month_elapsed, pace
 from budget_pipeline.rules.reasons import (
     ALL_REASONS,
@@ -33,7 +34,11 @@ from budget_pipeline.rules.reasons import (
     format_reasons,
 )
 from budget_pipeline.store.aggregates import BrandUse
+from budget_pipeline.store.alerts import AlertEntry
+from budget_pipeline.store.alerts import alerts as recorded_alerts
 from budget_pipeline.store.history import campaign_brands, paused_campaigns, status_counts
+from budget_pipeline.store.notifications import counts as notification_counts
+from budget_pipeline.store.notifications import failed as failed_notifications
 from budget_pipeline.store.reads import BrandRow, BrandSpend, brand_spend, brands, capped_campaigns_with_spend
 
 ROWS_SHOWN = 50
@@ -184,6 +189,8 @@ def status_materialization(
         if spend is None:
             spend = outcome.spend if outcome.spend.keys() >= rows.keys() else brand_spend(conn, as_of, rows)
         paces, ahead_day, ahead_month = _pace_table(conn, as_of, rows, spend)
+        recent_alerts = alerts_table(recorded_alerts(conn, limit=ROWS_SHOWN), total=None)
+        outbox = notification_counts(conn)
     metadata: dict[str, Any] = {
         "as_of": MetadataValue.text(as_of.isoformat()),
         "step": MetadataValue.text(what),
@@ -199,9 +206,39 @@ def status_materialization(
         "paused_now": MetadataValue.md(paused_now),
         "changes": MetadataValue.md(changes),
         "pace": MetadataValue.md(paces),
+        "alerts_in_this_run": MetadataValue.int(len(outcome.alerts)),
+        "recent_alerts": MetadataValue.md(recent_alerts),
+        "notifications_pending": MetadataValue.int(outbox[PENDING]),
+        "notifications_failed": MetadataValue.int(outbox[FAILED]),
     }
     description = (
         f"{counts['paused']} of {counts['campaigns']} campaigns paused as of {as_of.isoformat()}; "
         f"{what}: {len(outcome.paused)} paused, {len(outcome.resumed)} resumed, {len(outcome.changes)} changed"
     )
     return AssetMaterialization(CAMPAIGN_STATUS, description=description, metadata=metadata)
+
+
+def alerts_table(entries: Sequence[AlertEntry], total: int | None) -> str:
+    """Alerts as the UI lists them: brand, period, percent, spend / budget, when."""
+    if not entries:
+        return "no alerts recorded"
+    table = [
+        [
+            e.brand,
+            f"{e.period} {e.period_start.isoformat()}",
+            f"{e.percent}%",
+            f"{money_text(e.spend)} / {money_text(e.budget)} {e.currency}",
+            e.at.isoformat(),
+        ]
+        for e in entries
+    ]
+    return md_table(["brand", "period", "reached", "spend / budget", "at"], table, total=total, more="alerts")
+
+
+def notifications_outcome(engine: Engine) -> CheckOutcome:
+    """The notifications_delivered check as the outbox stands: every delivery run and a run by
+    hand report it through here."""
+    with engine.connect() as conn:
+        total = notification_counts(conn)[FAILED]
+        newest = failed_notifications(conn, limit=ROWS_SHOWN) if total else []
+    return notifications_delivered([(r.id, r.type, r.text, r.last_error or "") for r in newest], total)

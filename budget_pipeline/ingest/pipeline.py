@@ -162,7 +162,7 @@ def _store(
         if on_rows is not None:
             on_rows(inserted.accepted + inserted.duplicate + len(rejections) + len(conflicts))
     mark_days_dirty(conn, days, file_id)
-    mark_brands_of_campaigns(conn, campaigns)
+    mark_brands_of_campaigns(conn, campaigns, min(days) if days else None)
     finish_file(conn, file_id, _now(), result.accepted, result.duplicate, result.rejected)
     return result
 

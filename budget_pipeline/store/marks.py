@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Collection, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, delete, insert, select
 
@@ -32,9 +32,9 @@ EVERY_BRAND = 0  # the brand id of a mark that asks for every brand (a catalog c
 BOUND_IDS = 500  # ids bound in one statement: well within SQLite's limit on variables
 
 
-def mark_brands(conn: Connection, brand_ids: Iterable[int]) -> None:
-    """Ask the next enforcement to look at `brand_ids`."""
-    rows = [{"brand_id": brand_id} for brand_id in sorted(set(brand_ids))]
+def mark_brands(conn: Connection, brand_ids: Iterable[int], first_day: dt.date | None = None) -> None:
+    """Ask the next enforcement to look at `brand_ids`, whose spend changed on `first_day` or later."""
+    rows = [{"brand_id": brand_id, "first_day": first_day} for brand_id in sorted(set(brand_ids))]
     if rows:
         conn.execute(insert(marks_t), rows)
 
@@ -44,15 +44,17 @@ def mark_every_brand(conn: Connection) -> None:
     mark_brands(conn, [EVERY_BRAND])
 
 
-def mark_brands_of_campaigns(conn: Connection, campaign_ids: Collection[str]) -> None:
-    """Ask the next enforcement to look at the brands of `campaign_ids` (a file's campaigns)."""
+def mark_brands_of_campaigns(conn: Connection, campaign_ids: Collection[str], first_day: dt.date | None = None) -> None:
+    """Ask the next enforcement to look at the brands of `campaign_ids` (a file's campaigns, whose
+    records start on local date `first_day`)."""
     if not campaign_ids:
         return
     if len(campaign_ids) <= BOUND_IDS:
         query = select(c.c.brand_id).where(c.c.id.in_(sorted(campaign_ids))).distinct()
-        mark_brands(conn, conn.execute(query).scalars())
+        mark_brands(conn, conn.execute(query).scalars(), first_day)
     else:  # most of the catalog: read every campaign's brand once rather than bind them all
-        mark_brands(conn, {bid for cid, bid in conn.execute(select(c.c.id, c.c.brand_id)) if cid in campaign_ids})
+        brand_ids = {bid for cid, bid in conn.execute(select(c.c.id, c.c.brand_id)) if cid in campaign_ids}
+        mark_brands(conn, brand_ids, first_day)
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,8 @@ class Marks:
 
     seqs: list[int]
     brand_ids: frozenset[int]
+    # The earliest local date of the new spend of each marked brand (for its late alerts).
+    first_days: dict[int, dt.date] = field(default_factory=dict)
 
     @property
     def every_brand(self) -> bool:
@@ -68,8 +72,12 @@ class Marks:
 
 
 def read_marks(conn: Connection) -> Marks:
-    rows = conn.execute(select(marks_t.c.seq, marks_t.c.brand_id)).all()
-    return Marks([seq for seq, _ in rows], frozenset(bid for _, bid in rows))
+    rows = conn.execute(select(marks_t.c.seq, marks_t.c.brand_id, marks_t.c.first_day)).all()
+    first_days: dict[int, dt.date] = {}
+    for _, brand_id, day in rows:
+        if day is not None:
+            first_days[brand_id] = min(day, first_days.get(brand_id, day))
+    return Marks([seq for seq, _, _ in rows], frozenset(bid for _, bid, _ in rows), first_days)
 
 
 def clear_marks(conn: Connection, marks: Marks) -> None:

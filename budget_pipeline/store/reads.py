@@ -55,6 +55,8 @@ class BrandRow:
     name: str
     currency: str
     pause_ahead_minutes: int | None = None
+    # The percents of a budget at which an alert fires, sorted.
+    alerts: tuple[int, ...] = ()
 
 
 class CampaignRow(NamedTuple):
@@ -82,10 +84,16 @@ def brands(conn: Connection, ids: Iterable[int] | None = None) -> dict[int, Bran
         b.c.name,
         b.c.currency,
         b.c.pause_ahead_minutes,
+        b.c.alerts,
     )
     if ids is not None:
         query = query.where(b.c.id.in_(sorted(set(ids))))
-    return {row.id: BrandRow(*row) for row in conn.execute(query).all()}
+    return {row.id: BrandRow(**{**row._asdict(), "alerts": _percents(row.alerts)}) for row in conn.execute(query).all()}
+
+
+def _percents(text: str) -> tuple[int, ...]:
+    """A brand's stored alert percents ("80,100"; "" for none)."""
+    return tuple(int(percent) for percent in text.split(",") if percent)
 
 
 def _zone_today(zones: Iterable[str], as_of: dt.datetime) -> CTE | None:
@@ -313,4 +321,31 @@ def month_days(
     for brand_id, day, spend in conn.execute(query):
         if brand_id in brand_rows:
             days.setdefault(brand_id, {})[day] = spend
+    return days
+
+
+def brand_days(
+    conn: Connection, brand_ids: Iterable[int], first: dt.date, stop: dt.date
+) -> dict[int, dict[dt.date, Decimal]]:
+    """Each of `brand_ids`' spend on each local day in [first, stop) that has some: the per-brand
+    aggregate, with spend of days not yet refreshed read from the raw records."""
+    ids = sorted(set(brand_ids))
+    if not ids or first >= stop:
+        return {}
+    query = select(bd.c.brand_id, bd.c.day, bd.c.spend).where(bd.c.day >= first, bd.c.day < stop)
+    if len(ids) <= IN_LIST_LIMIT:
+        query = query.where(bd.c.brand_id.in_(ids))
+    wanted = set(ids)
+    days: dict[int, dict[dt.date, Decimal]] = {}
+    for brand_id, day, spend in conn.execute(query):
+        if brand_id in wanted:
+            days.setdefault(brand_id, {})[day] = spend
+    dirty = conn.execute(
+        select(dirty_days_table.c.day).where(dirty_days_table.c.day >= first, dirty_days_table.c.day < stop)
+    )
+    for brand_id, deltas in _unrefreshed_spend(conn, sorted(dirty.scalars()), per="brand").items():
+        if brand_id in wanted and isinstance(brand_id, int):
+            by_day = days.setdefault(brand_id, {})
+            for day, delta in deltas.items():
+                by_day[day] = by_day.get(day, ZERO) + delta
     return days

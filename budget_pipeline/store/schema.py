@@ -160,6 +160,9 @@ class BrandToEnforce(Base):
 
     seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     brand_id: Mapped[int] = mapped_column(Integer)
+    # The earliest brand-local date of the records that marked the brand (None: a catalog
+    # change): enforcement looks for alerts back to it, so late spend has its alerts (0011).
+    first_day: Mapped[dt.date | None] = mapped_column(Date)
 
 
 class EnforcedZone(Base):
@@ -240,6 +243,57 @@ class StatusLog(Base):
     predicted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
+class Alert(Base):
+    """A brand's spend reaching one of its `alerts` percents of a budget in one local day or
+    month: recorded once per brand, period, period start and percent (migration 0011)."""
+
+    __tablename__ = "alerts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    brand_id: Mapped[int] = mapped_column(Integer)
+    period: Mapped[str] = mapped_column(String(8))  # "daily" or "monthly"
+    period_start: Mapped[dt.date] = mapped_column(Date)
+    percent: Mapped[int] = mapped_column(Integer)
+    spend: Mapped[Decimal] = mapped_column(Money)
+    budget: Mapped[Decimal] = mapped_column(Money)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    run_id: Mapped[str] = mapped_column(String(64))
+
+    __table_args__ = (
+        # Period start first: enforcement reads the alerts of the few periods in play.
+        UniqueConstraint("period_start", "period", "brand_id", "percent", name="uq_alerts_period_brand_percent"),
+    )
+
+
+class Notification(Base):
+    """The outbox: one row per status change and per alert, written in the change's transaction,
+    then delivered to the webhook in `seq` order per campaign (migration 0011)."""
+
+    __tablename__ = "notifications"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    # Stable and unique: the receiver's idempotency key.
+    id: Mapped[str] = mapped_column(String(64), unique=True)
+    type: Mapped[str] = mapped_column(String(32))
+    occurred_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    brand: Mapped[str] = mapped_column(String(200))
+    campaign_id: Mapped[str | None] = mapped_column(String(64))
+    # The payload's "data" object and its one human line, fixed when the row is written.
+    data: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), server_default="pending")  # pending, delivered, failed
+    attempts: Mapped[int] = mapped_column(Integer, server_default="0")
+    first_attempt_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # None while pending: due at the next delivery.
+    next_attempt_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    delivered_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+    # Delivery reads the pending rows in order; the delivered and failed ones it never reads.
+    __table_args__ = (Index("ix_notifications_status_seq", "status", "seq"),)
+
+
 def _table(model: type[Base]) -> Table:
     return cast(Table, model.__table__)
 
@@ -259,3 +313,5 @@ monthly_brand_table = _table(MonthlyBrandSpend)
 status_log_table = _table(StatusLog)
 brands_to_enforce_table = _table(BrandToEnforce)
 enforced_zones_table = _table(EnforcedZone)
+alerts_table = _table(Alert)
+notifications_table = _table(Notification)

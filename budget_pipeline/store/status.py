@@ -12,6 +12,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     Connection,
+    Integer,
     MetaData,
     String,
     Table,
@@ -24,6 +25,7 @@ from sqlalchemy import (
 
 from budget_pipeline.rules.reasons import Change, Reasons, format_reasons, parse_reasons
 from budget_pipeline.store.bulk import empty_temp_table, insert_arrow
+from budget_pipeline.store.notifications import change_kinds, write_change_notifications
 from budget_pipeline.store.schema import (
     brands_table,
     campaigns_table,
@@ -47,6 +49,7 @@ _changes = Table(
     Column("reasons_before", String(200), nullable=False),
     Column("changed_reason", String(200), nullable=False),
     Column("predicted", Boolean, nullable=False),
+    Column("kind", Integer, nullable=False),  # its notification's kind (store.notifications)
     prefixes=["TEMPORARY"],
     postgresql_on_commit="DELETE ROWS",
 )
@@ -181,8 +184,9 @@ def mark_reset(conn: Connection, brand_days: dict[int, dt.date], *, monthly: boo
         conn.execute(update(b).where(b.c.id.in_(ids)).values({column: day}))
 
 
-def _stage_changes(conn: Connection, changes: Sequence[Change]) -> None:
-    """Put `changes`, with the fields of their log rows, in the status_changes temp table."""
+def _stage_changes(conn: Connection, changes: Sequence[Change], kinds: list[int]) -> None:
+    """Put `changes`, with the fields of their log rows and their notifications' kinds, in the
+    status_changes temp table."""
     empty_temp_table(conn, _changes)
     staged = {
         "id": [ch.campaign_id for ch in changes],
@@ -192,17 +196,20 @@ def _stage_changes(conn: Connection, changes: Sequence[Change]) -> None:
         "reasons_before": [format_reasons(ch.before) for ch in changes],
         "changed_reason": [format_reasons(ch.changed) for ch in changes],
         "predicted": [ch.predicted for ch in changes],
+        "kind": kinds,
     }
     insert_arrow(conn, "status_changes", pa.table(staged))
 
 
 def write_changes(conn: Connection, changes: Sequence[Change], as_of: dt.datetime, run_id: str) -> None:
-    """Apply `changes` and add one status-log row each, inside the caller's transaction: the
-    changes are staged in bulk, then campaigns and the log are written from the stage, set-based
-    (a mass change, such as the day's first enforcement, binds no value per campaign)."""
+    """Apply `changes` and add one status-log row and one notification each, inside the caller's
+    transaction (so neither exists without the change): the changes are staged in bulk, then
+    campaigns, the log and the outbox are written from the stage, set-based (a mass change, such
+    as the day's first enforcement, binds no value per campaign)."""
     if not changes:
         return
-    _stage_changes(conn, changes)
+    numbers, kinds = change_kinds(changes)
+    _stage_changes(conn, changes, numbers)
     _analyze(conn, "status_changes")
     s = _changes.c
     conn.execute(
@@ -236,3 +243,4 @@ def write_changes(conn: Connection, changes: Sequence[Change], as_of: dt.datetim
             ).order_by(s.id),
         )
     )
+    write_change_notifications(conn, _changes, kinds, as_of, run_id)

@@ -144,6 +144,7 @@ def test_tick_runs_a_control_cycle_recorded_in_dagster_home(ready: str, tmp_path
         "daily_reset_job",
         "monthly_reset_job",
         "dayparting_job",
+        "deliver_notifications_job",
     ]
     assert lines[0].endswith("2 changed")
     assert lines[1] == "  spend.csv: accepted 2, duplicate 0, rejected 0"
@@ -206,9 +207,10 @@ def test_tick_on_a_read_only_database_prints_one_line_per_failed_run(db_url: str
     done = cli(read_only, "tick", "--as-of", "2026-11-25T18:00:00Z", home=tmp_path / "home")
     assert done.returncode == 1
     failures = [line for line in done.stdout.splitlines() if "FAILURE" in line]
-    assert len(failures) == 3  # ingest, daily and monthly reset write; dayparting had nothing to write
+    # ingest, daily and monthly reset write; dayparting had nothing to write, nor delivery to send
+    assert len(failures) == 3
     assert all(line.endswith("OperationalError: attempt to write a readonly database") for line in failures)
-    assert len(done.stdout.splitlines()) == 4
+    assert len(done.stdout.splitlines()) == 5
     assert done.stderr.splitlines()[-1] == "error: a control run failed; see it in the Dagster UI or `dagster run list`"
 
 
@@ -244,7 +246,7 @@ def test_tick_while_postgresql_drops_its_connections_is_one_line_per_run(tmp_pat
     assert all(len(line) < 400 for line in (out + err).splitlines())
     assert [line.split(":")[0] for line in out.splitlines() if not line.startswith(" ")] in (
         [],  # the readiness check itself met a dropped connection: one error line instead
-        ["ingest_spend_job", "daily_reset_job", "monthly_reset_job", "dayparting_job"],
+        ["ingest_spend_job", "daily_reset_job", "monthly_reset_job", "dayparting_job", "deliver_notifications_job"],
     )
     assert tick.returncode in (0, 1)
     assert len(err.strip().splitlines()) <= 2, err

@@ -20,6 +20,7 @@ def test_definitions_load() -> None:
         "monthly_spend_within_budget",
         "daily_spend_reconciles",
         "brands_within_budget_today",
+        "notifications_delivered",
     }
     # The spend checks keep a result per partition (a preview feature of Dagster 1.13.27).
     specs = {key.name: graph.get_check_spec(key) for key in graph.asset_check_keys}

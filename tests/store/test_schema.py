@@ -259,3 +259,28 @@ def test_upgrade_gives_each_campaign_the_key_of_its_windows(db_url: str) -> None
         Window(frozenset(range(5)), 540, 1020),
         Window(frozenset({5}), 1320, 120),
     )
+
+
+def test_upgrade_to_alerts_and_notifications_keeps_marks_and_starts_empty(db_url: str) -> None:
+    """Migration 0011: a brand mark made before it keeps its brand (no first day: enforcement
+    then looks at today only); the alerts and the outbox start empty, and downgrading drops them."""
+    from alembic import command
+
+    from budget_pipeline.store.db import _alembic_config
+
+    engine = make_engine(db_url)
+    upgrade(engine, "0010")
+    old_acme(engine)
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO brands_to_enforce (brand_id) VALUES (1)"))
+    upgrade(engine)
+    assert current_revision(engine) == "0011"
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT brand_id, first_day FROM brands_to_enforce")).all() == [(1, None)]
+        assert conn.execute(text("SELECT count(*) FROM alerts")).scalar_one() == 0
+        assert conn.execute(text("SELECT count(*) FROM notifications")).scalar_one() == 0
+    with engine.begin() as conn:
+        command.downgrade(_alembic_config(conn), "0010")
+    tables = inspect(engine).get_table_names()
+    assert "alerts" not in tables and "notifications" not in tables
+    assert "first_day" not in {column["name"] for column in inspect(engine).get_columns("brands_to_enforce")}

@@ -1,0 +1,292 @@
+"""The notification outbox in the store: rows written in the transaction of the status change or
+alert they tell of, the pending ones read in order for delivery, each attempt's outcome, and
+the outbox as people read it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    Connection,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    func,
+    insert,
+    literal,
+    select,
+    update,
+)
+
+from budget_pipeline.rules.alerts import Alert
+from budget_pipeline.rules.money import money_text
+from budget_pipeline.rules.notifications import (
+    BUDGET_ALERT,
+    DELIVERED,
+    FAILED,
+    PENDING,
+    change_summary,
+    change_type,
+)
+from budget_pipeline.rules.reasons import ALL_REASONS, Change, format_reasons
+from budget_pipeline.store.bulk import empty_temp_table
+from budget_pipeline.store.reads import BrandRow
+from budget_pipeline.store.schema import brands_table, campaigns_table, notifications_table
+
+b, c, n = brands_table, campaigns_table, notifications_table
+
+# The kinds of change one status write makes: a mass change has many campaigns and few kinds,
+# so each kind's payload is written once and joined to its campaigns in the database.
+_kinds = Table(
+    "change_kinds",
+    MetaData(),
+    Column("kind", Integer, primary_key=True),
+    Column("type", String(32), nullable=False),
+    Column("data", Text, nullable=False),
+    Column("summary", Text, nullable=False),
+    prefixes=["TEMPORARY"],
+    postgresql_on_commit="DELETE ROWS",
+)
+
+KindKey = tuple[frozenset[str], frozenset[str], bool]
+
+
+def change_kinds(changes: Sequence[Change]) -> tuple[list[int], dict[KindKey, int]]:
+    """The kind number of each change, and the kinds: (reasons before, after, predicted)."""
+    kinds: dict[KindKey, int] = {}
+    numbers = [kinds.setdefault((ch.before, ch.after, ch.predicted), len(kinds)) for ch in changes]
+    return numbers, kinds
+
+
+def _ordered(reasons: frozenset[str]) -> list[str]:
+    return [r for r in ALL_REASONS if r in reasons]
+
+
+def write_change_notifications(
+    conn: Connection, stage: Table, kinds: dict[KindKey, int], as_of: dt.datetime, run_id: str
+) -> None:
+    """One notification per staged change (`stage`: a campaign `id` and its `kind` a row), in
+    the caller's transaction. Ids are a random prefix of this write and the campaign's id."""
+    empty_temp_table(conn, _kinds)
+    rows = []
+    for (before, after, predicted), kind in kinds.items():
+        data = {
+            "active_before": not before,
+            "active_after": not after,
+            "reasons_before": _ordered(before),
+            "reasons_after": _ordered(after),
+            "changed_reason": format_reasons(before ^ after),
+            "predicted": predicted,
+            "as_of": as_of.isoformat(),
+            "run_id": run_id,
+        }
+        summary = change_summary(before, after, _ordered(after))
+        rows.append({"kind": kind, "type": change_type(before, after), "data": json.dumps(data), "summary": summary})
+    conn.execute(insert(_kinds), rows)
+    s, k = stage.c, _kinds.c
+    prefix = uuid.uuid4().hex
+    text = b.c.name + literal(": campaign ") + c.c.name + literal(" (") + s.id + literal(") ") + k.summary
+    conn.execute(
+        insert(n).from_select(
+            ["id", "type", "occurred_at", "created_at", "brand", "campaign_id", "data", "text"],
+            select(
+                literal(prefix + ":") + s.id,
+                k.type,
+                literal(as_of, n.c.occurred_at.type),
+                literal(as_of, n.c.created_at.type),
+                b.c.name,
+                s.id,
+                k.data,
+                text,
+            )
+            .select_from(stage.join(_kinds, k.kind == s.kind).join(c, c.c.id == s.id).join(b, b.c.id == c.c.brand_id))
+            .order_by(s.id),
+        )
+    )
+
+
+def alert_text(alert: Alert, brand: BrandRow) -> str:
+    what = "day" if alert.period == "daily" else "month"
+    return (
+        f"{brand.name} reached {alert.percent}% of its {alert.period} budget for the {what} of "
+        f"{alert.period_start.isoformat()}: {money_text(alert.spend)} of {money_text(alert.budget)} {brand.currency}"
+    )
+
+
+def write_alert_notifications(
+    conn: Connection, alerts: Sequence[Alert], brand_rows: dict[int, BrandRow], as_of: dt.datetime, run_id: str
+) -> None:
+    """One budget.alert notification per alert, in the caller's transaction."""
+    rows = []
+    for alert in alerts:
+        brand = brand_rows[alert.brand_id]
+        data = {
+            "period": alert.period,
+            "period_start": alert.period_start.isoformat(),
+            "percent": alert.percent,
+            "spend": money_text(alert.spend),
+            "budget": money_text(alert.budget),
+            "currency": brand.currency,
+            "as_of": as_of.isoformat(),
+            "run_id": run_id,
+        }
+        rows.append(
+            {
+                "id": str(uuid.uuid4()),
+                "type": BUDGET_ALERT,
+                "occurred_at": as_of,
+                "created_at": as_of,
+                "brand": brand.name,
+                "campaign_id": None,
+                "data": json.dumps(data),
+                "text": alert_text(alert, brand),
+            }
+        )
+    if rows:
+        conn.execute(insert(n), rows)
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    """A notification and what became of it."""
+
+    seq: int
+    id: str
+    type: str
+    occurred_at: dt.datetime
+    created_at: dt.datetime
+    brand: str
+    campaign_id: str | None
+    data: str
+    text: str
+    status: str
+    attempts: int
+    first_attempt_at: dt.datetime | None
+    next_attempt_at: dt.datetime | None
+    last_error: str | None
+
+    def payload(self) -> dict[str, Any]:
+        """What is POSTed: the same for every attempt."""
+        return {
+            "id": self.id,
+            "type": self.type,
+            "occurred_at": self.occurred_at.isoformat(),
+            "brand": self.brand,
+            "campaign_id": self.campaign_id,
+            "data": json.loads(self.data),
+            "text": self.text,
+        }
+
+
+_COLUMNS = (
+    n.c.seq,
+    n.c.id,
+    n.c.type,
+    n.c.occurred_at,
+    n.c.created_at,
+    n.c.brand,
+    n.c.campaign_id,
+    n.c.data,
+    n.c.text,
+    n.c.status,
+    n.c.attempts,
+    n.c.first_attempt_at,
+    n.c.next_attempt_at,
+    n.c.last_error,
+)
+
+
+def pending(conn: Connection, limit: int | None = None) -> list[OutboxRow]:
+    """The pending notifications, oldest first."""
+    query = select(*_COLUMNS).where(n.c.status == PENDING).order_by(n.c.seq)
+    if limit is not None:
+        query = query.limit(limit)
+    return [OutboxRow(**row._asdict()) for row in conn.execute(query).all()]
+
+
+def outbox(conn: Connection, only_pending: bool = False, limit: int | None = None) -> list[OutboxRow]:
+    """The notifications, newest first."""
+    query = select(*_COLUMNS).order_by(n.c.seq.desc())
+    if only_pending:
+        query = query.where(n.c.status == PENDING)
+    if limit is not None:
+        query = query.limit(limit)
+    return [OutboxRow(**row._asdict()) for row in conn.execute(query).all()]
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """The outcome of one delivery attempt of the notification `seq`, or (`attempted` false) a
+    reason it was not tried."""
+
+    seq: int
+    status: str
+    attempts: int
+    first_attempt_at: dt.datetime | None
+    next_attempt_at: dt.datetime | None
+    last_error: str | None
+    delivered_at: dt.datetime | None = None
+
+
+def record_attempts(conn: Connection, attempts: Sequence[Attempt]) -> None:
+    """Write each attempt's outcome onto its notification, in the caller's transaction; a row
+    another delivery has moved on since (it is no longer pending) is left as that one left it."""
+    for attempt in attempts:
+        conn.execute(
+            update(n)
+            .where(n.c.seq == attempt.seq, n.c.status == PENDING)
+            .values(
+                status=attempt.status,
+                attempts=attempt.attempts,
+                first_attempt_at=attempt.first_attempt_at,
+                next_attempt_at=attempt.next_attempt_at,
+                last_error=attempt.last_error,
+                delivered_at=attempt.delivered_at,
+            )
+        )
+
+
+def note_not_sent(conn: Connection, reason: str) -> int:
+    """Say on every pending notification why it was not sent (no attempt counted); how many."""
+    result = conn.execute(update(n).where(n.c.status == PENDING).values(last_error=reason))
+    return result.rowcount or 0
+
+
+@dataclass(frozen=True)
+class Due:
+    """The pending notifications due at an instant: how many, the newest, and their attempts so
+    far (together they change whenever a delivery made progress or a new one came)."""
+
+    count: int
+    newest: int
+    attempts: int
+
+
+def due(conn: Connection, now: dt.datetime) -> Due:
+    """The pending notifications due at `now` (some may still wait behind an earlier one of
+    their campaign)."""
+    query = select(func.count(), func.max(n.c.seq), func.sum(n.c.attempts)).where(
+        n.c.status == PENDING, (n.c.next_attempt_at.is_(None)) | (n.c.next_attempt_at <= now)
+    )
+    count, newest, attempts = conn.execute(query).one()
+    return Due(int(count), int(newest or 0), int(attempts or 0))
+
+
+def counts(conn: Connection) -> dict[str, int]:
+    """How many notifications are pending, delivered and failed."""
+    found: dict[str, int] = dict(conn.execute(select(n.c.status, func.count()).group_by(n.c.status)).tuples().all())
+    return {status: int(found.get(status, 0)) for status in (PENDING, DELIVERED, FAILED)}
+
+
+def failed(conn: Connection, limit: int = 20) -> list[OutboxRow]:
+    """The notifications failed for good, newest first."""
+    query = select(*_COLUMNS).where(n.c.status == FAILED).order_by(n.c.seq.desc()).limit(limit)
+    return [OutboxRow(**row._asdict()) for row in conn.execute(query).all()]

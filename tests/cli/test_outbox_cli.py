@@ -1,0 +1,81 @@
+"""`alerts` and `notifications` through the real CLI on both databases, and `tick` delivering to
+a real receiver without ever printing the secret."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.cli.conftest import cli
+from tests.conftest import write_csv
+from tests.receiver import receiver
+
+SECRET = "cli-s3cr3t-never-printed"
+
+
+def test_alerts_and_notifications_text_and_json(ready: str, tmp_path: Path) -> None:
+    spend = write_csv(tmp_path / "s.csv", ["r1,acme-search,120,2026-11-25T15:00:00Z"])
+    home = tmp_path / "home"
+    (home / "landing").mkdir(parents=True)
+    spend.rename(home / "landing" / "s.csv")
+    assert cli(ready, "tick", "--as-of", "2026-11-25T18:00:00Z", home=home).returncode == 0
+
+    listed = json.loads(cli(ready, "alerts", "--json").stdout)
+    assert [(a["period"], a["percent"]) for a in listed] == [("daily", 100), ("daily", 80)]
+    assert listed[0] == {
+        "brand": "Acme",
+        "period": "daily",
+        "period_start": "2026-11-25",
+        "percent": 100,
+        "spend": "120.00",
+        "budget": "100.00",
+        "currency": "USD",
+        "at": "2026-11-25T18:00:00+00:00",
+        "run_id": listed[0]["run_id"],
+    }
+    assert json.loads(cli(ready, "alerts", "--json", "--brand", "Tokyo Foods").stdout) == []
+    text = cli(ready, "alerts", "--brand", "Acme").stdout
+    assert "Acme" in text and "daily 2026-11-25" in text and "100%" in text and "120.00 USD / 100.00 USD" in text
+    unknown = cli(ready, "alerts", "--brand", "Nobody")
+    assert unknown.returncode == 2 and unknown.stderr.strip().count("\n") == 0 and "Nobody" in unknown.stderr
+
+    notes = json.loads(cli(ready, "notifications", "--json").stdout)
+    assert [n["type"] for n in notes] == ["budget.alert", "budget.alert", "campaign.paused", "campaign.paused"]
+    assert set(notes[0]) == {"id", "type", "created_at", "status", "attempts", "next_attempt_at", "last_error"}
+    assert {(n["status"], n["attempts"], n["last_error"]) for n in notes} == {
+        ("pending", 0, "not sent: BUDGET_WEBHOOK_URL is not set")
+    }
+    table = cli(ready, "notifications", "--pending").stdout
+    assert "BUDGET_WEBHOOK_URL is not set" in table and "Acme: campaign Acme Search (acme-search) paused" in table
+
+    with receiver(503) as hook:
+        done = cli(
+            ready,
+            "tick",
+            "--as-of",
+            "2026-11-25T18:01:00Z",
+            home=home,
+            BUDGET_WEBHOOK_URL=hook.url,
+            BUDGET_WEBHOOK_SECRET=SECRET,
+        )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1].endswith("3 sent")
+    assert SECRET not in done.stdout + done.stderr
+    after = json.loads(cli(ready, "notifications", "--json").stdout)
+    assert sorted(n["status"] for n in after) == ["delivered", "delivered", "delivered", "pending"]
+    retrying = next(n for n in after if n["status"] == "pending")
+    assert (retrying["attempts"], retrying["last_error"], retrying["next_attempt_at"]) == (
+        1,
+        "HTTP 503",
+        "2026-11-25T18:01:30+00:00",
+    )
+    assert [n["id"] for n in json.loads(cli(ready, "notifications", "--pending", "--json").stdout)] == [retrying["id"]]
+    assert len(hook.delivered) == 3 and all(SECRET not in g.body.decode() for g in hook.received)
+
+
+def test_a_bad_webhook_url_is_one_line(ready: str, tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    done = cli(ready, "tick", home=home, BUDGET_WEBHOOK_URL="ftp://user:hunter2@example.com/x")
+    assert done.returncode != 0
+    assert "BUDGET_WEBHOOK_URL" in done.stderr and "hunter2" not in done.stderr + done.stdout

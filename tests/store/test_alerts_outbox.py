@@ -1,0 +1,243 @@
+"""Alerts and the notification outbox, written by the control cycle on both databases: each
+alert once per brand, period, period start and percent, and a notification for every status
+change and alert in the change's own transaction."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, func, select
+
+from budget_pipeline import control
+from budget_pipeline.ingest.pipeline import ingest_file
+from budget_pipeline.rules.alerts import reached_percents
+from budget_pipeline.store.alerts import alerts
+from budget_pipeline.store.notifications import outbox
+from budget_pipeline.store.schema import campaigns_table, notifications_table, status_log_table
+from tests.conftest import apply_yaml, write_csv
+
+NOON = dt.datetime(2026, 11, 25, 17, tzinfo=dt.UTC)  # 12:00 in New York, 02:00 on the 26th in Tokyo
+
+
+def _spend(engine: Engine, tmp_path: Path, name: str, rows: list[str], now: dt.datetime = NOON) -> None:
+    ingest_file(engine, write_csv(tmp_path / name, rows), now=now)
+
+
+def _keys(engine: Engine) -> list[tuple[str, str, str, int]]:
+    with engine.connect() as conn:
+        return sorted((a.brand, a.period, a.period_start.isoformat(), a.percent) for a in alerts(conn))
+
+
+def test_alerts_fire_once_per_period_and_percent_across_repeated_enforcement(acme: Engine, tmp_path: Path) -> None:
+    _spend(acme, tmp_path, "a.csv", ["r1,acme-search,79.99,2026-11-25T15:00:00Z"])
+    control.enforce_budgets(acme, NOON, "run-1")
+    assert _keys(acme) == []
+    _spend(acme, tmp_path, "b.csv", ["r2,acme-search,0.01,2026-11-25T15:05:00Z"])
+    for run in ("run-2", "run-3", "run-4"):
+        control.enforce_budgets(acme, NOON + dt.timedelta(minutes=5), run)
+    assert _keys(acme) == [("Acme", "daily", "2026-11-25", 80)]
+    _spend(acme, tmp_path, "c.csv", ["r3,acme-social,1550,2026-11-25T15:10:00Z"])
+    control.enforce_budgets(acme, NOON + dt.timedelta(minutes=10), "run-5")
+    control.enforce_budgets(acme, NOON + dt.timedelta(minutes=11), "run-6", full=True)
+    assert _keys(acme) == [
+        ("Acme", "daily", "2026-11-25", 80),
+        ("Acme", "daily", "2026-11-25", 100),
+        ("Acme", "monthly", "2026-11-01", 80),
+    ]
+    with acme.connect() as conn:
+        monthly = next(a for a in alerts(conn) if a.period == "monthly")
+    assert (monthly.spend, monthly.budget, monthly.currency, monthly.run_id) == (1630, 2000, "USD", "run-5")
+
+
+def test_a_new_day_has_its_own_thresholds_and_late_spend_its_alert(acme: Engine, tmp_path: Path) -> None:
+    _spend(acme, tmp_path, "a.csv", ["r1,acme-search,85,2026-11-25T15:00:00Z"])
+    control.enforce_budgets(acme, NOON, "day-1")
+    next_day = NOON + dt.timedelta(days=1)
+    _spend(acme, tmp_path, "b.csv", ["r2,acme-search,90,2026-11-26T15:00:00Z"], now=next_day)
+    control.enforce_budgets(acme, next_day, "day-2")
+    # Late records for the 25th arrive on the 26th: the 25th reaches 100%, and its alert is recorded.
+    _spend(acme, tmp_path, "c.csv", ["r3,acme-social,20,2026-11-25T16:00:00Z"], now=next_day)
+    control.enforce_budgets(acme, next_day + dt.timedelta(minutes=1), "late")
+    control.enforce_budgets(acme, next_day + dt.timedelta(minutes=2), "again", full=True)
+    assert _keys(acme) == [
+        ("Acme", "daily", "2026-11-25", 80),
+        ("Acme", "daily", "2026-11-25", 100),
+        ("Acme", "daily", "2026-11-26", 80),
+    ]
+    with acme.connect() as conn:
+        late = [a for a in alerts(conn) if a.run_id == "late"]
+    assert [(a.period_start, a.spend) for a in late] == [(dt.date(2026, 11, 25), 105)]
+
+
+def test_late_spend_in_a_past_month_reaches_that_months_alert(engine: Engine, tmp_path: Path) -> None:
+    apply_yaml(
+        engine,
+        """
+brands:
+  - name: Small
+    daily_budget: "1000.00"
+    monthly_budget: "100.00"
+    alerts: [50]
+    campaigns: [{id: s1, name: S1}]
+""",
+    )
+    december = dt.datetime(2026, 12, 2, 12, tzinfo=dt.UTC)
+    _spend(engine, tmp_path, "a.csv", ["r1,s1,10,2026-12-02T10:00:00Z"], now=december)
+    control.enforce_budgets(engine, december, "december")
+    _spend(engine, tmp_path, "b.csv", ["r2,s1,60,2026-11-30T10:00:00Z"], now=december)
+    control.enforce_budgets(engine, december, "late")
+    assert _keys(engine) == [("Small", "monthly", "2026-11-01", 50)]
+
+
+def test_custom_percents_and_none(engine: Engine, tmp_path: Path) -> None:
+    apply_yaml(
+        engine,
+        """
+brands:
+  - name: Custom
+    daily_budget: "100.00"
+    monthly_budget: "10000.00"
+    alerts: [25, 50, 150]
+    campaigns: [{id: c1, name: C1}]
+  - name: Quiet
+    daily_budget: "100.00"
+    monthly_budget: "10000.00"
+    alerts: []
+    campaigns: [{id: q1, name: Q1}]
+""",
+    )
+    _spend(engine, tmp_path, "a.csv", ["r1,c1,160,2026-11-25T10:00:00Z", "r2,q1,500,2026-11-25T10:00:00Z"])
+    control.enforce_budgets(engine, NOON, "run")
+    assert _keys(engine) == [("Custom", "daily", "2026-11-25", p) for p in (25, 50, 150)]
+
+
+def test_dst_day_alerts_belong_to_the_local_day(engine: Engine, tmp_path: Path) -> None:
+    # 2026-11-01 in New York is 25 hours long: 04:00Z to 05:00Z the next day.
+    apply_yaml(
+        engine,
+        """
+brands:
+  - name: East
+    timezone: America/New_York
+    daily_budget: "100.00"
+    monthly_budget: "100000.00"
+    campaigns: [{id: e1, name: E1}]
+""",
+    )
+    last_hour = dt.datetime(2026, 11, 2, 4, 30, tzinfo=dt.UTC)  # 23:30 EST on the 1st
+    rows = ["r1,e1,50,2026-11-01T04:10:00Z", "r2,e1,40,2026-11-02T04:20:00Z"]
+    _spend(engine, tmp_path, "a.csv", rows, now=last_hour)
+    control.enforce_budgets(engine, last_hour, "dst")
+    assert _keys(engine) == [("East", "daily", "2026-11-01", 80)]
+
+
+def _counts(engine: Engine) -> tuple[int, int, int]:
+    n, log = notifications_table, status_log_table
+    with engine.connect() as conn:
+        changes = conn.execute(select(func.count()).select_from(log)).scalar_one()
+        notes = conn.execute(select(func.count()).select_from(n).where(n.c.type.like("campaign.%"))).scalar_one()
+        paused = conn.execute(select(func.count()).select_from(campaigns_table).where(~campaigns_table.c.active))
+        return changes, notes, paused.scalar_one()
+
+
+def test_every_status_change_and_alert_has_its_notification(acme: Engine, tmp_path: Path) -> None:
+    _spend(acme, tmp_path, "a.csv", ["r1,acme-search,120,2026-11-25T15:00:00Z"])
+    outcome = control.enforce_budgets(acme, NOON, "pause")
+    control.reset_budgets(acme, NOON + dt.timedelta(days=1), "reset", monthly=False)
+    assert _counts(acme) == (4, 4, 0)
+    with acme.connect() as conn:
+        rows = outbox(conn)
+    kinds = [(r.type, r.campaign_id) for r in reversed(rows)]
+    assert kinds == [
+        ("campaign.paused", "acme-search"),
+        ("campaign.paused", "acme-social"),
+        ("budget.alert", None),
+        ("budget.alert", None),
+        ("campaign.resumed", "acme-search"),
+        ("campaign.resumed", "acme-social"),
+    ]
+    assert len({r.id for r in rows}) == len(rows)
+    assert len(outcome.alerts) == 2
+    paused = rows[-1].payload()
+    assert paused["brand"] == "Acme"
+    assert paused["text"] == "Acme: campaign Acme Search (acme-search) paused (daily_budget)"
+    assert paused["data"] == {
+        "active_before": True,
+        "active_after": False,
+        "reasons_before": [],
+        "reasons_after": ["daily_budget"],
+        "changed_reason": "daily_budget",
+        "predicted": False,
+        "as_of": NOON.isoformat(),
+        "run_id": "pause",
+    }
+    alert = next(r for r in rows if r.type == "budget.alert").payload()
+    assert alert["data"]["currency"] == "USD" and alert["data"]["spend"] == "120.00"
+    assert all(r.status == "pending" and r.attempts == 0 for r in rows)
+
+
+def test_a_failing_status_write_leaves_neither_change_nor_notification(
+    acme: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _spend(acme, tmp_path, "a.csv", ["r1,acme-search,120,2026-11-25T15:00:00Z"])
+
+    def boom(*args: object) -> None:
+        raise RuntimeError("dies after the writes")
+
+    monkeypatch.setattr(control, "record_enforced_dates", boom)
+    with pytest.raises(RuntimeError):
+        control.enforce_budgets(acme, NOON, "dies")
+    assert _counts(acme) == (0, 0, 0)
+    with acme.connect() as conn:
+        assert outbox(conn) == [] and alerts(conn) == []
+
+
+KILLED_WRITER = """
+import datetime as dt, sys, time
+from pathlib import Path
+from budget_pipeline import control
+from budget_pipeline.store.db import make_engine
+
+def stall(*args):
+    Path(sys.argv[2]).write_text("written")
+    time.sleep(60)
+
+control.record_enforced_dates = stall
+control.enforce_budgets(make_engine(sys.argv[1]), dt.datetime(2026, 11, 25, 17, tzinfo=dt.UTC), "killed")
+"""
+
+
+def test_kill_9_during_a_status_write_leaves_outbox_and_log_in_step(acme: Engine, db_url: str, tmp_path: Path) -> None:
+    _spend(acme, tmp_path, "a.csv", ["r1,acme-search,120,2026-11-25T15:00:00Z"])
+    flag = tmp_path / "flag"
+    writer = subprocess.Popen([sys.executable, "-c", KILLED_WRITER, db_url, str(flag)])
+    try:
+        deadline = time.monotonic() + 60
+        while not flag.exists():
+            assert writer.poll() is None and time.monotonic() < deadline, "the writer never reached its stall"
+            time.sleep(0.05)
+        os.kill(writer.pid, signal.SIGKILL)
+    finally:
+        writer.wait(timeout=30)
+    assert _counts(acme) == (0, 0, 0)
+    control.enforce_budgets(acme, NOON, "after")
+    assert _counts(acme) == (2, 2, 2)
+    with acme.connect() as conn:
+        assert len([r for r in outbox(conn) if r.type == "budget.alert"]) == 2
+
+
+def test_reached_percents_is_the_comparison_that_pauses() -> None:
+    from decimal import Decimal
+
+    assert reached_percents(Decimal("80"), Decimal("100"), (80, 100)) == [80]
+    assert reached_percents(Decimal("79.999999"), Decimal("100"), (80, 100)) == []
+    assert reached_percents(Decimal("100"), Decimal("100"), (100, 80)) == [80, 100]
+    assert json.dumps(reached_percents(Decimal("0"), Decimal("1"), ())) == "[]"
