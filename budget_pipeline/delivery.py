@@ -1,0 +1,195 @@
+"""Delivery of the notification outbox: store -> webhook -> store. Each due notification is
+POSTed, in order per campaign, and each attempt's outcome written back. Runs apart from the
+status writers: it takes no status lock, and a slow receiver holds up only itself."""
+
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import requests
+from sqlalchemy import Engine, text
+
+from budget_pipeline.rules.notifications import DELIVERED, FAILED, PENDING, gives_up, retry_delay, signature
+from budget_pipeline.store.db import writing
+from budget_pipeline.store.notifications import Attempt, OutboxRow, note_not_sent, pending, record_attempts
+
+TIMEOUT_SECONDS = 10.0
+URL_NOT_SET = "not sent: BUDGET_WEBHOOK_URL is not set"
+# A receiver that failed this many times in a row in one run is left alone until the next run:
+# the notifications not tried keep their place, and nothing waits on a dead receiver's timeouts.
+STOP_AFTER_FAILURES = 5
+# Outcomes are written back in batches: a crash in between re-sends a few (at least once).
+WRITE_EVERY = 100
+DELIVERY_LOCK_KEY = 0x6275_6467_6465  # the advisory lock one delivery holds on PostgreSQL
+BUSY = "another delivery is under way; left to it"
+
+
+@dataclass(frozen=True)
+class Webhook:
+    """Where notifications go and how they are signed. `secret` is never shown anywhere."""
+
+    url: str | None
+    secret: str | None = field(default=None, repr=False)
+    timeout: float = TIMEOUT_SECONDS
+
+
+@dataclass
+class Delivery:
+    """What one delivery run did."""
+
+    sent: int = 0
+    retried: int = 0  # failed attempts that will be tried again
+    failed: int = 0  # failed for good (retried for 24 hours)
+    waiting: int = 0  # pending, not tried: not due yet, behind an earlier one of its campaign, or stopped
+    not_sent: str | None = None  # why nothing was tried
+    stopped: bool = False
+    errors: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        if self.not_sent == BUSY:
+            return BUSY
+        if self.not_sent:
+            return f"{self.not_sent} ({self.waiting} kept)"
+        text = f"{self.sent} sent, {self.retried} to retry, {self.failed} failed, {self.waiting} waiting"
+        if self.stopped:
+            text += f"; stopped after {STOP_AFTER_FAILURES} failures in a row"
+        return text
+
+
+def body(row: OutboxRow) -> bytes:
+    """The exact bytes POSTed (and signed) for a notification: the same on every attempt."""
+    return json.dumps(row.payload(), separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def post(session: requests.Session, webhook: Webhook, row: OutboxRow) -> str | None:
+    """POST one notification; None when the receiver took it (2xx), else why not. An error never
+    repeats the URL (it may carry a token) nor the secret."""
+    assert webhook.url is not None
+    data = body(row)
+    headers = {"Content-Type": "application/json", "Idempotency-Key": row.id}
+    if webhook.secret:
+        headers["X-Budget-Signature"] = signature(webhook.secret, data)
+    try:
+        with session.post(webhook.url, data=data, headers=headers, timeout=webhook.timeout) as response:
+            _ = response.content  # read to the end, so the connection is kept for the next one
+            status = response.status_code
+    except requests.Timeout:
+        return f"no answer within {webhook.timeout:g} s"
+    except requests.ConnectionError as exc:
+        return "connection refused" if _refused(exc) else "could not connect"
+    except requests.RequestException as exc:
+        return f"request failed ({type(exc).__name__})"
+    return None if 200 <= status < 300 else f"HTTP {status}"
+
+
+def _refused(exc: requests.ConnectionError) -> bool:
+    """Whether nothing listened (the message is only looked at: it names the URL)."""
+    return "refused" in str(exc).lower()
+
+
+def _outcome(row: OutboxRow, error: str | None, now: dt.datetime) -> Attempt:
+    attempts = row.attempts + 1
+    first = row.first_attempt_at or now
+    if error is None:
+        return Attempt(row.seq, DELIVERED, attempts, first, None, None, delivered_at=now)
+    if gives_up(first, now):
+        return Attempt(row.seq, FAILED, attempts, first, None, error)
+    return Attempt(row.seq, PENDING, attempts, first, now + retry_delay(attempts), error)
+
+
+@contextmanager
+def delivery_turn(engine: Engine) -> Iterator[bool]:
+    """Whether this delivery may go on: one at a time per budget database, whichever process
+    asks (`tick`, the sensor's runs), since two at once would POST the same notifications twice
+    and could cross a campaign's order. Never waited for: the one that holds it delivers. On
+    PostgreSQL a session advisory lock, on SQLite a lock on a file beside the database; either
+    ends with its process."""
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            mine = bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": DELIVERY_LOCK_KEY}).scalar())
+            conn.commit()
+            try:
+                yield mine
+            finally:
+                if mine:
+                    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": DELIVERY_LOCK_KEY})
+                    conn.commit()
+        return
+    database = engine.url.database
+    if not database or database == ":memory:":
+        yield True
+        return
+    with open(f"{database}.delivery-lock", "a+b") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def deliver_due(engine: Engine, webhook: Webhook, now: dt.datetime) -> Delivery:
+    """Deliver the notifications due at `now`, oldest first; a campaign's later notification
+    waits while an earlier one of it is pending. Without a URL nothing is sent, and each pending
+    notification says so. While another delivery is under way, this one does nothing."""
+    with delivery_turn(engine) as mine:
+        if not mine:
+            return Delivery(not_sent=BUSY)
+        return _deliver_due(engine, webhook, now)
+
+
+def _deliver_due(engine: Engine, webhook: Webhook, now: dt.datetime) -> Delivery:
+    done = Delivery()
+    with engine.connect() as conn:
+        rows = pending(conn)
+    if not webhook.url:
+        if any(row.last_error != URL_NOT_SET for row in rows):  # nothing to say: nothing written
+            with writing(engine) as conn:
+                note_not_sent(conn, URL_NOT_SET)
+        done.waiting, done.not_sent = len(rows), URL_NOT_SET
+        return done
+    blocked: set[str] = set()
+    outcomes: list[Attempt] = []
+    in_a_row = 0
+    with requests.Session() as session:
+        for row in rows:
+            # Alerts name no campaign: each is on its own.
+            stream = row.campaign_id or row.id
+            due = row.next_attempt_at is None or row.next_attempt_at <= now
+            if stream in blocked or not due or in_a_row >= STOP_AFTER_FAILURES:
+                blocked.add(stream)
+                done.waiting += 1
+                continue
+            error = post(session, webhook, row)
+            outcome = _outcome(row, error, now)
+            outcomes.append(outcome)
+            if outcome.status == DELIVERED:
+                done.sent += 1
+                in_a_row = 0
+            else:
+                blocked.add(stream)
+                in_a_row += 1
+                done.failed += outcome.status == FAILED
+                done.retried += outcome.status == PENDING
+                if error is not None and error not in done.errors:
+                    done.errors.append(error)
+            if len(outcomes) >= WRITE_EVERY:
+                _write(engine, outcomes)
+    _write(engine, outcomes)
+    done.stopped = in_a_row >= STOP_AFTER_FAILURES
+    return done
+
+
+def _write(engine: Engine, outcomes: list[Attempt]) -> None:
+    if outcomes:
+        with writing(engine) as conn:
+            record_attempts(conn, outcomes)
+        outcomes.clear()
