@@ -2,7 +2,7 @@
 
     python bench/overspend.py [--brands 1000] [--campaigns 10000] [--seed 14]
                               [--file-every 5] [--report-delay 10] [--platform-delay 10-15]
-                              [--pause-ahead 5m,15m,30m,60m] [--held 30m,60m] [--jobs 0]
+                              [--pause-ahead 15m,30m,60m] [--held 30m,60m] [--jobs 0]
                               [--db-url URL] [--per-brand FILE]
     python bench/overspend.py --brands 100 --campaigns 1000        # a quick look
 
@@ -571,7 +571,7 @@ def write_per_brand(path: Path, day: Day, unchecked: np.ndarray, reached: np.nda
         writer = csv.writer(out)
         header = ["brand", "high_velocity", "daily_budget", "unchecked_spend", "unchecked_reaches_budget_at"]
         for played in runs:
-            header += [f"{played.name}: {what}" for what in ("spend", "overspend_pct", "first_pause", "resumed")]
+            header += [f"{played.name}: {what}" for what in ("spend", "vs_budget_pct", "first_pause", "resumed")]
         writer.writerow(header)
         for b in range(day.brands):
             row = [
@@ -605,7 +605,7 @@ def main() -> None:
     parser.add_argument("--file-every", type=int, default=5, help="minutes between spend files")
     parser.add_argument("--report-delay", type=int, default=10, help="minutes from a bucket's close to its file")
     parser.add_argument("--platform-delay", type=delay_range, default=(10, 15), help="minutes, e.g. 10-15")
-    parser.add_argument("--pause-ahead", default="5m,15m,30m,60m", help="pause_ahead values of the predictive runs")
+    parser.add_argument("--pause-ahead", default="15m,30m,60m", help="pause_ahead values of the predictive runs")
     parser.add_argument(
         "--held", default="", help="what-if runs: predictive at these pause_ahead values, pauses held until midnight"
     )
