@@ -75,7 +75,10 @@ def post(session: requests.Session, webhook: Webhook, row: OutboxRow) -> str | N
     if webhook.secret:
         headers["X-Budget-Signature"] = signature(webhook.secret, data)
     try:
-        with session.post(webhook.url, data=data, headers=headers, timeout=webhook.timeout) as response:
+        # A redirect is a failure (not 2xx), never followed: a GET after a 303 proves nothing.
+        with session.post(
+            webhook.url, data=data, headers=headers, timeout=webhook.timeout, allow_redirects=False
+        ) as response:
             _ = response.content  # read to the end, so the connection is kept for the next one
             status = response.status_code
     except requests.Timeout:

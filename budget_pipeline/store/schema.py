@@ -272,8 +272,9 @@ class Notification(Base):
     __tablename__ = "notifications"
 
     seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    # Stable and unique: the receiver's idempotency key.
-    id: Mapped[str] = mapped_column(String(64), unique=True)
+    # Stable and unique: the receiver's idempotency key (a write's 32-digit prefix, ":" and a
+    # campaign id of up to 64 characters; a uuid for an alert).
+    id: Mapped[str] = mapped_column(String(128), unique=True)
     type: Mapped[str] = mapped_column(String(32))
     occurred_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

@@ -241,3 +241,27 @@ def test_reached_percents_is_the_comparison_that_pauses() -> None:
     assert reached_percents(Decimal("79.999999"), Decimal("100"), (80, 100)) == []
     assert reached_percents(Decimal("100"), Decimal("100"), (100, 80)) == [80, 100]
     assert json.dumps(reached_percents(Decimal("0"), Decimal("1"), ())) == "[]"
+
+
+def test_a_campaign_with_the_longest_id_gets_its_notification(engine: Engine, tmp_path: Path) -> None:
+    """Campaign ids may be 64 characters long: its change's notification id (a prefix and the
+    campaign id) must fit, or the whole status write fails (PostgreSQL checks lengths)."""
+    long_id = "a" + "-long-campaign-id" * 3 + "x" * 12
+    assert len(long_id) == 64
+    apply_yaml(
+        engine,
+        f"""
+brands:
+  - name: Long
+    timezone: UTC
+    daily_budget: "10.00"
+    monthly_budget: "100.00"
+    campaigns: [{{id: {long_id}, name: Long}}]
+""",
+    )
+    _spend(engine, tmp_path, "a.csv", [f"r1,{long_id},12,2026-11-25T15:00:00Z"])
+    outcome = control.enforce_budgets(engine, NOON, "run-1")
+    assert [ch.campaign_id for ch in outcome.paused] == [long_id]
+    with engine.connect() as conn:
+        changes = [row for row in outbox(conn) if row.campaign_id == long_id]
+    assert len(changes) == 1 and changes[0].id.endswith(":" + long_id)

@@ -41,7 +41,7 @@ def upgrade() -> None:
     op.create_table(
         "notifications",
         sa.Column("seq", sa.Integer(), autoincrement=True, nullable=False),
-        sa.Column("id", sa.String(64), nullable=False),
+        sa.Column("id", sa.String(128), nullable=False),
         sa.Column("type", sa.String(32), nullable=False),
         sa.Column("occurred_at", INSTANT, nullable=False),
         sa.Column("created_at", INSTANT, nullable=False),
