@@ -117,10 +117,10 @@ def test_a_hanging_receiver_times_out_and_never_holds_up_enforcement(acme: Engin
         )
         delivery.start()
         time.sleep(0.3)
-        started = time.monotonic()
         ingest_file(acme, write_csv(tmp_path / "b.csv", ["r2,tokyo-display,60,2026-11-25T15:00:00Z"]), now=NOON)
         outcome = control.enforce_budgets(acme, NOON, "meanwhile")
-        assert time.monotonic() - started < 2.5, "enforcement waited for the receiver"
+        # Four 1-second timeouts in a row: a delivery still under way when enforcement is done.
+        assert delivery.is_alive(), "enforcement waited for the receiver"
         assert len(outcome.changes) == 1
         delivery.join(timeout=30)
     assert result["done"].retried == 4
