@@ -29,10 +29,18 @@ AUTOMATIONS = [
     "dayparting_schedule",
     "enforce_on_spend_sensor",
     "monthly_reset_schedule",
+    "notifications_sensor",
     "spend_landing_sensor",
     "spend_refresh_schedule",
 ]
-JOBS = ["ingest_spend_job", "enforce_budgets_job", "daily_reset_job", "monthly_reset_job", "dayparting_job"]
+JOBS = [
+    "ingest_spend_job",
+    "enforce_budgets_job",
+    "daily_reset_job",
+    "monthly_reset_job",
+    "dayparting_job",
+    "deliver_notifications_job",
+]
 
 
 def free_port() -> int:
