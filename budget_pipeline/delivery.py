@@ -5,18 +5,22 @@ status writers: it takes no status lock, and a slow receiver holds up only itsel
 from __future__ import annotations
 
 import datetime as dt
-import fcntl
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import requests
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
 from budget_pipeline.rules.notifications import DELIVERED, FAILED, PENDING, gives_up, retry_delay, signature
 from budget_pipeline.store.db import writing
-from budget_pipeline.store.notifications import Attempt, OutboxRow, note_not_sent, pending, record_attempts
+from budget_pipeline.store.notifications import (
+    Attempt,
+    OutboxRow,
+    delivery_turn,
+    note_not_sent,
+    pending,
+    record_attempts,
+)
 
 TIMEOUT_SECONDS = 10.0
 URL_NOT_SET = "not sent: BUDGET_WEBHOOK_URL is not set"
@@ -25,7 +29,6 @@ URL_NOT_SET = "not sent: BUDGET_WEBHOOK_URL is not set"
 STOP_AFTER_FAILURES = 5
 # Outcomes are written back in batches: a crash in between re-sends a few (at least once).
 WRITE_EVERY = 100
-DELIVERY_LOCK_KEY = 0x6275_6467_6465  # the advisory lock one delivery holds on PostgreSQL
 BUSY = "another delivery is under way; left to it"
 
 
@@ -103,40 +106,6 @@ def _outcome(row: OutboxRow, error: str | None, now: dt.datetime) -> Attempt:
     if gives_up(first, now):
         return Attempt(row.seq, FAILED, attempts, first, None, error)
     return Attempt(row.seq, PENDING, attempts, first, now + retry_delay(attempts), error)
-
-
-@contextmanager
-def delivery_turn(engine: Engine) -> Iterator[bool]:
-    """Whether this delivery may go on: one at a time per budget database, whichever process
-    asks (`tick`, the sensor's runs), since two at once would POST the same notifications twice
-    and could cross a campaign's order. Never waited for: the one that holds it delivers. On
-    PostgreSQL a session advisory lock, on SQLite a lock on a file beside the database; either
-    ends with its process."""
-    if engine.dialect.name == "postgresql":
-        with engine.connect() as conn:
-            mine = bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": DELIVERY_LOCK_KEY}).scalar())
-            conn.commit()
-            try:
-                yield mine
-            finally:
-                if mine:
-                    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": DELIVERY_LOCK_KEY})
-                    conn.commit()
-        return
-    database = engine.url.database
-    if not database or database == ":memory:":
-        yield True
-        return
-    with open(f"{database}.delivery-lock", "a+b") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield False
-            return
-        try:
-            yield True
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def deliver_due(engine: Engine, webhook: Webhook, now: dt.datetime) -> Delivery:

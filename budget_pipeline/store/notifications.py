@@ -5,15 +5,18 @@ the outbox as people read it."""
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
     Column,
     Connection,
+    Engine,
     Integer,
     MetaData,
     String,
@@ -290,3 +293,40 @@ def failed(conn: Connection, limit: int = 20) -> list[OutboxRow]:
     """The notifications failed for good, newest first."""
     query = select(*_COLUMNS).where(n.c.status == FAILED).order_by(n.c.seq.desc()).limit(limit)
     return [OutboxRow(**row._asdict()) for row in conn.execute(query).all()]
+
+
+DELIVERY_LOCK_KEY = 0x6275_6467_6465  # the advisory lock one delivery holds on PostgreSQL
+
+
+@contextmanager
+def delivery_turn(engine: Engine) -> Iterator[bool]:
+    """Whether this delivery may go on: one at a time per budget database, whichever process
+    asks (`tick`, the sensor's runs), since two at once would POST the same notifications twice
+    and could cross a campaign's order. Never waited for: the one that holds it delivers. On
+    PostgreSQL a session advisory lock, on SQLite a lock on a file beside the database; either
+    ends with its process."""
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            mine = bool(conn.execute(select(func.pg_try_advisory_lock(DELIVERY_LOCK_KEY))).scalar())
+            conn.commit()
+            try:
+                yield mine
+            finally:
+                if mine:
+                    conn.execute(select(func.pg_advisory_unlock(DELIVERY_LOCK_KEY)))
+                    conn.commit()
+        return
+    database = engine.url.database
+    if not database or database == ":memory:":
+        yield True
+        return
+    with open(f"{database}.delivery-lock", "a+b") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
