@@ -143,7 +143,7 @@ def _store(
     file_id = start_file(conn, name, key, _now())
     result = FileResult(name)
     days: set[dt.date] = set()
-    campaigns: set[str] = set()
+    first_days: dict[str, dt.date] = {}  # each campaign's earliest local date in the file
     dialect = conn.dialect.name
     prepared = ((PreparedRecords(dialect, file_id, chunk.valid), chunk.rejections) for chunk in chunks)
     for records, rejections in _read_ahead(prepared):
@@ -155,14 +155,15 @@ def _store(
         if inserted.accepted:
             # Every day the chunk names: a day that gained only duplicates is rebuilt needlessly, never missed.
             days.update(records.days)
-            campaigns.update(records.campaigns)
+            for campaign, day in records.campaign_first_days.items():
+                first_days[campaign] = min(day, first_days.get(campaign, day))
         result.accepted += inserted.accepted
         result.duplicate += inserted.duplicate
         result.rejected += len(rejections) + len(conflicts)
         if on_rows is not None:
             on_rows(inserted.accepted + inserted.duplicate + len(rejections) + len(conflicts))
     mark_days_dirty(conn, days, file_id)
-    mark_brands_of_campaigns(conn, campaigns, min(days) if days else None)
+    mark_brands_of_campaigns(conn, first_days)
     finish_file(conn, file_id, _now(), result.accepted, result.duplicate, result.rejected)
     return result
 

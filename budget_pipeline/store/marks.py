@@ -11,7 +11,7 @@ another writer may hold.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, delete, insert, select
@@ -34,7 +34,11 @@ BOUND_IDS = 500  # ids bound in one statement: well within SQLite's limit on var
 
 def mark_brands(conn: Connection, brand_ids: Iterable[int], first_day: dt.date | None = None) -> None:
     """Ask the next enforcement to look at `brand_ids`, whose spend changed on `first_day` or later."""
-    rows = [{"brand_id": brand_id, "first_day": first_day} for brand_id in sorted(set(brand_ids))]
+    _mark(conn, dict.fromkeys(brand_ids, first_day))
+
+
+def _mark(conn: Connection, first_days: Mapping[int, dt.date | None]) -> None:
+    rows = [{"brand_id": brand_id, "first_day": first_days[brand_id]} for brand_id in sorted(first_days)]
     if rows:
         conn.execute(insert(marks_t), rows)
 
@@ -44,17 +48,20 @@ def mark_every_brand(conn: Connection) -> None:
     mark_brands(conn, [EVERY_BRAND])
 
 
-def mark_brands_of_campaigns(conn: Connection, campaign_ids: Collection[str], first_day: dt.date | None = None) -> None:
-    """Ask the next enforcement to look at the brands of `campaign_ids` (a file's campaigns, whose
-    records start on local date `first_day`)."""
-    if not campaign_ids:
+def mark_brands_of_campaigns(conn: Connection, first_days: Mapping[str, dt.date]) -> None:
+    """Ask the next enforcement to look at the brands of a file's campaigns, each brand from the
+    earliest local date of its campaigns' new records (`first_days`, by campaign id)."""
+    if not first_days:
         return
-    if len(campaign_ids) <= BOUND_IDS:
-        query = select(c.c.brand_id).where(c.c.id.in_(sorted(campaign_ids))).distinct()
-        mark_brands(conn, conn.execute(query).scalars(), first_day)
+    if len(first_days) <= BOUND_IDS:
+        query = select(c.c.id, c.c.brand_id).where(c.c.id.in_(sorted(first_days)))
     else:  # most of the catalog: read every campaign's brand once rather than bind them all
-        brand_ids = {bid for cid, bid in conn.execute(select(c.c.id, c.c.brand_id)) if cid in campaign_ids}
-        mark_brands(conn, brand_ids, first_day)
+        query = select(c.c.id, c.c.brand_id)
+    by_brand: dict[int, dt.date] = {}
+    for campaign_id, brand_id in conn.execute(query):
+        if (day := first_days.get(campaign_id)) is not None:
+            by_brand[brand_id] = min(day, by_brand.get(brand_id, day))
+    _mark(conn, by_brand)
 
 
 @dataclass(frozen=True)

@@ -70,7 +70,11 @@ class PreparedRecords:
         valid = valid.take(pc.sort_indices(valid, [("local_date", "ascending")]))
         # Sorted: writers that mark the same days lock their rows in one order, never deadlocking.
         self.days: list[dt.date] = sorted(pc.unique(valid["local_date"]).to_pylist())
-        self.campaigns: list[str] = pc.unique(valid["campaign_id"]).to_pylist()
+        # Each campaign's earliest local date in the chunk: how far back its brand's new spend reaches.
+        firsts = valid.group_by("campaign_id").aggregate([("local_date", "min")])
+        self.campaign_first_days: dict[str, dt.date] = dict(
+            zip(firsts["campaign_id"].to_pylist(), firsts["local_date_min"].to_pylist(), strict=True)
+        )
         naive = pc.cast(valid["occurred_at"], pa.timestamp("us")).cast(pa.string())
         if dialect == "sqlite":
             amount, instant = valid["amount_micros"], naive

@@ -265,3 +265,25 @@ brands:
     with engine.connect() as conn:
         changes = [row for row in outbox(conn) if row.campaign_id == long_id]
     assert len(changes) == 1 and changes[0].id.endswith(":" + long_id)
+
+
+def test_each_brand_of_a_file_is_marked_from_its_own_earliest_day(acme: Engine, tmp_path: Path) -> None:
+    """A file with late spend for one brand and today's spend for another: only the first is
+    looked at back to its earlier day (for its late alerts); the other from its own today."""
+    from budget_pipeline.store.marks import read_marks
+    from budget_pipeline.store.reads import brands
+
+    _spend(
+        acme,
+        tmp_path,
+        "a.csv",
+        [
+            "r1,acme-search,1,2026-11-24T15:00:00Z",  # New York's 24th: a day late
+            "r2,acme-social,1,2026-11-25T15:00:00Z",
+            "r3,tokyo-display,1,2026-11-25T16:00:00Z",  # Tokyo's 26th, its today at noon UTC-5
+        ],
+    )
+    with acme.connect() as conn:
+        names = {row.id: row.name for row in brands(conn).values()}
+        first_days = {names[bid]: day for bid, day in read_marks(conn).first_days.items()}
+    assert first_days == {"Acme": dt.date(2026, 11, 24), "Tokyo Foods": dt.date(2026, 11, 26)}
