@@ -12,6 +12,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import URL
 from sqlalchemy.exc import NoSuchModuleError
 
 from budget_pipeline import settings
@@ -49,14 +50,23 @@ def make_engine(url: str | None = None) -> Engine:
         raise StoreError(str(exc)) from None
     try:
         if parsed.get_backend_name() == "sqlite":
-            if parsed.database and parsed.database != ":memory:":
-                _make_parent(Path(parsed.database))
+            if (path := sqlite_file(parsed)) is not None:
+                _make_parent(path)
             engine = create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
             event.listen(engine, "connect", _sqlite_pragmas)
             return engine
         return create_engine(parsed, pool_pre_ping=True)
     except (NoSuchModuleError, ModuleNotFoundError) as exc:
         raise StoreError(f"no driver for database URL {parsed.render_as_string()}: {exc}") from exc
+
+
+def sqlite_file(url: URL) -> Path | None:
+    """The file a SQLite URL names (None in memory); a `file:` URI (`?uri=true`) names it after
+    its scheme, without its query."""
+    database = url.database
+    if database and database.startswith("file:"):
+        database = database.removeprefix("file:").split("?", 1)[0]
+    return Path(database) if database and database != ":memory:" else None
 
 
 def _make_parent(database: Path) -> None:

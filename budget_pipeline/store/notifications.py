@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import datetime as dt
 import fcntl
+import hashlib
 import json
+import tempfile
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
@@ -41,6 +44,7 @@ from budget_pipeline.rules.notifications import (
 )
 from budget_pipeline.rules.reasons import ALL_REASONS, Change, format_reasons
 from budget_pipeline.store.bulk import empty_temp_table
+from budget_pipeline.store.db import sqlite_file
 from budget_pipeline.store.reads import BrandRow
 from budget_pipeline.store.schema import brands_table, campaigns_table, notifications_table
 
@@ -303,8 +307,8 @@ def delivery_turn(engine: Engine) -> Iterator[bool]:
     """Whether this delivery may go on: one at a time per budget database, whichever process
     asks (`tick`, the sensor's runs), since two at once would POST the same notifications twice
     and could cross a campaign's order. Never waited for: the one that holds it delivers. On
-    PostgreSQL a session advisory lock, on SQLite a lock on a file beside the database; either
-    ends with its process."""
+    PostgreSQL a session advisory lock, on SQLite a lock on a file named after the database;
+    either ends with its process."""
     if engine.dialect.name == "postgresql":
         with engine.connect() as conn:
             mine = bool(conn.execute(select(func.pg_try_advisory_lock(DELIVERY_LOCK_KEY))).scalar())
@@ -316,11 +320,15 @@ def delivery_turn(engine: Engine) -> Iterator[bool]:
                     conn.execute(select(func.pg_advisory_unlock(DELIVERY_LOCK_KEY)))
                     conn.commit()
         return
-    database = engine.url.database
-    if not database or database == ":memory:":
+    database = sqlite_file(engine.url)
+    if database is None:
         yield True
         return
-    with open(f"{database}.delivery-lock", "a+b") as handle:
+    # In the temporary folder, named after the database's real path: a read-only database's
+    # folder may not take a new file.
+    key = hashlib.sha256(str(database.resolve()).encode()).hexdigest()[:24]
+    lock = Path(tempfile.gettempdir()) / f"budget-pipeline-delivery-{key}.lock"
+    with open(lock, "a+b") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

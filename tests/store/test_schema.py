@@ -284,3 +284,25 @@ def test_upgrade_to_alerts_and_notifications_keeps_marks_and_starts_empty(db_url
     tables = inspect(engine).get_table_names()
     assert "alerts" not in tables and "notifications" not in tables
     assert "first_day" not in {column["name"] for column in inspect(engine).get_columns("brands_to_enforce")}
+
+
+def test_a_sqlite_uri_names_its_file_and_leaves_the_working_folder_alone(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """`sqlite:///file:/path?mode=ro&uri=true` (a read-only database) is the file /path: making
+    its engine creates no `file:` folder where the command runs."""
+    from sqlalchemy.engine import make_url
+
+    from budget_pipeline.store.db import sqlite_file
+
+    database = tmp_path / "data" / "budget.db"
+    url = f"sqlite:///file:{database}?mode=ro&uri=true"
+    assert sqlite_file(make_url(url)) == database
+    assert sqlite_file(make_url(f"sqlite:///{database}")) == database
+    assert sqlite_file(make_url("sqlite://")) is None
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    make_engine(f"sqlite:///{database}").dispose()
+    make_engine(url).dispose()
+    assert list(work.iterdir()) == []
