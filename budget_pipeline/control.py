@@ -13,7 +13,7 @@ from decimal import Decimal
 from sqlalchemy import Connection, Engine
 
 from budget_pipeline.collector import collector_paused
-from budget_pipeline.rules.alerts import DAILY, MONTHLY, Alert, period_alerts
+from budget_pipeline.rules.alerts import DAILY, MONTHLY, Alert, late_alerts, period_alerts
 from budget_pipeline.rules.calendar import local_date, month_start
 from budget_pipeline.rules.dayparting import in_hours, windows_from_key
 from budget_pipeline.rules.pacing import brand_budget_presence, rate_per_minute
@@ -246,16 +246,10 @@ def _alerts(
         today = {bid: spend[bid].local_date for bid in late}
         days = brand_days(conn, late, month_start(min(late.values())), max(today.values()))
         for bid, first in late.items():
-            brand, months = brand_rows[bid], dict[dt.date, Decimal]()
-            for day, amount in sorted(days.get(bid, {}).items()):
-                if day >= today[bid]:
-                    continue
-                if day >= first:
-                    found += period_alerts(bid, DAILY, day, amount, brand.daily_budget, brand.alerts)
-                if (month := month_start(day)) < month_start(today[bid]) and month >= month_start(first):
-                    months[month] = months.get(month, Decimal(0)) + amount
-            for month, amount in months.items():
-                found += period_alerts(bid, MONTHLY, month, amount, brand.monthly_budget, brand.alerts)
+            brand = brand_rows[bid]
+            found += late_alerts(
+                bid, days.get(bid, {}), first, today[bid], brand.daily_budget, brand.monthly_budget, brand.alerts
+            )
     return found
 
 

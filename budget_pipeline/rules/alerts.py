@@ -4,9 +4,11 @@ Pure: the store records each (brand, period, period start, percent) once."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
+from budget_pipeline.rules.calendar import month_start
 from budget_pipeline.rules.reasons import budget_reached
 
 DAILY = "daily"
@@ -44,3 +46,29 @@ def period_alerts(
         Alert(brand_id, period, period_start, percent, spend, budget)
         for percent in reached_percents(spend, budget, percents)
     ]
+
+
+def late_alerts(
+    brand_id: int,
+    days: Mapping[dt.date, Decimal],
+    first: dt.date,
+    today: dt.date,
+    daily_budget: Decimal,
+    monthly_budget: Decimal,
+    percents: tuple[int, ...],
+) -> list[Alert]:
+    """The alerts of a brand whose new spend reaches back to `first`, before `today`: each day
+    from `first` to yesterday, and each whole month before today's from `first`'s month, summed
+    from `days` (the brand's spend per local day, from `first`'s month on)."""
+    found, months = [], dict[dt.date, Decimal]()
+    this_month, first_month = month_start(today), month_start(first)
+    for day, amount in sorted(days.items()):
+        if day >= today:
+            continue
+        if day >= first:
+            found += period_alerts(brand_id, DAILY, day, amount, daily_budget, percents)
+        if first_month <= (month := month_start(day)) < this_month:
+            months[month] = months.get(month, Decimal(0)) + amount
+    for month, amount in months.items():
+        found += period_alerts(brand_id, MONTHLY, month, amount, monthly_budget, percents)
+    return found
