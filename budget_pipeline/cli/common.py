@@ -4,6 +4,7 @@ uses, `--as-of`, and progress shown only on a terminal."""
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -63,6 +64,16 @@ def ready_engine() -> Engine:
 def on_terminal() -> bool:
     """Whether progress may be shown: stderr is a terminal a person is watching."""
     return sys.stderr.isatty()
+
+
+def table_width() -> int | None:
+    """The terminal's width for a table on stdout, or None through a pipe (nothing is cut)."""
+    return shutil.get_terminal_size().columns if sys.stdout.isatty() else None
+
+
+def fail_unknown_brand(name: str) -> NoReturn:
+    """`--brand NAME` names no brand: one line, exit status 2."""
+    fail(f"--brand: no brand named {name!r} in the catalog", EXIT_BAD_INPUT)
 
 
 def count_lines(path: Path) -> int:

@@ -5,19 +5,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import shutil
-import sys
 
 import click
 
-from budget_pipeline.cli.common import EXIT_BAD_INPUT, database_errors, fail, ready_engine
+from budget_pipeline.cli.common import database_errors, fail_unknown_brand, ready_engine, table_width
 from budget_pipeline.report import shown_money, table_text
 from budget_pipeline.rules.money import money_text
-
-
-def _width() -> int | None:
-    """The terminal's width, or None through a pipe (nothing is cut)."""
-    return shutil.get_terminal_size().columns if sys.stdout.isatty() else None
 
 
 def _instant(value: dt.datetime | None) -> str | None:
@@ -38,7 +31,7 @@ def alerts(brand_name: str | None, limit: int | None, as_json: bool) -> None:
         engine = ready_engine()
         with engine.connect() as conn:
             if brand_name is not None and brand_name not in {row.name for row in brands(conn).values()}:
-                fail(f"--brand: no brand named {brand_name!r} in the catalog", EXIT_BAD_INPUT)
+                fail_unknown_brand(brand_name)
             entries = recorded(conn, brand_name, limit)
     if as_json:
         click.echo(
@@ -70,7 +63,8 @@ def alerts(brand_name: str | None, limit: int | None, as_json: bool) -> None:
         )
         for e in entries
     ]
-    click.echo(table_text(("at (UTC)", "brand", "period", "reached", "spend / budget"), rows, _width(), shrink=(1,)))
+    header = ("at (UTC)", "brand", "period", "reached", "spend / budget")
+    click.echo(table_text(header, rows, table_width(), shrink=(1,)))
 
 
 @click.command()
@@ -116,4 +110,4 @@ def notifications(only_pending: bool, limit: int | None, as_json: bool) -> None:
         for r in rows
     ]
     headers = ("created (UTC)", "status", "attempts", "next attempt", "last error", "notification")
-    click.echo(table_text(headers, table, _width(), shrink=(4, 5)))
+    click.echo(table_text(headers, table, table_width(), shrink=(4, 5)))

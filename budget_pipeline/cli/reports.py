@@ -8,10 +8,9 @@ import json
 import click
 
 from budget_pipeline.cli.common import (
-    EXIT_BAD_INPUT,
     as_of_option,
     database_errors,
-    fail,
+    fail_unknown_brand,
     ready_engine,
     resolve_as_of,
 )
@@ -30,8 +29,8 @@ def status(as_of: str | None, brand_name: str | None, paused: bool, as_json: boo
         engine = ready_engine()
         try:
             report = status_report(engine, instant, brand_name, paused)
-        except UnknownBrand:
-            fail(f"--brand: no brand named {brand_name!r} in the catalog", EXIT_BAD_INPUT)
+        except UnknownBrand as unknown:
+            fail_unknown_brand(str(unknown))
         note = None if as_json else unrefreshed_note(engine)
     click.echo(json.dumps(report) if as_json else status_text(report))
     if note:

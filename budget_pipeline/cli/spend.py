@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from budget_pipeline.cli.common import (
     on_terminal,
     progress_bar,
     ready_engine,
+    table_width,
 )
 from budget_pipeline.ingest.pipeline import FileInFlight, FileResult, campaign_zones, ingest_file
 from budget_pipeline.ingest.spendfile import SpendFileError
@@ -90,5 +90,4 @@ def quarantine(file_name: str | None, limit: int | None, as_json: bool) -> None:
     if not rows:
         click.echo("no rejected rows" + (f" of {file_name}" if file_name is not None else ""))
         return
-    width = shutil.get_terminal_size().columns if sys.stdout.isatty() else None
-    click.echo(quarantine_text(rows, width))
+    click.echo(quarantine_text(rows, table_width()))
