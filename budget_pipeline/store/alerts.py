@@ -12,7 +12,7 @@ from sqlalchemy import Connection, insert, select
 
 from budget_pipeline.rules.alerts import Alert
 from budget_pipeline.store.notifications import write_alert_notifications
-from budget_pipeline.store.reads import BrandRow
+from budget_pipeline.store.reads import IN_LIST_LIMIT, BrandRow
 from budget_pipeline.store.schema import alerts_table, brands_table
 
 a, b = alerts_table, brands_table
@@ -23,6 +23,8 @@ def _recorded(conn: Connection, alerts: Sequence[Alert]) -> set[tuple[int, str, 
     starts = sorted({alert.period_start for alert in alerts})
     brand_ids = {alert.brand_id for alert in alerts}
     query = select(a.c.brand_id, a.c.period, a.c.period_start, a.c.percent).where(a.c.period_start.in_(starts))
+    if len(brand_ids) <= IN_LIST_LIMIT:  # an incremental enforcement's few brands: not every brand's alerts
+        query = query.where(a.c.brand_id.in_(sorted(brand_ids)))
     return {
         (brand_id, period, start, percent)
         for brand_id, period, start, percent in conn.execute(query).tuples()
