@@ -13,7 +13,6 @@ from decimal import Decimal
 from sqlalchemy import Connection, Engine
 
 from budget_pipeline.collector import collector_paused
-from budget_pipeline.rules.alerts import DAILY, MONTHLY, Alert, late_alerts, period_alerts
 from budget_pipeline.rules.calendar import local_date, month_start
 from budget_pipeline.rules.dayparting import in_hours, windows_from_key
 from budget_pipeline.rules.pacing import brand_budget_presence, rate_per_minute
@@ -46,7 +45,6 @@ from budget_pipeline.store.reads import (
     BrandRow,
     BrandSpend,
     CampaignRow,
-    brand_days,
     brand_spend,
     brands,
     capped_campaigns_with_spend,
@@ -72,8 +70,8 @@ class Outcome:
     # An enforcement's reach: every brand, or only those whose inputs changed (and how many).
     incremental: bool = False
     brands: int = 0
-    # The alerts this step recorded (each once: none that an earlier step recorded).
-    alerts: list[Alert] = field(default_factory=list)
+    # How many alerts this step recorded (each once: none that an earlier step recorded).
+    alerts: int = 0
 
     @property
     def paused(self) -> list[Change]:
@@ -219,38 +217,10 @@ def enforce_budgets(engine: Engine, as_of: dt.datetime, run_id: str, *, full: bo
             brand_rows = brands(conn, ids)
             evaluated, changes, spend = _budget_changes(conn, as_of, brand_rows, decide, ids, predictive=True)
         write_changes(conn, changes, as_of, run_id)
-        alerts = record_alerts(conn, _alerts(conn, brand_rows, spend, marks.first_days), brand_rows, as_of, run_id)
+        alerts = record_alerts(conn, brand_rows, spend, marks.first_days, as_of, run_id)
         clear_marks(conn, marks)
         record_enforced_dates(conn, as_of, turned)
     return Outcome(evaluated, changes, spend, incremental=scope is not None, brands=len(brand_rows), alerts=alerts)
-
-
-def _alerts(
-    conn: Connection, brand_rows: dict[int, BrandRow], spend: dict[int, BrandSpend], first_days: dict[int, dt.date]
-) -> list[Alert]:
-    """The alert percents each brand's spend has reached: today and this month (to date), and,
-    for a brand whose new spend reaches back to an earlier day (late records), each day from
-    that one and each whole month before this one from that day's month."""
-    found = []
-    late: dict[int, dt.date] = {}
-    for brand in brand_rows.values():
-        if not brand.alerts or brand.id not in spend:
-            continue
-        now = spend[brand.id]
-        found += period_alerts(brand.id, DAILY, now.local_date, now.daily, brand.daily_budget, brand.alerts)
-        month = month_start(now.local_date)
-        found += period_alerts(brand.id, MONTHLY, month, now.monthly, brand.monthly_budget, brand.alerts)
-        if (first := first_days.get(brand.id)) is not None and first < now.local_date:
-            late[brand.id] = first
-    if late:
-        today = {bid: spend[bid].local_date for bid in late}
-        days = brand_days(conn, late, month_start(min(late.values())), max(today.values()))
-        for bid, first in late.items():
-            brand = brand_rows[bid]
-            found += late_alerts(
-                bid, days.get(bid, {}), first, today[bid], brand.daily_budget, brand.monthly_budget, brand.alerts
-            )
-    return found
 
 
 def reset_budgets(engine: Engine, as_of: dt.datetime, run_id: str, *, monthly: bool) -> Outcome:

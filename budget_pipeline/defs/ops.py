@@ -173,8 +173,8 @@ def _alerts_metadata(context: OpExecutionContext, database: BudgetDatabase, outc
     with database.engine.connect() as conn:
         entries = recorded_alerts(conn, run_id=context.run_id, limit=ROWS_SHOWN)
     return {
-        "alerts_recorded": len(outcome.alerts),
-        "alerts": MetadataValue.md(alerts_table(entries, total=len(outcome.alerts))),
+        "alerts_recorded": outcome.alerts,
+        "alerts": MetadataValue.md(alerts_table(entries, total=outcome.alerts)),
     }
 
 

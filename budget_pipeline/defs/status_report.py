@@ -206,7 +206,7 @@ def status_materialization(
         "paused_now": MetadataValue.md(paused_now),
         "changes": MetadataValue.md(changes),
         "pace": MetadataValue.md(paces),
-        "alerts_in_this_run": MetadataValue.int(len(outcome.alerts)),
+        "alerts_in_this_run": MetadataValue.int(outcome.alerts),
         "recent_alerts": MetadataValue.md(recent_alerts),
         "notifications_pending": MetadataValue.int(outbox[PENDING]),
         "notifications_failed": MetadataValue.int(outbox[FAILED]),

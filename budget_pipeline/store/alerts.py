@@ -1,69 +1,297 @@
 """Budget alerts in the store: each (brand, period, period start, percent) recorded once, with
-its notification, in the enforcement's transaction; and the alerts as people read them."""
+its notification, in the enforcement's transaction; and the alerts as people read them.
+
+An enforcement right after a month of spend was ingested at once records every day's alerts of
+that month: hundreds of thousands at 10k brands. So the alerts are decided and written in the
+database, set by set: the periods in play are staged (today's and this month's spend as the
+rules read it, and, for a brand whose new spend reaches back to an earlier day, each day from
+that one and each whole month before this one, summed from the per-brand aggregate with the
+spend not yet refreshed added), then one INSERT … SELECT records every percent reached that is
+not recorded yet, and one more writes their notifications."""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import Connection, insert, select
+import pyarrow as pa
+from sqlalchemy import (
+    Column,
+    Connection,
+    Date,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    and_,
+    case,
+    cast,
+    exists,
+    func,
+    insert,
+    literal,
+    select,
+    union_all,
+)
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 
-from budget_pipeline.rules.alerts import Alert
-from budget_pipeline.store.notifications import write_alert_notifications
-from budget_pipeline.store.reads import IN_LIST_LIMIT, BrandRow
-from budget_pipeline.store.schema import alerts_table, brands_table
+from budget_pipeline.rules.alerts import DAILY, MONTHLY
+from budget_pipeline.rules.calendar import month_start
+from budget_pipeline.rules.notifications import BUDGET_ALERT
+from budget_pipeline.store.bulk import empty_temp_table, insert_arrow
+from budget_pipeline.store.reads import BrandRow, BrandSpend, unrefreshed_brand_days
+from budget_pipeline.store.schema import alerts_table, brands_table, daily_brand_table, notifications_table
+from budget_pipeline.store.types import Money, to_micros
 
-a, b = alerts_table, brands_table
+a, b, bd, n = alerts_table, brands_table, daily_brand_table, notifications_table
 
 
-def _recorded(conn: Connection, alerts: Sequence[Alert]) -> set[tuple[int, str, dt.date, int]]:
-    """The keys among `alerts`' that are recorded already (read by period start, the index's lead)."""
-    starts = sorted({alert.period_start for alert in alerts})
-    brand_ids = {alert.brand_id for alert in alerts}
-    query = select(a.c.brand_id, a.c.period, a.c.period_start, a.c.percent).where(a.c.period_start.in_(starts))
-    if len(brand_ids) <= IN_LIST_LIMIT:  # an incremental enforcement's few brands: not every brand's alerts
-        query = query.where(a.c.brand_id.in_(sorted(brand_ids)))
-    return {
-        (brand_id, period, start, percent)
-        for brand_id, period, start, percent in conn.execute(query).tuples()
-        if brand_id in brand_ids
-    }
+def _temp(name: str, *columns: Column[Any]) -> Table:
+    return Table(name, MetaData(), *columns, prefixes=["TEMPORARY"], postgresql_on_commit="DELETE ROWS")
+
+
+# The alert percents of the brands in play.
+_percents = _temp("alert_percents", Column("brand_id", Integer, nullable=False), Column("percent", Integer))
+# A period's spend of a brand: today's and this month's, and the earlier ones late spend reopened.
+_periods = _temp(
+    "alert_periods",
+    Column("brand_id", Integer, nullable=False),
+    Column("period", String(8), nullable=False),
+    Column("period_start", Date, nullable=False),
+    Column("spend", Money, nullable=False),
+)
+# The brands whose new spend reaches back before their local today: from which day, in which
+# month, and their today and this month.
+_late = _temp(
+    "alert_late_brands",
+    Column("brand_id", Integer, primary_key=True),
+    Column("first_day", Date, nullable=False),
+    Column("first_month", Date, nullable=False),
+    Column("today", Date, nullable=False),
+    Column("this_month", Date, nullable=False),
+)
+# Spend of late brands' days not yet refreshed into the aggregate: raw minus built, per day.
+_unrefreshed = _temp(
+    "alert_unrefreshed",
+    Column("brand_id", Integer, nullable=False),
+    Column("day", Date, nullable=False),
+    Column("spend", Money, nullable=False),
+)
+
+
+class _month_of(FunctionElement[dt.date]):
+    """The first day of a date's month, in the database."""
+
+    type = Date()
+    inherit_cache = True
+
+
+@compiles(_month_of, "postgresql")
+def _month_of_postgresql(element: _month_of, compiler: Any, **kw: Any) -> str:
+    return f"CAST(date_trunc('month', {compiler.process(element.clauses, **kw)}) AS DATE)"
+
+
+@compiles(_month_of, "sqlite")
+def _month_of_sqlite(element: _month_of, compiler: Any, **kw: Any) -> str:
+    return f"date({compiler.process(element.clauses, **kw)}, 'start of month')"
+
+
+def _money(conn: Connection, amounts: list[Decimal]) -> pa.Array:
+    """Amounts as a staged Money column takes them, bypassing column types: decimal text for
+    PostgreSQL's COPY, micro-units for SQLite."""
+    if conn.dialect.name == "postgresql":
+        return pa.array([str(amount) for amount in amounts], pa.string())
+    return pa.array([to_micros(amount) for amount in amounts], pa.int64())
+
+
+def _dates(days: list[dt.date]) -> pa.Array:
+    return pa.array([day.isoformat() for day in days], pa.string())
+
+
+def _stage(conn: Connection, table: Table, columns: dict[str, pa.Array]) -> None:
+    empty_temp_table(conn, table)
+    rows = pa.table(columns)
+    if rows.num_rows:
+        insert_arrow(conn, table.name, rows)
 
 
 def record_alerts(
-    conn: Connection, alerts: Sequence[Alert], brand_rows: dict[int, BrandRow], as_of: dt.datetime, run_id: str
-) -> list[Alert]:
-    """Record those of `alerts` not recorded before, each with its notification, in the caller's
-    transaction (under the status lock, so no other writer records alerts meanwhile); the new ones."""
-    if not alerts:
-        return []
-    recorded = _recorded(conn, alerts)
-    new = sorted(
-        {alert.key: alert for alert in alerts if alert.key not in recorded}.values(),
-        key=lambda alert: (alert.brand_id, alert.period_start, alert.period, alert.percent),
+    conn: Connection,
+    brand_rows: Mapping[int, BrandRow],
+    spend: Mapping[int, BrandSpend],
+    first_days: Mapping[int, dt.date],
+    as_of: dt.datetime,
+    run_id: str,
+) -> int:
+    """Record, with its notification, each alert percent reached and not recorded before, in
+    the caller's transaction (under the status lock, so no other writer records alerts
+    meanwhile): of today's and this month's `spend` of each of `brand_rows`, and for a brand
+    whose new spend reaches back to an earlier local day (`first_days`), of each day from that
+    one and each whole month before this one from that day's month. How many were recorded."""
+    watched = [brand for brand in brand_rows.values() if brand.alerts and brand.id in spend]
+    if not watched:
+        return 0
+    percents = [(brand.id, percent) for brand in watched for percent in brand.alerts]
+    _stage(
+        conn,
+        _percents,
+        {"brand_id": pa.array([bid for bid, _ in percents]), "percent": pa.array([p for _, p in percents])},
     )
-    if not new:
-        return []
-    conn.execute(
-        insert(a),
-        [
+    current = [
+        (brand.id, period, start, amount)
+        for brand in watched
+        for period, start, amount in (
+            (DAILY, spend[brand.id].local_date, spend[brand.id].daily),
+            (MONTHLY, month_start(spend[brand.id].local_date), spend[brand.id].monthly),
+        )
+    ]
+    _stage(
+        conn,
+        _periods,
+        {
+            "brand_id": pa.array([row[0] for row in current], pa.int64()),
+            "period": pa.array([row[1] for row in current], pa.string()),
+            "period_start": _dates([row[2] for row in current]),
+            "spend": _money(conn, [row[3] for row in current]),
+        },
+    )
+    late = {
+        brand.id: (first, spend[brand.id].local_date)
+        for brand in watched
+        if (first := first_days.get(brand.id)) is not None and first < spend[brand.id].local_date
+    }
+    if late:
+        _stage_late_periods(conn, late)
+    before = conn.execute(select(func.coalesce(func.max(a.c.id), 0))).scalar_one()
+    _insert_new_alerts(conn, as_of, run_id)
+    return _write_notifications(conn, before)
+
+
+def _stage_late_periods(conn: Connection, late: Mapping[int, tuple[dt.date, dt.date]]) -> None:
+    """Add to the staged periods each late brand's days from its first to yesterday, and its
+    whole months before this one from its first day's month, summed from the aggregate per
+    brand and day with the spend not yet refreshed added."""
+    ids = sorted(late)
+    _stage(
+        conn,
+        _late,
+        {
+            "brand_id": pa.array(ids, pa.int64()),
+            "first_day": _dates([late[bid][0] for bid in ids]),
+            "first_month": _dates([month_start(late[bid][0]) for bid in ids]),
+            "today": _dates([late[bid][1] for bid in ids]),
+            "this_month": _dates([month_start(late[bid][1]) for bid in ids]),
+        },
+    )
+    first = min(month_start(first) for first, _ in late.values())
+    stop = max(today for _, today in late.values())
+    corrections = [
+        (bid, day, delta)
+        for bid, deltas in unrefreshed_brand_days(conn, first, stop).items()
+        if bid in late
+        for day, delta in deltas.items()
+    ]
+    lb = _late.c
+    aggregated = (
+        select(bd.c.brand_id, bd.c.day, bd.c.spend)
+        .select_from(bd.join(_late, lb.brand_id == bd.c.brand_id))
+        .where(bd.c.day >= lb.first_month, bd.c.day < lb.today)
+    )
+    if corrections:
+        _stage(
+            conn,
+            _unrefreshed,
             {
-                "brand_id": alert.brand_id,
-                "period": alert.period,
-                "period_start": alert.period_start,
-                "percent": alert.percent,
-                "spend": alert.spend,
-                "budget": alert.budget,
-                "at": as_of,
-                "run_id": run_id,
-            }
-            for alert in new
-        ],
+                "brand_id": pa.array([row[0] for row in corrections], pa.int64()),
+                "day": _dates([row[1] for row in corrections]),
+                "spend": _money(conn, [row[2] for row in corrections]),
+            },
+        )
+        u = _unrefreshed.c
+        every = union_all(aggregated, select(u.brand_id, u.day, u.spend)).subquery()
+        days = (
+            select(every.c.brand_id, every.c.day, func.sum(every.c.spend).label("spend"))
+            .group_by(every.c.brand_id, every.c.day)
+            .cte("late_days")
+        )
+    else:
+        days = aggregated.cte("late_days")
+    in_month = _month_of(days.c.day)
+    daily = (
+        select(days.c.brand_id, literal(DAILY, String(8)), days.c.day, days.c.spend)
+        .select_from(days.join(_late, lb.brand_id == days.c.brand_id))
+        .where(days.c.day >= lb.first_day, days.c.day < lb.today)
     )
-    write_alert_notifications(conn, new, brand_rows, as_of, run_id)
-    return new
+    monthly = (
+        select(days.c.brand_id, literal(MONTHLY, String(8)), in_month, func.sum(days.c.spend))
+        .select_from(days.join(_late, lb.brand_id == days.c.brand_id))
+        .where(days.c.day < lb.this_month)
+        .group_by(days.c.brand_id, in_month)
+    )
+    conn.execute(
+        insert(_periods).from_select(["brand_id", "period", "period_start", "spend"], union_all(daily, monthly))
+    )
+
+
+def _insert_new_alerts(conn: Connection, as_of: dt.datetime, run_id: str) -> None:
+    """One alert per staged period and percent its spend reached (spend >= budget × percent /
+    100, the comparison that pauses), unless that one is recorded already."""
+    p, pc = _periods.c, _percents.c
+    budget = case((p.period == DAILY, b.c.daily_budget), else_=b.c.monthly_budget)
+    recorded = exists().where(
+        a.c.period_start == p.period_start,
+        a.c.period == p.period,
+        a.c.brand_id == p.brand_id,
+        a.c.percent == pc.percent,
+    )
+    new = (
+        select(
+            p.brand_id,
+            p.period,
+            p.period_start,
+            pc.percent,
+            p.spend,
+            budget,
+            literal(as_of, a.c.at.type),
+            literal(run_id, a.c.run_id.type),
+        )
+        .select_from(_periods.join(_percents, pc.brand_id == p.brand_id).join(b, b.c.id == p.brand_id))
+        # A plain 100: bound as Money it would be 100 in micro-units on SQLite.
+        .where(and_(p.spend * literal(100, Integer) >= budget * pc.percent, ~recorded))
+        .order_by(p.brand_id, p.period_start, p.period, pc.percent)
+    )
+    conn.execute(
+        insert(a).from_select(["brand_id", "period", "period_start", "percent", "spend", "budget", "at", "run_id"], new)
+    )
+
+
+def _write_notifications(conn: Connection, after: int) -> int:
+    """One budget.alert notification per alert recorded since the alert `after` (this write's),
+    in order; its payload is rendered from the alert when it is read. How many."""
+    prefix = uuid.uuid4().hex + ":alert:"
+    result = conn.execute(
+        insert(n).from_select(
+            ["id", "type", "occurred_at", "created_at", "brand", "campaign_id", "alert_id"],
+            select(
+                literal(prefix) + cast(a.c.id, String),
+                literal(BUDGET_ALERT),
+                a.c.at,
+                a.c.at,
+                b.c.name,
+                literal(None, String(64)),
+                a.c.id,
+            )
+            .select_from(a.join(b, b.c.id == a.c.brand_id))
+            .where(a.c.id > after)
+            .order_by(a.c.id),
+        )
+    )
+    return result.rowcount or 0
 
 
 @dataclass(frozen=True)

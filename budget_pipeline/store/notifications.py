@@ -22,6 +22,8 @@ from sqlalchemy import (
     Engine,
     Integer,
     MetaData,
+    Row,
+    Select,
     String,
     Table,
     Text,
@@ -32,10 +34,8 @@ from sqlalchemy import (
     update,
 )
 
-from budget_pipeline.rules.alerts import Alert
 from budget_pipeline.rules.money import money_text
 from budget_pipeline.rules.notifications import (
-    BUDGET_ALERT,
     DELIVERED,
     FAILED,
     PENDING,
@@ -45,10 +45,9 @@ from budget_pipeline.rules.notifications import (
 from budget_pipeline.rules.reasons import ALL_REASONS, Change, format_reasons
 from budget_pipeline.store.bulk import empty_temp_table
 from budget_pipeline.store.db import sqlite_file
-from budget_pipeline.store.reads import BrandRow
-from budget_pipeline.store.schema import brands_table, campaigns_table, notifications_table
+from budget_pipeline.store.schema import alerts_table, brands_table, campaigns_table, notifications_table
 
-b, c, n = brands_table, campaigns_table, notifications_table
+a, b, c, n = alerts_table, brands_table, campaigns_table, notifications_table
 
 # The kinds of change one status write makes: a mass change has many campaigns and few kinds,
 # so each kind's payload is written once and joined to its campaigns in the database.
@@ -120,45 +119,14 @@ def write_change_notifications(
     )
 
 
-def alert_text(alert: Alert, brand: BrandRow) -> str:
-    what = "day" if alert.period == "daily" else "month"
+def alert_text(
+    brand: str, period: str, period_start: dt.date, percent: int, spend: str, budget: str, currency: str
+) -> str:
+    what = "day" if period == "daily" else "month"
     return (
-        f"{brand.name} reached {alert.percent}% of its {alert.period} budget for the {what} of "
-        f"{alert.period_start.isoformat()}: {money_text(alert.spend)} of {money_text(alert.budget)} {brand.currency}"
+        f"{brand} reached {percent}% of its {period} budget for the {what} of "
+        f"{period_start.isoformat()}: {spend} of {budget} {currency}"
     )
-
-
-def write_alert_notifications(
-    conn: Connection, alerts: Sequence[Alert], brand_rows: dict[int, BrandRow], as_of: dt.datetime, run_id: str
-) -> None:
-    """One budget.alert notification per alert, in the caller's transaction."""
-    rows = []
-    for alert in alerts:
-        brand = brand_rows[alert.brand_id]
-        data = {
-            "period": alert.period,
-            "period_start": alert.period_start.isoformat(),
-            "percent": alert.percent,
-            "spend": money_text(alert.spend),
-            "budget": money_text(alert.budget),
-            "currency": brand.currency,
-            "as_of": as_of.isoformat(),
-            "run_id": run_id,
-        }
-        rows.append(
-            {
-                "id": str(uuid.uuid4()),
-                "type": BUDGET_ALERT,
-                "occurred_at": as_of,
-                "created_at": as_of,
-                "brand": brand.name,
-                "campaign_id": None,
-                "data": json.dumps(data),
-                "text": alert_text(alert, brand),
-            }
-        )
-    if rows:
-        conn.execute(insert(n), rows)
 
 
 @dataclass(frozen=True)
@@ -209,24 +177,65 @@ _COLUMNS = (
     n.c.next_attempt_at,
     n.c.last_error,
 )
+# An alert's notification holds no payload of its own: it is rendered from the alert it names.
+_ALERT_COLUMNS = (
+    a.c.period,
+    a.c.period_start,
+    a.c.percent,
+    a.c.spend,
+    a.c.budget,
+    a.c.at,
+    a.c.run_id,
+    b.c.currency,
+)
+
+
+def _select() -> Select[Any]:
+    return select(*_COLUMNS, *_ALERT_COLUMNS).select_from(
+        n.outerjoin(a, a.c.id == n.c.alert_id).outerjoin(b, b.c.id == a.c.brand_id)
+    )
+
+
+def _outbox_row(row: Row[Any]) -> OutboxRow:
+    """An outbox row, an alert's payload rendered from its alert (the same on every read: an
+    alert is never changed)."""
+    fields = row._asdict()
+    alert = {column.name: fields.pop(column.name) for column in _ALERT_COLUMNS}
+    if fields["data"] is None:
+        spend, budget = money_text(alert["spend"]), money_text(alert["budget"])
+        data = {
+            "period": alert["period"],
+            "period_start": alert["period_start"].isoformat(),
+            "percent": alert["percent"],
+            "spend": spend,
+            "budget": budget,
+            "currency": alert["currency"],
+            "as_of": alert["at"].isoformat(),
+            "run_id": alert["run_id"],
+        }
+        fields["data"] = json.dumps(data)
+        fields["text"] = alert_text(
+            fields["brand"], alert["period"], alert["period_start"], alert["percent"], spend, budget, alert["currency"]
+        )
+    return OutboxRow(**fields)
 
 
 def pending(conn: Connection, limit: int | None = None) -> list[OutboxRow]:
     """The pending notifications, oldest first."""
-    query = select(*_COLUMNS).where(n.c.status == PENDING).order_by(n.c.seq)
+    query = _select().where(n.c.status == PENDING).order_by(n.c.seq)
     if limit is not None:
         query = query.limit(limit)
-    return [OutboxRow(**row._asdict()) for row in conn.execute(query).all()]
+    return [_outbox_row(row) for row in conn.execute(query).all()]
 
 
 def outbox(conn: Connection, only_pending: bool = False, limit: int | None = None) -> list[OutboxRow]:
     """The notifications, newest first."""
-    query = select(*_COLUMNS).order_by(n.c.seq.desc())
+    query = _select().order_by(n.c.seq.desc())
     if only_pending:
         query = query.where(n.c.status == PENDING)
     if limit is not None:
         query = query.limit(limit)
-    return [OutboxRow(**row._asdict()) for row in conn.execute(query).all()]
+    return [_outbox_row(row) for row in conn.execute(query).all()]
 
 
 @dataclass(frozen=True)
@@ -295,8 +304,8 @@ def counts(conn: Connection) -> dict[str, int]:
 
 def failed(conn: Connection, limit: int = 20) -> list[OutboxRow]:
     """The notifications failed for good, newest first."""
-    query = select(*_COLUMNS).where(n.c.status == FAILED).order_by(n.c.seq.desc()).limit(limit)
-    return [OutboxRow(**row._asdict()) for row in conn.execute(query).all()]
+    query = _select().where(n.c.status == FAILED).order_by(n.c.seq.desc()).limit(limit)
+    return [_outbox_row(row) for row in conn.execute(query).all()]
 
 
 DELIVERY_LOCK_KEY = 0x6275_6467_6465  # the advisory lock one delivery holds on PostgreSQL

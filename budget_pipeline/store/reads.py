@@ -324,28 +324,16 @@ def month_days(
     return days
 
 
-def brand_days(
-    conn: Connection, brand_ids: Iterable[int], first: dt.date, stop: dt.date
-) -> dict[int, dict[dt.date, Decimal]]:
-    """Each of `brand_ids`' spend on each local day in [first, stop) that has some: the per-brand
-    aggregate, with spend of days not yet refreshed read from the raw records."""
-    ids = sorted(set(brand_ids))
-    if not ids or first >= stop:
+def unrefreshed_brand_days(conn: Connection, first: dt.date, stop: dt.date) -> dict[int, dict[dt.date, Decimal]]:
+    """For each brand, and each of its dirty days in [first, stop): the spend its raw records
+    hold beyond what the per-brand aggregate holds (usually nothing, right after a refresh)."""
+    if first >= stop:
         return {}
-    query = select(bd.c.brand_id, bd.c.day, bd.c.spend).where(bd.c.day >= first, bd.c.day < stop)
-    if len(ids) <= IN_LIST_LIMIT:
-        query = query.where(bd.c.brand_id.in_(ids))
-    wanted = set(ids)
-    days: dict[int, dict[dt.date, Decimal]] = {}
-    for brand_id, day, spend in conn.execute(query):
-        if brand_id in wanted:
-            days.setdefault(brand_id, {})[day] = spend
     dirty = conn.execute(
         select(dirty_days_table.c.day).where(dirty_days_table.c.day >= first, dirty_days_table.c.day < stop)
     )
-    for brand_id, deltas in _unrefreshed_spend(conn, sorted(dirty.scalars()), per="brand").items():
-        if brand_id in wanted and isinstance(brand_id, int):
-            by_day = days.setdefault(brand_id, {})
-            for day, delta in deltas.items():
-                by_day[day] = by_day.get(day, ZERO) + delta
-    return days
+    return {
+        brand_id: deltas
+        for brand_id, deltas in _unrefreshed_spend(conn, sorted(dirty.scalars()), per="brand").items()
+        if isinstance(brand_id, int)
+    }

@@ -273,16 +273,18 @@ class Notification(Base):
 
     seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     # Stable and unique: the receiver's idempotency key (a write's 32-digit prefix, ":" and a
-    # campaign id of up to 64 characters; a uuid for an alert).
+    # campaign id of up to 64 characters, or ":alert:" and the alert's id).
     id: Mapped[str] = mapped_column(String(128), unique=True)
     type: Mapped[str] = mapped_column(String(32))
     occurred_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     brand: Mapped[str] = mapped_column(String(200))
     campaign_id: Mapped[str | None] = mapped_column(String(64))
-    # The payload's "data" object and its one human line, fixed when the row is written.
-    data: Mapped[str] = mapped_column(Text)
-    text: Mapped[str] = mapped_column(Text)
+    # The payload's "data" object and its one human line, fixed when the row is written; none
+    # for an alert's notification, whose payload is rendered from its alert (migration 0012).
+    data: Mapped[str | None] = mapped_column(Text)
+    text: Mapped[str | None] = mapped_column(Text)
+    alert_id: Mapped[int | None] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(16), server_default="pending")  # pending, delivered, failed
     attempts: Mapped[int] = mapped_column(Integer, server_default="0")
     first_attempt_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

@@ -5,7 +5,6 @@ change and alert in the change's own transaction."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import signal
 import subprocess
@@ -17,8 +16,8 @@ import pytest
 from sqlalchemy import Engine, func, select
 
 from budget_pipeline import control
+from budget_pipeline.defs.reporting import build_daily, build_monthly
 from budget_pipeline.ingest.pipeline import ingest_file
-from budget_pipeline.rules.alerts import reached_percents
 from budget_pipeline.store.alerts import alerts
 from budget_pipeline.store.notifications import outbox
 from budget_pipeline.store.schema import campaigns_table, notifications_table, status_log_table
@@ -97,6 +96,33 @@ brands:
     assert _keys(engine) == [("Small", "monthly", "2026-11-01", 50)]
 
 
+def test_late_spend_in_a_past_month_counts_its_refreshed_days_too(engine: Engine, tmp_path: Path) -> None:
+    """The month's days already in the aggregate (refreshed) and the late day not yet refreshed
+    (read from its records) are summed together."""
+    apply_yaml(
+        engine,
+        """
+brands:
+  - name: Small
+    daily_budget: "1000.00"
+    monthly_budget: "100.00"
+    alerts: [50]
+    campaigns: [{id: s1, name: S1}]
+""",
+    )
+    november = dt.datetime(2026, 11, 28, 12, tzinfo=dt.UTC)
+    _spend(engine, tmp_path, "a.csv", ["r1,s1,40,2026-11-28T10:00:00Z"], now=november)
+    build_daily(engine, dt.date(2026, 11, 1), dt.date(2026, 12, 1))
+    build_monthly(engine, dt.date(2026, 11, 1), dt.date(2026, 12, 1))
+    control.enforce_budgets(engine, november, "november")
+    december = dt.datetime(2026, 12, 2, 12, tzinfo=dt.UTC)
+    _spend(engine, tmp_path, "b.csv", ["r2,s1,15,2026-11-29T10:00:00Z"], now=december)
+    control.enforce_budgets(engine, december, "late")
+    with engine.connect() as conn:
+        found = [(a.period, a.period_start, a.percent, a.spend, a.run_id) for a in alerts(conn)]
+    assert found == [("monthly", dt.date(2026, 11, 1), 50, 55, "late")]
+
+
 def test_custom_percents_and_none(engine: Engine, tmp_path: Path) -> None:
     apply_yaml(
         engine,
@@ -165,7 +191,7 @@ def test_every_status_change_and_alert_has_its_notification(acme: Engine, tmp_pa
         ("campaign.resumed", "acme-social"),
     ]
     assert len({r.id for r in rows}) == len(rows)
-    assert len(outcome.alerts) == 2
+    assert outcome.alerts == 2
     paused = rows[-1].payload()
     assert paused["brand"] == "Acme"
     assert paused["text"] == "Acme: campaign Acme Search (acme-search) paused (daily_budget)"
@@ -234,13 +260,16 @@ def test_kill_9_during_a_status_write_leaves_outbox_and_log_in_step(acme: Engine
         assert len([r for r in outbox(conn) if r.type == "budget.alert"]) == 2
 
 
-def test_reached_percents_is_the_comparison_that_pauses() -> None:
-    from decimal import Decimal
-
-    assert reached_percents(Decimal("80"), Decimal("100"), (80, 100)) == [80]
-    assert reached_percents(Decimal("79.999999"), Decimal("100"), (80, 100)) == []
-    assert reached_percents(Decimal("100"), Decimal("100"), (100, 80)) == [80, 100]
-    assert json.dumps(reached_percents(Decimal("0"), Decimal("1"), ())) == "[]"
+def test_a_percent_is_reached_at_or_over_it_to_the_micro_unit(acme: Engine, tmp_path: Path) -> None:
+    """The comparison that pauses (spend at or over), made in the database on exact amounts."""
+    _spend(acme, tmp_path, "a.csv", ["r1,acme-search,79.999999,2026-11-25T15:00:00Z"])
+    control.enforce_budgets(acme, NOON, "under")
+    assert _keys(acme) == []
+    _spend(acme, tmp_path, "b.csv", ["r2,acme-search,0.000001,2026-11-25T15:01:00Z"])
+    control.enforce_budgets(acme, NOON, "at")
+    assert _keys(acme) == [("Acme", "daily", "2026-11-25", 80)]
+    with acme.connect() as conn:
+        assert [(a.spend, a.budget) for a in alerts(conn)] == [(80, 100)]
 
 
 def test_a_campaign_with_the_longest_id_gets_its_notification(engine: Engine, tmp_path: Path) -> None:

@@ -1,4 +1,5 @@
 import datetime as dt
+import json
 from decimal import Decimal
 
 import pytest
@@ -273,7 +274,7 @@ def test_upgrade_to_alerts_and_notifications_keeps_marks_and_starts_empty(db_url
     old_acme(engine)
     with engine.begin() as conn:
         conn.execute(text("INSERT INTO brands_to_enforce (brand_id) VALUES (1)"))
-    upgrade(engine)
+    upgrade(engine, "0011")
     assert current_revision(engine) == "0011"
     with engine.connect() as conn:
         assert conn.execute(text("SELECT brand_id, first_day FROM brands_to_enforce")).all() == [(1, None)]
@@ -306,3 +307,56 @@ def test_a_sqlite_uri_names_its_file_and_leaves_the_working_folder_alone(
     make_engine(f"sqlite:///{database}").dispose()
     make_engine(url).dispose()
     assert list(work.iterdir()) == []
+
+
+def test_alert_notifications_keep_their_payload_across_migration_0012(db_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Migration 0012: an alert's notification written before it keeps its own payload; one
+    written after (rendered from its alert when read) gets that same payload written into it by
+    a downgrade, so no pending notification loses what it says."""
+    from alembic import command
+
+    from budget_pipeline import control
+    from budget_pipeline.ingest.pipeline import ingest_file
+    from budget_pipeline.store.db import _alembic_config
+    from budget_pipeline.store.notifications import outbox
+    from tests.conftest import write_csv
+
+    engine = make_engine(db_url)
+    upgrade(engine, "0011")
+    old_acme(engine)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO notifications (id, type, occurred_at, created_at, brand, data, text) VALUES "
+                "('old', 'budget.alert', '2026-11-24 12:00:00', '2026-11-24 12:00:00', 'Acme',"
+                " '{\"percent\": 80}', 'Acme reached 80%')"
+            )
+        )
+    upgrade(engine)
+    with engine.connect() as conn:
+        (old,) = outbox(conn)
+    assert (old.id, old.data, old.text) == ("old", '{"percent": 80}', "Acme reached 80%")
+    noon = dt.datetime(2026, 11, 25, 17, tzinfo=dt.UTC)
+    ingest_file(engine, write_csv(tmp_path / "a.csv", ["r1,acme-search,85.5,2026-11-25T15:00:00Z"]), now=noon)
+    assert control.enforce_budgets(engine, noon, "run-1").alerts == 1
+    with engine.connect() as conn:
+        rendered = next(row for row in outbox(conn) if row.id != "old")
+    assert rendered.text == "Acme reached 80% of its daily budget for the day of 2026-11-25: 85.50 of 100.00 USD"
+    assert rendered.payload()["data"] == {
+        "period": "daily",
+        "period_start": "2026-11-25",
+        "percent": 80,
+        "spend": "85.50",
+        "budget": "100.00",
+        "currency": "USD",
+        "as_of": "2026-11-25T17:00:00+00:00",
+        "run_id": "run-1",
+    }
+    with engine.begin() as conn:
+        command.downgrade(_alembic_config(conn), "0011")
+    with engine.connect() as conn:
+        kept = conn.execute(text("SELECT id, data, text FROM notifications ORDER BY seq")).all()
+    assert [(i, json.loads(d), t) for i, d, t in kept] == [
+        ("old", {"percent": 80}, "Acme reached 80%"),
+        (rendered.id, rendered.payload()["data"], rendered.text),
+    ]
