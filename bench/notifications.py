@@ -27,6 +27,15 @@ PostgreSQL database made with it as template, a copy of the SQLite file), VACUUM
    --pairs pairs, each on two fresh copies, the sides in alternating order (with first in even
    pairs, without first in odd ones); each pair's ratio with/without and their median printed,
    with the changes, alerts and notifications written.
+   Two starting states, each a template of its own:
+     month at once    as above: the whole month ingested at once, so the first pass also records
+                      every earlier day's alerts of the month (~213k at the defaults) with theirs.
+     earlier alerts   the same, but the month's earlier alerts already recorded, as when the spend
+                      came in day by day and each day was enforced: the benchmark records them
+                      beforehand with the product's own record_alerts, then deletes today's and
+                      this month's alerts and every notification, and clears the brands' late
+                      marks (first_day); the first pass then records only today's and this
+                      month's alerts. The changes are the same in both states.
 
 2. Delivery: the first --deliver (10k) notifications of a "with" copy left pending (the later ones
    marked delivered beforehand by the benchmark, as if an earlier delivery had sent them), then
@@ -77,7 +86,11 @@ from bench.reference import describe  # noqa: E402
 from budget_pipeline import control  # noqa: E402
 from budget_pipeline.delivery import Webhook, deliver_due  # noqa: E402
 from budget_pipeline.ingest.catalog import parse_catalog  # noqa: E402
+from budget_pipeline.rules.calendar import local_date  # noqa: E402
+from budget_pipeline.store.alerts import record_alerts  # noqa: E402
 from budget_pipeline.store.db import make_engine  # noqa: E402
+from budget_pipeline.store.marks import read_marks  # noqa: E402
+from budget_pipeline.store.reads import brand_spend, brands  # noqa: E402
 
 SWITCHED_OFF = (
     "budget_pipeline.store.status.write_change_notifications",
@@ -131,9 +144,11 @@ def load() -> str:
     return f"load average {one:.2f} {five:.2f} {fifteen:.2f}"
 
 
-def count(engine: Engine, table: str) -> int:
+def count(engine: Engine, table: str, run_id: str | None = None) -> int:
+    """The rows of `table` (written by the run `run_id`)."""
+    where = "" if run_id is None else " WHERE run_id = :run"
     with engine.connect() as conn:
-        return int(conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one())  # noqa: S608 - our names
+        return int(conn.execute(text(f"SELECT count(*) FROM {table}{where}"), {"run": run_id}).scalar_one())  # noqa: S608
 
 
 @contextmanager
@@ -180,7 +195,7 @@ def first_pass(url: str, side: str, run_id: str) -> dict[str, Any]:
             "parts": spent,
             "changes": len(outcome.changes),
             "evaluated": outcome.evaluated,
-            "alerts": count(engine, "alerts"),
+            "alerts": count(engine, "alerts", run_id),
             "notifications": count(engine, "notifications"),
             "logged": count(engine, "campaign_status_log"),
         }
@@ -204,21 +219,48 @@ def drop(scratch: PostgresScratch | SqliteScratch, label: str) -> None:
             Path(f"{scratch.folder / label}.db{suffix}").unlink(missing_ok=True)
 
 
-def enforcement_pairs(scratch: PostgresScratch | SqliteScratch, pairs: int) -> tuple[list[float], str]:
+def record_earlier_alerts(url: str) -> None:
+    """The "earlier alerts" state (see the docstring) made from a copy of the prepared one."""
+    engine = make_engine(url)
+    try:
+        with engine.begin() as conn:
+            rows = brands(conn)
+            record_alerts(conn, rows, brand_spend(conn, AS_OF, rows), read_marks(conn).first_days, AS_OF, "earlier")
+            today = min(local_date(AS_OF, zone) for zone in {row.timezone for row in rows.values()})
+            conn.execute(
+                text(
+                    "DELETE FROM alerts WHERE (period = 'daily' AND period_start >= :today)"
+                    " OR (period = 'monthly' AND period_start >= :month)"
+                ),
+                {"today": today, "month": today.replace(day=1)},
+            )
+            conn.execute(text("DELETE FROM notifications"))
+            conn.execute(text("UPDATE brands_to_enforce SET first_day = NULL"))
+        recorded = count(engine, "alerts")
+        print(f"  state       earlier alerts: {recorded:,} alerts of days before today recorded", flush=True)
+        analyze(engine)
+    finally:
+        engine.dispose()
+
+
+def enforcement_pairs(
+    scratch: PostgresScratch | SqliteScratch, pairs: int, template: str = "prepared"
+) -> tuple[list[float], str]:
     """--pairs pairs of first passes with and without; the ratios, and a "with" copy kept for delivery."""
     ratios: list[float] = []
     kept = ""
+    state = {"prepared": "month at once", "earlier": "earlier alerts"}[template]
     for pair in range(pairs):
         order = ("with", "without") if pair % 2 == 0 else ("without", "with")
         started = time.perf_counter()
-        urls = {side: scratch.create(f"p{pair}_{side}", template="prepared") for side in order}
+        urls = {side: scratch.create(f"{template}_p{pair}_{side}", template=template) for side in order}
         copy_s = time.perf_counter() - started
         got = {side: first_pass(urls[side], side, f"bench-notify-{pair}-{side}") for side in order}
         w, wo = got["with"], got["without"]
         ratio = w["seconds"] / wo["seconds"]
         ratios.append(ratio)
         print(
-            f"  pair {pair + 1}      {' then '.join(order)} (copies made in {copy_s:.1f} s): "
+            f"  pair {pair + 1}      [{state}] {' then '.join(order)} (copies made in {copy_s:.1f} s): "
             f"with {w['seconds']:.3f} s / without {wo['seconds']:.3f} s = {ratio:.2f}x; {load()}\n"
             f"              with:    {w['changes']:,} changes of {w['evaluated']:,} campaigns, "
             f"{w['logged']:,} status-log rows, {w['alerts']:,} alerts, {w['notifications']:,} notifications\n"
@@ -232,13 +274,14 @@ def enforcement_pairs(scratch: PostgresScratch | SqliteScratch, pairs: int) -> t
         if w["changes"] != wo["changes"] or w["notifications"] != w["changes"] + w["alerts"]:
             print("  WARNING     the sides differ in changes, or notifications != changes + alerts")
         if pair == pairs - 1:
-            kept = urls["with"]
-            drop(scratch, f"p{pair}_without")
+            kept = f"{template}_p{pair}_with"
+            drop(scratch, f"{template}_p{pair}_without")
         else:
             for side in order:
-                drop(scratch, f"p{pair}_{side}")
+                drop(scratch, f"{template}_p{pair}_{side}")
     print(
-        f"  ratio       with / without, first pass: median {statistics.median(ratios):.2f}x of {pairs} pairs "
+        f"  ratio       [{state}] with / without, first pass: "
+        f"median {statistics.median(ratios):.2f}x of {pairs} pairs "
         f"({', '.join(f'{r:.2f}' for r in ratios)}); target <= 1.3x on PostgreSQL",
         flush=True,
     )
@@ -303,8 +346,11 @@ def bench(backend: str, args: argparse.Namespace, parsed: Any, spend: Path) -> N
     try:
         prepared = scratch.create("prepared")
         prepare(prepared, parsed, spend, args.records)
-        _, kept = enforcement_pairs(scratch, args.pairs)
-        delivery(kept, args.deliver)
+        record_earlier_alerts(scratch.create("earlier", template="prepared"))
+        _, month_at_once = enforcement_pairs(scratch, args.pairs)
+        drop(scratch, month_at_once)
+        _, kept = enforcement_pairs(scratch, args.pairs, "earlier")
+        delivery(scratch.url(kept), args.deliver)
     finally:
         scratch.close()
 

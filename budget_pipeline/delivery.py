@@ -19,6 +19,7 @@ from budget_pipeline.store.notifications import (
     delivery_turn,
     note_not_sent,
     pending,
+    pending_count,
     record_attempts,
 )
 
@@ -29,6 +30,7 @@ URL_NOT_SET = "not sent: BUDGET_WEBHOOK_URL is not set"
 STOP_AFTER_FAILURES = 5
 # Outcomes are written back in batches: a crash in between re-sends a few (at least once).
 WRITE_EVERY = 100
+PAGE = 1000  # pending notifications read at a time
 BUSY = "another delivery is under way; left to it"
 
 
@@ -120,44 +122,67 @@ def deliver_due(engine: Engine, webhook: Webhook, now: dt.datetime) -> Delivery:
 
 def _deliver_due(engine: Engine, webhook: Webhook, now: dt.datetime) -> Delivery:
     done = Delivery()
-    with engine.connect() as conn:
-        rows = pending(conn)
     if not webhook.url:
-        if any(row.last_error != URL_NOT_SET for row in rows):  # nothing to say: nothing written
-            with writing(engine) as conn:
-                note_not_sent(conn, URL_NOT_SET)
-        done.waiting, done.not_sent = len(rows), URL_NOT_SET
+        with writing(engine) as conn:  # said once on each: nothing written when all say it already
+            note_not_sent(conn, URL_NOT_SET)
+            done.waiting, done.not_sent = pending_count(conn), URL_NOT_SET
         return done
     blocked: set[str] = set()
     outcomes: list[Attempt] = []
     in_a_row = 0
-    with requests.Session() as session:
-        for row in rows:
-            # Alerts name no campaign: each is on its own.
-            stream = row.campaign_id or row.id
-            due = row.next_attempt_at is None or row.next_attempt_at <= now
-            if stream in blocked or not due or in_a_row >= STOP_AFTER_FAILURES:
-                blocked.add(stream)
-                done.waiting += 1
-                continue
-            error = post(session, webhook, row)
-            outcome = _outcome(row, error, now)
-            outcomes.append(outcome)
-            if outcome.status == DELIVERED:
-                done.sent += 1
-                in_a_row = 0
-            else:
-                blocked.add(stream)
-                in_a_row += 1
-                done.failed += outcome.status == FAILED
-                done.retried += outcome.status == PENDING
-                if error is not None and error not in done.errors:
-                    done.errors.append(error)
-            if len(outcomes) >= WRITE_EVERY:
-                _write(engine, outcomes)
+    after = 0
+    with _session(webhook.url) as session:
+        while in_a_row < STOP_AFTER_FAILURES:
+            with engine.connect() as conn:  # a page at a time: the outbox may hold 100k's pending
+                rows = pending(conn, after, PAGE)
+            for row in rows:
+                after = row.seq
+                # Alerts name no campaign: each is on its own.
+                stream = row.campaign_id or row.id
+                due = row.next_attempt_at is None or row.next_attempt_at <= now
+                if stream in blocked or not due or in_a_row >= STOP_AFTER_FAILURES:
+                    blocked.add(stream)
+                    done.waiting += 1
+                    continue
+                error = post(session, webhook, row)
+                outcome = _outcome(row, error, now)
+                outcomes.append(outcome)
+                if outcome.status == DELIVERED:
+                    done.sent += 1
+                    in_a_row = 0
+                else:
+                    blocked.add(stream)
+                    in_a_row += 1
+                    done.failed += outcome.status == FAILED
+                    done.retried += outcome.status == PENDING
+                    if error is not None and error not in done.errors:
+                        done.errors.append(error)
+                if len(outcomes) >= WRITE_EVERY:
+                    _write(engine, outcomes)
+            if len(rows) < PAGE:
+                break
     _write(engine, outcomes)
     done.stopped = in_a_row >= STOP_AFTER_FAILURES
+    if done.stopped:
+        with engine.connect() as conn:  # the pages not read: they wait for the next run
+            done.waiting += pending_count(conn, after)
     return done
+
+
+def _session(url: str) -> requests.Session:
+    """A session that keeps its connections alive, with what the environment says about `url`
+    (proxy, CA bundle, .netrc) read once here, not again before every POST."""
+    session = requests.Session()
+    settings = session.merge_environment_settings(url, {}, None, None, None)
+    auth = requests.utils.get_netrc_auth(url)
+    session.trust_env = False
+    session.proxies.update(settings["proxies"])
+    session.verify = settings["verify"]
+    if settings["cert"] is not None:
+        session.cert = settings["cert"]
+    if auth is not None:
+        session.auth = auth
+    return session
 
 
 def _write(engine: Engine, outcomes: list[Attempt]) -> None:

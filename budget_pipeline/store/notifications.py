@@ -27,6 +27,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    bindparam,
     func,
     insert,
     literal,
@@ -220,12 +221,17 @@ def _outbox_row(row: Row[Any]) -> OutboxRow:
     return OutboxRow(**fields)
 
 
-def pending(conn: Connection, limit: int | None = None) -> list[OutboxRow]:
-    """The pending notifications, oldest first."""
-    query = _select().where(n.c.status == PENDING).order_by(n.c.seq)
+def pending(conn: Connection, after: int = 0, limit: int | None = None) -> list[OutboxRow]:
+    """The pending notifications after the one numbered `after`, oldest first."""
+    query = _select().where(n.c.status == PENDING, n.c.seq > after).order_by(n.c.seq)
     if limit is not None:
         query = query.limit(limit)
     return [_outbox_row(row) for row in conn.execute(query).all()]
+
+
+def pending_count(conn: Connection, after: int = 0) -> int:
+    """How many notifications are pending after the one numbered `after`."""
+    return int(conn.execute(select(func.count()).where(n.c.status == PENDING, n.c.seq > after)).scalar_one())
 
 
 def outbox(conn: Connection, only_pending: bool = False, limit: int | None = None) -> list[OutboxRow]:
@@ -252,27 +258,36 @@ class Attempt:
     delivered_at: dt.datetime | None = None
 
 
+_attempt_update = (
+    update(n)
+    .where(n.c.seq == bindparam("b_seq"), n.c.status == PENDING)
+    .values(
+        status=bindparam("b_status"),
+        attempts=bindparam("b_attempts"),
+        first_attempt_at=bindparam("b_first_attempt_at"),
+        next_attempt_at=bindparam("b_next_attempt_at"),
+        last_error=bindparam("b_last_error"),
+        delivered_at=bindparam("b_delivered_at"),
+    )
+)
+
+
 def record_attempts(conn: Connection, attempts: Sequence[Attempt]) -> None:
-    """Write each attempt's outcome onto its notification, in the caller's transaction; a row
-    another delivery has moved on since (it is no longer pending) is left as that one left it."""
-    for attempt in attempts:
-        conn.execute(
-            update(n)
-            .where(n.c.seq == attempt.seq, n.c.status == PENDING)
-            .values(
-                status=attempt.status,
-                attempts=attempt.attempts,
-                first_attempt_at=attempt.first_attempt_at,
-                next_attempt_at=attempt.next_attempt_at,
-                last_error=attempt.last_error,
-                delivered_at=attempt.delivered_at,
-            )
-        )
+    """Write each attempt's outcome onto its notification, in the caller's transaction, in one
+    statement run for them all; a row another delivery has moved on since (it is no longer
+    pending) is left as that one left it."""
+    if attempts:
+        conn.execute(_attempt_update, [{f"b_{k}": v for k, v in vars(attempt).items()} for attempt in attempts])
 
 
 def note_not_sent(conn: Connection, reason: str) -> int:
-    """Say on every pending notification why it was not sent (no attempt counted); how many."""
-    result = conn.execute(update(n).where(n.c.status == PENDING).values(last_error=reason))
+    """Say on every pending notification why it was not sent (no attempt counted), where it
+    does not say so already; how many it was said on."""
+    result = conn.execute(
+        update(n)
+        .where(n.c.status == PENDING, (n.c.last_error.is_(None)) | (n.c.last_error != reason))
+        .values(last_error=reason)
+    )
     return result.rowcount or 0
 
 
@@ -308,7 +323,10 @@ def failed(conn: Connection, limit: int = 20) -> list[OutboxRow]:
     return [_outbox_row(row) for row in conn.execute(query).all()]
 
 
-DELIVERY_LOCK_KEY = 0x6275_6467_6465  # the advisory lock one delivery holds on PostgreSQL
+# The advisory lock one delivery holds on PostgreSQL, per schema: budget databases that share
+# one PostgreSQL database in schemas of their own each deliver their own outbox.
+DELIVERY_LOCK_KEY = 0x6465_6C76  # "delv"
+_delivery_lock = (literal(DELIVERY_LOCK_KEY), func.hashtext(func.current_schema()))
 
 
 @contextmanager
@@ -316,17 +334,17 @@ def delivery_turn(engine: Engine) -> Iterator[bool]:
     """Whether this delivery may go on: one at a time per budget database, whichever process
     asks (`tick`, the sensor's runs), since two at once would POST the same notifications twice
     and could cross a campaign's order. Never waited for: the one that holds it delivers. On
-    PostgreSQL a session advisory lock, on SQLite a lock on a file named after the database;
+    PostgreSQL a session advisory lock of the schema, on SQLite a lock on a file named after the database;
     either ends with its process."""
     if engine.dialect.name == "postgresql":
         with engine.connect() as conn:
-            mine = bool(conn.execute(select(func.pg_try_advisory_lock(DELIVERY_LOCK_KEY))).scalar())
+            mine = bool(conn.execute(select(func.pg_try_advisory_lock(*_delivery_lock))).scalar())
             conn.commit()
             try:
                 yield mine
             finally:
                 if mine:
-                    conn.execute(select(func.pg_advisory_unlock(DELIVERY_LOCK_KEY)))
+                    conn.execute(select(func.pg_advisory_unlock(*_delivery_lock)))
                     conn.commit()
         return
     database = sqlite_file(engine.url)

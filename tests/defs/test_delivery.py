@@ -16,7 +16,7 @@ import pytest
 from dagster import DagsterInstance, RunRequest, SkipReason, build_sensor_context
 from sqlalchemy import Engine
 
-from budget_pipeline import control
+from budget_pipeline import control, delivery
 from budget_pipeline.defs.resources import BudgetDatabase, WebhookResource
 from budget_pipeline.delivery import BUSY, URL_NOT_SET, Webhook, deliver_due
 from budget_pipeline.ingest.pipeline import ingest_file
@@ -107,6 +107,17 @@ def test_connection_refused_keeps_them_pending_with_the_reason(acme: Engine, tmp
         assert {(r.status, r.last_error) for r in outbox(conn)} == {("pending", "connection refused")}
 
 
+def test_a_dead_receiver_stops_the_run_and_the_pages_not_read_wait(
+    acme: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(delivery, "PAGE", 2)
+    monkeypatch.setattr(delivery, "STOP_AFTER_FAILURES", 2)
+    _pause(acme, tmp_path)  # four notifications, each of a stream of its own
+    done = deliver_due(acme, Webhook(closed_port_url()), NOON)
+    assert (done.sent, done.retried, done.waiting, done.stopped) == (0, 2, 2, True)
+    assert sorted(_status(acme).values()) == [("pending", 0), ("pending", 0), ("pending", 1), ("pending", 1)]
+
+
 def test_a_hanging_receiver_times_out_and_never_holds_up_enforcement(acme: Engine, tmp_path: Path) -> None:
     _pause(acme, tmp_path)
     with receiver(HANG, HANG, HANG, HANG) as hook:
@@ -129,7 +140,13 @@ def test_a_hanging_receiver_times_out_and_never_holds_up_enforcement(acme: Engin
     assert errors == {"no answer within 1 s"}
 
 
-def test_a_campaigns_later_notification_waits_for_its_earlier_one(acme: Engine, tmp_path: Path) -> None:
+@pytest.mark.parametrize("page", [delivery.PAGE, 1], ids=["one page", "a page per notification"])
+def test_a_campaigns_later_notification_waits_for_its_earlier_one(
+    acme: Engine, tmp_path: Path, page: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The outbox is read a page at a time: a campaign's earlier failure holds its later
+    notifications back in later pages too."""
+    monkeypatch.setattr(delivery, "PAGE", page)
     _pause(acme, tmp_path)
     control.reset_budgets(acme, NOON + dt.timedelta(days=1), "reset", monthly=False)  # resumes both
     with receiver(500) as hook:
@@ -251,3 +268,23 @@ def test_one_delivery_at_a_time(acme: Engine, tmp_path: Path) -> None:
     ids = [got.json["id"] for got in hook.received]
     assert len(ids) == len(set(ids)) == 4
     assert set(_status(acme).values()) == {("delivered", 1)}
+
+
+def test_budget_databases_in_schemas_of_one_database_each_deliver_their_own(db_url: str) -> None:
+    """On PostgreSQL the delivery lock is the schema's: a delivery under way in one schema never
+    makes another schema's delivery (another budget database) wait for its next run."""
+    from budget_pipeline.store.db import make_engine
+    from budget_pipeline.store.notifications import delivery_turn
+    from tests.conftest import PG_URL
+
+    if not db_url.startswith("postgresql"):
+        pytest.skip("a SQLite budget database is a file of its own")
+    mine, same, other = make_engine(db_url), make_engine(db_url), make_engine(PG_URL)
+    try:
+        with delivery_turn(mine) as first, delivery_turn(same) as second, delivery_turn(other) as elsewhere:
+            assert (first, second, elsewhere) == (True, False, True)
+        with delivery_turn(same) as after:
+            assert after
+    finally:
+        for engine in (mine, same, other):
+            engine.dispose()
