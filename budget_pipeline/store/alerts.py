@@ -43,7 +43,7 @@ from sqlalchemy.sql.functions import FunctionElement
 from budget_pipeline.rules.alerts import DAILY, MONTHLY
 from budget_pipeline.rules.calendar import month_start
 from budget_pipeline.rules.notifications import BUDGET_ALERT
-from budget_pipeline.store.bulk import empty_temp_table, insert_arrow
+from budget_pipeline.store.bulk import analyze_temp, empty_temp_table, insert_arrow
 from budget_pipeline.store.reads import BrandRow, BrandSpend, unrefreshed_brand_days
 from budget_pipeline.store.schema import alerts_table, brands_table, daily_brand_table, notifications_table
 from budget_pipeline.store.types import Money, to_micros
@@ -118,6 +118,7 @@ def _stage(conn: Connection, table: Table, columns: dict[str, pa.Array]) -> None
     rows = pa.table(columns)
     if rows.num_rows:
         insert_arrow(conn, table.name, rows)
+    analyze_temp(conn, table.name)
 
 
 def record_alerts(
@@ -236,6 +237,7 @@ def _stage_late_periods(conn: Connection, late: Mapping[int, tuple[dt.date, dt.d
     conn.execute(
         insert(_periods).from_select(["brand_id", "period", "period_start", "spend"], union_all(daily, monthly))
     )
+    analyze_temp(conn, _periods.name)
 
 
 def _insert_new_alerts(conn: Connection, as_of: dt.datetime, run_id: str) -> None:

@@ -33,6 +33,13 @@ def empty_temp_table(conn: Connection, table: Table) -> None:
         conn.execute(delete(table))  # SQLite drops the pages of a DELETE without WHERE at once
 
 
+def analyze_temp(conn: Connection, temp_table: str) -> None:
+    """Give PostgreSQL's planner the size of a freshly filled temp table (autovacuum never sees
+    temp tables), so a join against it is planned for its real size."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"ANALYZE {temp_table}")
+
+
 def arrow_csv(table: pa.Table) -> bytes:
     """`table` as headerless CSV, every string quoted (so "" stays an empty string for COPY)."""
     buffer = io.BytesIO()

@@ -17,17 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
-    Column,
     Connection,
     Engine,
-    Integer,
-    MetaData,
     Row,
     Select,
-    String,
-    Table,
-    Text,
+    and_,
     bindparam,
+    case,
     func,
     insert,
     literal,
@@ -39,83 +35,43 @@ from budget_pipeline.rules.money import money_text
 from budget_pipeline.rules.notifications import (
     DELIVERED,
     FAILED,
+    PAUSED,
     PENDING,
+    REASONS_CHANGED,
+    RESUMED,
     change_summary,
-    change_type,
 )
-from budget_pipeline.rules.reasons import ALL_REASONS, Change, format_reasons
-from budget_pipeline.store.bulk import empty_temp_table
+from budget_pipeline.rules.reasons import parse_reasons
 from budget_pipeline.store.db import sqlite_file
-from budget_pipeline.store.schema import alerts_table, brands_table, campaigns_table, notifications_table
-
-a, b, c, n = alerts_table, brands_table, campaigns_table, notifications_table
-
-# The kinds of change one status write makes: a mass change has many campaigns and few kinds,
-# so each kind's payload is written once and joined to its campaigns in the database.
-_kinds = Table(
-    "change_kinds",
-    MetaData(),
-    Column("kind", Integer, primary_key=True),
-    Column("type", String(32), nullable=False),
-    Column("data", Text, nullable=False),
-    Column("summary", Text, nullable=False),
-    prefixes=["TEMPORARY"],
-    postgresql_on_commit="DELETE ROWS",
+from budget_pipeline.store.schema import (
+    alerts_table,
+    brands_table,
+    campaigns_table,
+    notifications_table,
+    status_log_table,
 )
 
-KindKey = tuple[frozenset[str], frozenset[str], bool]
+a, b, c, n, log = alerts_table, brands_table, campaigns_table, notifications_table, status_log_table
+# The brand of an alert, and the brand of a campaign: each notification's payload names one.
+alert_brand, campaign_brand = b.alias("alert_brand"), b.alias("campaign_brand")
 
 
-def change_kinds(changes: Sequence[Change]) -> tuple[list[int], dict[KindKey, int]]:
-    """The kind number of each change, and the kinds: (reasons before, after, predicted)."""
-    kinds: dict[KindKey, int] = {}
-    numbers = [kinds.setdefault((ch.before, ch.after, ch.predicted), len(kinds)) for ch in changes]
-    return numbers, kinds
-
-
-def _ordered(reasons: frozenset[str]) -> list[str]:
-    return [r for r in ALL_REASONS if r in reasons]
-
-
-def write_change_notifications(
-    conn: Connection, stage: Table, kinds: dict[KindKey, int], as_of: dt.datetime, run_id: str
-) -> None:
-    """One notification per staged change (`stage`: a campaign `id` and its `kind` a row), in
-    the caller's transaction. Ids are a random prefix of this write and the campaign's id."""
-    empty_temp_table(conn, _kinds)
-    rows = []
-    for (before, after, predicted), kind in kinds.items():
-        data = {
-            "active_before": not before,
-            "active_after": not after,
-            "reasons_before": _ordered(before),
-            "reasons_after": _ordered(after),
-            "changed_reason": format_reasons(before ^ after),
-            "predicted": predicted,
-            "as_of": as_of.isoformat(),
-            "run_id": run_id,
-        }
-        summary = change_summary(before, after, _ordered(after))
-        rows.append({"kind": kind, "type": change_type(before, after), "data": json.dumps(data), "summary": summary})
-    conn.execute(insert(_kinds), rows)
-    s, k = stage.c, _kinds.c
-    prefix = uuid.uuid4().hex
-    text = b.c.name + literal(": campaign ") + c.c.name + literal(" (") + s.id + literal(") ") + k.summary
+def write_change_notifications(conn: Connection, after: int) -> None:
+    """One notification per status-log row written since the row `after` (this write's), in the
+    caller's transaction, in log order; its payload is rendered from its log row when it is read.
+    Ids are a random prefix of this write and the campaign's id."""
+    prefix = uuid.uuid4().hex + ":"
+    kind = case(
+        (and_(log.c.active_before, ~log.c.active_after), literal(PAUSED)),
+        (and_(~log.c.active_before, log.c.active_after), literal(RESUMED)),
+        else_=literal(REASONS_CHANGED),
+    )
     conn.execute(
         insert(n).from_select(
-            ["id", "type", "occurred_at", "created_at", "brand", "campaign_id", "data", "text"],
-            select(
-                literal(prefix + ":") + s.id,
-                k.type,
-                literal(as_of, n.c.occurred_at.type),
-                literal(as_of, n.c.created_at.type),
-                b.c.name,
-                s.id,
-                k.data,
-                text,
-            )
-            .select_from(stage.join(_kinds, k.kind == s.kind).join(c, c.c.id == s.id).join(b, b.c.id == c.c.brand_id))
-            .order_by(s.id),
+            ["id", "type", "occurred_at", "created_at", "campaign_id", "log_id"],
+            select(literal(prefix) + log.c.campaign_id, kind, log.c.at, log.c.at, log.c.campaign_id, log.c.id)
+            .where(log.c.id > after)
+            .order_by(log.c.id),
         )
     )
 
@@ -178,47 +134,87 @@ _COLUMNS = (
     n.c.next_attempt_at,
     n.c.last_error,
 )
-# An alert's notification holds no payload of its own: it is rendered from the alert it names.
-_ALERT_COLUMNS = (
+# Notifications written since migration 0012 hold no payload of their own: an alert's is
+# rendered from its alert, a status change's from its status-log row (both never change after).
+_SOURCE_COLUMNS = (
     a.c.period,
     a.c.period_start,
     a.c.percent,
     a.c.spend,
     a.c.budget,
-    a.c.at,
-    a.c.run_id,
-    b.c.currency,
+    a.c.at.label("alert_at"),
+    a.c.run_id.label("alert_run_id"),
+    func.coalesce(alert_brand.c.currency, "").label("currency"),
+    func.coalesce(n.c.brand, alert_brand.c.name, campaign_brand.c.name, "").label("brand_name"),
+    c.c.name.label("campaign_name"),
+    log.c.active_before,
+    log.c.active_after,
+    log.c.reasons_before,
+    log.c.reasons_after,
+    log.c.changed_reason,
+    log.c.predicted,
+    log.c.at.label("log_at"),
+    log.c.run_id.label("log_run_id"),
 )
+_SOURCE_NAMES = tuple(column.name for column in _SOURCE_COLUMNS)
 
 
 def _select() -> Select[Any]:
-    return select(*_COLUMNS, *_ALERT_COLUMNS).select_from(
-        n.outerjoin(a, a.c.id == n.c.alert_id).outerjoin(b, b.c.id == a.c.brand_id)
+    return select(*_COLUMNS, *_SOURCE_COLUMNS).select_from(
+        n.outerjoin(a, a.c.id == n.c.alert_id)
+        .outerjoin(alert_brand, alert_brand.c.id == a.c.brand_id)
+        .outerjoin(log, log.c.id == n.c.log_id)
+        .outerjoin(c, c.c.id == n.c.campaign_id)
+        .outerjoin(campaign_brand, campaign_brand.c.id == c.c.brand_id)
     )
 
 
 def _outbox_row(row: Row[Any]) -> OutboxRow:
-    """An outbox row, an alert's payload rendered from its alert (the same on every read: an
-    alert is never changed)."""
+    """An outbox row with its payload: its own, or rendered from the alert or the status-log
+    row it names (the same on every read)."""
     fields = row._asdict()
-    alert = {column.name: fields.pop(column.name) for column in _ALERT_COLUMNS}
-    if fields["data"] is None:
-        spend, budget = money_text(alert["spend"]), money_text(alert["budget"])
-        data = {
-            "period": alert["period"],
-            "period_start": alert["period_start"].isoformat(),
-            "percent": alert["percent"],
-            "spend": spend,
-            "budget": budget,
-            "currency": alert["currency"],
-            "as_of": alert["at"].isoformat(),
-            "run_id": alert["run_id"],
-        }
-        fields["data"] = json.dumps(data)
-        fields["text"] = alert_text(
-            fields["brand"], alert["period"], alert["period_start"], alert["percent"], spend, budget, alert["currency"]
-        )
+    source = {name: fields.pop(name) for name in _SOURCE_NAMES}
+    fields["brand"] = source["brand_name"]
+    if fields["data"] is None and source["period"] is not None:
+        fields["data"], fields["text"] = _alert_payload(fields["brand"], source)
+    elif fields["data"] is None and source["active_before"] is not None:
+        fields["data"], fields["text"] = _change_payload(fields["brand"], fields["campaign_id"], source)
     return OutboxRow(**fields)
+
+
+def _alert_payload(brand: str, alert: dict[str, Any]) -> tuple[str, str]:
+    spend, budget = money_text(alert["spend"]), money_text(alert["budget"])
+    data = {
+        "period": alert["period"],
+        "period_start": alert["period_start"].isoformat(),
+        "percent": alert["percent"],
+        "spend": spend,
+        "budget": budget,
+        "currency": alert["currency"],
+        "as_of": alert["alert_at"].isoformat(),
+        "run_id": alert["alert_run_id"],
+    }
+    text = alert_text(brand, alert["period"], alert["period_start"], alert["percent"], spend, budget, alert["currency"])
+    return json.dumps(data), text
+
+
+def _change_payload(brand: str, campaign_id: str, change: dict[str, Any]) -> tuple[str, str]:
+    """A status change's data and line; reasons in the contract's order (the log keeps them so)."""
+    before = [r for r in change["reasons_before"].split(",") if r]
+    after = [r for r in change["reasons_after"].split(",") if r]
+    data = {
+        "active_before": bool(change["active_before"]),
+        "active_after": bool(change["active_after"]),
+        "reasons_before": before,
+        "reasons_after": after,
+        "changed_reason": change["changed_reason"],
+        "predicted": bool(change["predicted"]),
+        "as_of": change["log_at"].isoformat(),
+        "run_id": change["log_run_id"],
+    }
+    summary = change_summary(parse_reasons(change["reasons_before"]), parse_reasons(change["reasons_after"]), after)
+    name = change["campaign_name"] if change["campaign_name"] is not None else campaign_id
+    return json.dumps(data), f"{brand}: campaign {name} ({campaign_id}) {summary}"
 
 
 def pending(conn: Connection, after: int = 0, limit: int | None = None) -> list[OutboxRow]:

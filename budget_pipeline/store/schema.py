@@ -278,13 +278,16 @@ class Notification(Base):
     type: Mapped[str] = mapped_column(String(32))
     occurred_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
-    brand: Mapped[str] = mapped_column(String(200))
+    # An alert's brand; none for a status change, whose campaign's brand it is (0012).
+    brand: Mapped[str | None] = mapped_column(String(200))
     campaign_id: Mapped[str | None] = mapped_column(String(64))
-    # The payload's "data" object and its one human line, fixed when the row is written; none
-    # for an alert's notification, whose payload is rendered from its alert (migration 0012).
+    # The payload's "data" object and its one human line, fixed when the row was written before
+    # migration 0012; since then none: the payload is rendered, when read, from the alert or
+    # the status-log row the notification names (neither ever changes).
     data: Mapped[str | None] = mapped_column(Text)
     text: Mapped[str | None] = mapped_column(Text)
     alert_id: Mapped[int | None] = mapped_column(Integer)
+    log_id: Mapped[int | None] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(16), server_default="pending")  # pending, delivered, failed
     attempts: Mapped[int] = mapped_column(Integer, server_default="0")
     first_attempt_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

@@ -12,7 +12,6 @@ from sqlalchemy import (
     Boolean,
     Column,
     Connection,
-    Integer,
     MetaData,
     String,
     Table,
@@ -24,8 +23,8 @@ from sqlalchemy import (
 )
 
 from budget_pipeline.rules.reasons import Change, Reasons, format_reasons, parse_reasons
-from budget_pipeline.store.bulk import empty_temp_table, insert_arrow
-from budget_pipeline.store.notifications import change_kinds, write_change_notifications
+from budget_pipeline.store.bulk import analyze_temp, empty_temp_table, insert_arrow
+from budget_pipeline.store.notifications import write_change_notifications
 from budget_pipeline.store.schema import (
     brands_table,
     campaigns_table,
@@ -49,17 +48,9 @@ _changes = Table(
     Column("reasons_before", String(200), nullable=False),
     Column("changed_reason", String(200), nullable=False),
     Column("predicted", Boolean, nullable=False),
-    Column("kind", Integer, nullable=False),  # its notification's kind (store.notifications)
     prefixes=["TEMPORARY"],
     postgresql_on_commit="DELETE ROWS",
 )
-
-
-def _analyze(conn: Connection, temp_table: str) -> None:
-    """Give PostgreSQL's planner the size of a freshly filled temp table (autovacuum never sees
-    temp tables), so a join against it is planned for its real size."""
-    if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql(f"ANALYZE {temp_table}")
 
 
 def lock_status(conn: Connection) -> None:
@@ -184,9 +175,8 @@ def mark_reset(conn: Connection, brand_days: dict[int, dt.date], *, monthly: boo
         conn.execute(update(b).where(b.c.id.in_(ids)).values({column: day}))
 
 
-def _stage_changes(conn: Connection, changes: Sequence[Change], kinds: list[int]) -> None:
-    """Put `changes`, with the fields of their log rows and their notifications' kinds, in the
-    status_changes temp table."""
+def _stage_changes(conn: Connection, changes: Sequence[Change]) -> None:
+    """Put `changes`, with the fields of their log rows, in the status_changes temp table."""
     empty_temp_table(conn, _changes)
     staged = {
         "id": [ch.campaign_id for ch in changes],
@@ -196,7 +186,6 @@ def _stage_changes(conn: Connection, changes: Sequence[Change], kinds: list[int]
         "reasons_before": [format_reasons(ch.before) for ch in changes],
         "changed_reason": [format_reasons(ch.changed) for ch in changes],
         "predicted": [ch.predicted for ch in changes],
-        "kind": kinds,
     }
     insert_arrow(conn, "status_changes", pa.table(staged))
 
@@ -208,14 +197,14 @@ def write_changes(conn: Connection, changes: Sequence[Change], as_of: dt.datetim
     as the day's first enforcement, binds no value per campaign)."""
     if not changes:
         return
-    numbers, kinds = change_kinds(changes)
-    _stage_changes(conn, changes, numbers)
-    _analyze(conn, "status_changes")
+    _stage_changes(conn, changes)
+    analyze_temp(conn, "status_changes")
     s = _changes.c
     conn.execute(
         update(c).where(c.c.id == s.id).values(active=s.active, pause_reasons=s.pause_reasons, status_changed_at=as_of)
     )
     log = status_log_table
+    logged_before = conn.execute(select(func.coalesce(func.max(log.c.id), 0))).scalar_one()
     conn.execute(
         insert(log).from_select(
             [
@@ -243,4 +232,4 @@ def write_changes(conn: Connection, changes: Sequence[Change], as_of: dt.datetim
             ).order_by(s.id),
         )
     )
-    write_change_notifications(conn, _changes, kinds, as_of, run_id)
+    write_change_notifications(conn, logged_before)

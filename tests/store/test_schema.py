@@ -309,10 +309,10 @@ def test_a_sqlite_uri_names_its_file_and_leaves_the_working_folder_alone(
     assert list(work.iterdir()) == []
 
 
-def test_alert_notifications_keep_their_payload_across_migration_0012(db_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    """Migration 0012: an alert's notification written before it keeps its own payload; one
-    written after (rendered from its alert when read) gets that same payload written into it by
-    a downgrade, so no pending notification loses what it says."""
+def test_notifications_keep_their_payload_across_migration_0012(db_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Migration 0012: a notification written before it keeps its own payload; those written
+    after (rendered when read from their alert or status-log row) get that same payload written
+    into them by a downgrade, so no pending notification loses what it says."""
     from alembic import command
 
     from budget_pipeline import control
@@ -339,10 +339,24 @@ def test_alert_notifications_keep_their_payload_across_migration_0012(db_url: st
     noon = dt.datetime(2026, 11, 25, 17, tzinfo=dt.UTC)
     ingest_file(engine, write_csv(tmp_path / "a.csv", ["r1,acme-search,85.5,2026-11-25T15:00:00Z"]), now=noon)
     assert control.enforce_budgets(engine, noon, "run-1").alerts == 1
+    ingest_file(engine, write_csv(tmp_path / "b.csv", ["r2,acme-social,20,2026-11-25T15:01:00Z"]), now=noon)
+    assert len(control.enforce_budgets(engine, noon, "run-2").changes) == 2
     with engine.connect() as conn:
-        rendered = next(row for row in outbox(conn) if row.id != "old")
-    assert rendered.text == "Acme reached 80% of its daily budget for the day of 2026-11-25: 85.50 of 100.00 USD"
-    assert rendered.payload()["data"] == {
+        rendered = [row for row in reversed(outbox(conn)) if row.id != "old"]
+    assert [row.type for row in rendered] == ["budget.alert", "campaign.paused", "campaign.paused", "budget.alert"]
+    assert rendered[1].text == "Acme: campaign acme-search (acme-search) paused (daily_budget)"  # named so by old_acme
+    assert rendered[1].payload()["data"] == {
+        "active_before": True,
+        "active_after": False,
+        "reasons_before": [],
+        "reasons_after": ["daily_budget"],
+        "changed_reason": "daily_budget",
+        "predicted": False,
+        "as_of": "2026-11-25T17:00:00+00:00",
+        "run_id": "run-2",
+    }
+    assert rendered[0].text == "Acme reached 80% of its daily budget for the day of 2026-11-25: 85.50 of 100.00 USD"
+    assert rendered[0].payload()["data"] == {
         "period": "daily",
         "period_start": "2026-11-25",
         "percent": 80,
@@ -355,8 +369,8 @@ def test_alert_notifications_keep_their_payload_across_migration_0012(db_url: st
     with engine.begin() as conn:
         command.downgrade(_alembic_config(conn), "0011")
     with engine.connect() as conn:
-        kept = conn.execute(text("SELECT id, data, text FROM notifications ORDER BY seq")).all()
-    assert [(i, json.loads(d), t) for i, d, t in kept] == [
-        ("old", {"percent": 80}, "Acme reached 80%"),
-        (rendered.id, rendered.payload()["data"], rendered.text),
+        kept = conn.execute(text("SELECT id, brand, data, text FROM notifications ORDER BY seq")).all()
+    assert [(i, brand, json.loads(d), t) for i, brand, d, t in kept] == [
+        ("old", "Acme", {"percent": 80}, "Acme reached 80%"),
+        *((row.id, "Acme", row.payload()["data"], row.text) for row in rendered),
     ]
