@@ -12,7 +12,6 @@ not recorded yet, and one more writes their notifications."""
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -44,6 +43,7 @@ from budget_pipeline.rules.alerts import DAILY, MONTHLY
 from budget_pipeline.rules.calendar import month_start
 from budget_pipeline.rules.notifications import BUDGET_ALERT
 from budget_pipeline.store.bulk import analyze_temp, empty_temp_table, insert_arrow
+from budget_pipeline.store.notifications import write_prefix
 from budget_pipeline.store.reads import BrandRow, BrandSpend, unrefreshed_brand_days
 from budget_pipeline.store.schema import alerts_table, brands_table, daily_brand_table, notifications_table
 from budget_pipeline.store.types import Money, to_micros
@@ -135,22 +135,31 @@ def record_alerts(
     whose new spend reaches back to an earlier local day (`first_days`), of each day from that
     one and each whole month before this one from that day's month. How many were recorded."""
     watched = [brand for brand in brand_rows.values() if brand.alerts and brand.id in spend]
-    if not watched:
+    late = {
+        brand.id: (first, spend[brand.id].local_date)
+        for brand in watched
+        if (first := first_days.get(brand.id)) is not None and first < spend[brand.id].local_date
+    }
+    # Only the current periods at or over their brand's lowest percent can have a new alert (the
+    # database compares each percent on exact amounts again); most brands, most passes, have none.
+    current = [
+        (brand.id, period, start, amount)
+        for brand in watched
+        for period, start, amount, budget in (
+            (DAILY, spend[brand.id].local_date, spend[brand.id].daily, brand.daily_budget),
+            (MONTHLY, month_start(spend[brand.id].local_date), spend[brand.id].monthly, brand.monthly_budget),
+        )
+        if amount * 100 >= budget * min(brand.alerts)
+    ]
+    if not current and not late:
         return 0
-    percents = [(brand.id, percent) for brand in watched for percent in brand.alerts]
+    in_play = {row[0] for row in current} | set(late)
+    percents = [(brand.id, percent) for brand in watched if brand.id in in_play for percent in brand.alerts]
     _stage(
         conn,
         _percents,
         {"brand_id": pa.array([bid for bid, _ in percents]), "percent": pa.array([p for _, p in percents])},
     )
-    current = [
-        (brand.id, period, start, amount)
-        for brand in watched
-        for period, start, amount in (
-            (DAILY, spend[brand.id].local_date, spend[brand.id].daily),
-            (MONTHLY, month_start(spend[brand.id].local_date), spend[brand.id].monthly),
-        )
-    ]
     _stage(
         conn,
         _periods,
@@ -161,11 +170,6 @@ def record_alerts(
             "spend": _money(conn, [row[3] for row in current]),
         },
     )
-    late = {
-        brand.id: (first, spend[brand.id].local_date)
-        for brand in watched
-        if (first := first_days.get(brand.id)) is not None and first < spend[brand.id].local_date
-    }
     if late:
         _stage_late_periods(conn, late)
     before = conn.execute(select(func.coalesce(func.max(a.c.id), 0))).scalar_one()
@@ -275,7 +279,7 @@ def _insert_new_alerts(conn: Connection, as_of: dt.datetime, run_id: str) -> Non
 def _write_notifications(conn: Connection, after: int) -> int:
     """One budget.alert notification per alert recorded since the alert `after` (this write's),
     in order; its payload is rendered from the alert when it is read. How many."""
-    prefix = uuid.uuid4().hex + ":alert:"
+    prefix = write_prefix() + ":alert:"
     result = conn.execute(
         insert(n).from_select(
             ["id", "type", "occurred_at", "created_at", "brand", "campaign_id", "alert_id"],

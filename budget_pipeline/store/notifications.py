@@ -8,8 +8,8 @@ import datetime as dt
 import fcntl
 import hashlib
 import json
+import secrets
 import tempfile
-import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -56,11 +56,18 @@ a, b, c, n, log = alerts_table, brands_table, campaigns_table, notifications_tab
 alert_brand, campaign_brand = b.alias("alert_brand"), b.alias("campaign_brand")
 
 
+def write_prefix() -> str:
+    """A random prefix that makes the ids of one write's notifications unique: 64 random bits
+    (a collision of two writes' prefixes fails the later write on the unique id, to be tried
+    again), short because the unique index of the ids is most of an outbox row's cost."""
+    return secrets.token_hex(8)
+
+
 def write_change_notifications(conn: Connection, after: int) -> None:
     """One notification per status-log row written since the row `after` (this write's), in the
     caller's transaction, in log order; its payload is rendered from its log row when it is read.
     Ids are a random prefix of this write and the campaign's id."""
-    prefix = uuid.uuid4().hex + ":"
+    prefix = write_prefix() + ":"
     kind = case(
         (and_(log.c.active_before, ~log.c.active_after), literal(PAUSED)),
         (and_(~log.c.active_before, log.c.active_after), literal(RESUMED)),

@@ -272,7 +272,7 @@ class Notification(Base):
     __tablename__ = "notifications"
 
     seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    # Stable and unique: the receiver's idempotency key (a write's 32-digit prefix, ":" and a
+    # Stable and unique: the receiver's idempotency key (a write's 16-digit random prefix, ":" and a
     # campaign id of up to 64 characters, or ":alert:" and the alert's id).
     id: Mapped[str] = mapped_column(String(128), unique=True)
     type: Mapped[str] = mapped_column(String(32))
