@@ -53,6 +53,7 @@ from budget_pipeline.store.reads import (
 from budget_pipeline.store.status import (
     dayparting_groups,
     dayparting_members,
+    few_rows_ahead,
     group_members,
     lock_status,
     mark_reset,
@@ -214,6 +215,7 @@ def enforce_budgets(engine: Engine, as_of: dt.datetime, run_id: str, *, full: bo
             turned = sorted({row.timezone for row in brand_rows.values()})
         else:
             ids, turned = scope
+            few_rows_ahead(conn)
             brand_rows = brands(conn, ids)
             evaluated, changes, spend = _budget_changes(conn, as_of, brand_rows, decide, ids, predictive=True)
         write_changes(conn, changes, as_of, run_id)

@@ -200,16 +200,18 @@ def brand_spend(
         b.join(zone_today, zone_today.c.timezone == b.c.timezone)
     )
     after, stop = _later_days(as_of, zones)
-    later_query = (
-        select(bd.c.brand_id, func.sum(bd.c.spend))
-        .select_from(bd.join(b, b.c.id == bd.c.brand_id).join(zone_today, zone_today.c.timezone == b.c.timezone))
-        .where(bd.c.day > after, bd.c.day < stop, bd.c.day > zone_today.c.day, bd.c.day < zone_today.c.next_month)
-        .group_by(bd.c.brand_id)
-    )
     if len(brand_rows) <= IN_LIST_LIMIT:  # a few brands (an incremental enforcement): looked up, not scanned
         ids = sorted(brand_rows)
-        query, later_query = query.where(b.c.id.in_(ids)), later_query.where(bd.c.brand_id.in_(ids))
-    later = dict(conn.execute(later_query).all())
+        query = query.where(b.c.id.in_(ids))
+        later = _later_spend_of(conn, as_of, brand_rows, after, stop)
+    else:
+        later_query = (
+            select(bd.c.brand_id, func.sum(bd.c.spend))
+            .select_from(bd.join(b, b.c.id == bd.c.brand_id).join(zone_today, zone_today.c.timezone == b.c.timezone))
+            .where(bd.c.day > after, bd.c.day < stop, bd.c.day > zone_today.c.day, bd.c.day < zone_today.c.next_month)
+            .group_by(bd.c.brand_id)
+        )
+        later = dict(conn.execute(later_query).all())
     correction = _unrefreshed_spend(conn, _unrefreshed_days(conn, as_of, zones), per="brand")
     spend = {}
     for brand_id, day, day_spend, month_spend in conn.execute(query).all():
@@ -221,6 +223,26 @@ def brand_spend(
             on_day, to_date = _corrected(correction, brand_id, day, on_day, to_date)
         spend[brand_id] = BrandSpend(day, on_day, to_date)
     return spend
+
+
+def _later_spend_of(
+    conn: Connection, as_of: dt.datetime, brand_rows: dict[int, BrandRow], after: dt.date, stop: dt.date
+) -> dict[int, Decimal]:
+    """Each of a few brands' spend on the days after its local date of `as_of` in that month:
+    their rows of the later days read by brand (the ids in the index condition, not a filter
+    over every brand's rows of those days), then matched to each brand's own date here."""
+    rows = conn.execute(
+        select(bd.c.brand_id, bd.c.day, bd.c.spend).where(
+            bd.c.day > after, bd.c.day < stop, bd.c.brand_id.in_(sorted(brand_rows))
+        )
+    )
+    later: dict[int, Decimal] = {}
+    today = {zone: local_date(as_of, zone) for zone in {row.timezone for row in brand_rows.values()}}
+    for brand_id, day, spend in rows:
+        own = today[brand_rows[brand_id].timezone]
+        if own < day < next_month_start(own):
+            later[brand_id] = later.get(brand_id, ZERO) + spend
+    return later
 
 
 def capped_campaigns_with_spend(
@@ -265,7 +287,9 @@ def capped_campaigns_with_spend(
     )
     if brand_ids is not None:
         ids = sorted(set(brand_ids))
-        query, later_query = query.where(c.c.brand_id.in_(ids)), later_query.where(c.c.brand_id.in_(ids))
+        # Named on brands too: the planner then looks the few brands up instead of hashing all.
+        query = query.where(c.c.brand_id.in_(ids), b.c.id.in_(ids))
+        later_query = later_query.where(c.c.brand_id.in_(ids), b.c.id.in_(ids))
     later = dict(conn.execute(later_query).all())
     correction = _unrefreshed_spend(conn, _unrefreshed_days(conn, as_of, zones), per="campaign")
     today = {row.id: local_date(as_of, row.timezone) for row in brand_rows.values()}

@@ -218,6 +218,10 @@ class DailyBrandSpend(_BrandTotal, Base):
 
     day: Mapped[dt.date] = mapped_column(Date, primary_key=True, sort_order=0)
 
+    # A few brands' days (an incremental enforcement's later days, late spend's alerts) are read
+    # by brand, not by scanning every brand's rows of those days (migration 0013).
+    __table_args__ = (Index("ix_daily_brand_spend_brand_day", "brand_id", "day", postgresql_include=["spend"]),)
+
 
 class MonthlyBrandSpend(_BrandTotal, Base):
     """monthly_spend summed per brand, written by the same rebuild."""

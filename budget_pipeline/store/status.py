@@ -63,6 +63,13 @@ def lock_status(conn: Connection) -> None:
         conn.exec_driver_sql("SET LOCAL jit = off")
 
 
+def few_rows_ahead(conn: Connection) -> None:
+    """Tell PostgreSQL the rest of this transaction reads few rows (an incremental enforcement's
+    brands): no parallel workers, whose start costs more than such reads take."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("SET LOCAL max_parallel_workers_per_gather = 0")
+
+
 class CampaignGroup(NamedTuple):
     """Campaigns of one brand without caps of their own that share `enabled` and reasons: every
     budget decision about them is the same, so it is made once."""

@@ -1,0 +1,49 @@
+"""Spend as the rules read it, on both databases: for a few brands (an incremental enforcement,
+looked up by id) and for many (scanned) the same figures, each brand's own local day and its
+month to that day, with spend of later days (its tomorrow) left out."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+
+from budget_pipeline.defs.reporting import build_daily, build_monthly
+from budget_pipeline.ingest.pipeline import ingest_file
+from budget_pipeline.store import reads
+from tests.conftest import write_csv
+
+AS_OF = dt.datetime(2026, 11, 25, 17, tzinfo=dt.UTC)  # 12:00 on the 25th in New York, 02:00 on the 26th in Tokyo
+
+
+@pytest.mark.parametrize("refreshed", [True, False], ids=["from the aggregates", "from the records"])
+def test_a_few_brands_read_as_every_brand_is(acme: Engine, tmp_path: Path, refreshed: bool) -> None:
+    rows = [
+        "r1,acme-search,10.00,2026-11-25T15:00:00Z",  # New York's today
+        "r2,acme-social,7.00,2026-11-26T15:00:00Z",  # New York's tomorrow: not yet, at as_of
+        "r3,tokyo-display,20.00,2026-11-25T03:00:00Z",  # Tokyo's yesterday (the 25th)
+        "r4,tokyo-display,5.00,2026-11-25T16:00:00Z",  # Tokyo's today (the 26th, 01:00)
+    ]
+    ingest_file(acme, write_csv(tmp_path / "s.csv", rows), now=AS_OF + dt.timedelta(days=2))
+    if refreshed:
+        build_daily(acme, dt.date(2026, 11, 1), dt.date(2026, 12, 1))
+        build_monthly(acme, dt.date(2026, 11, 1), dt.date(2026, 12, 1))
+    with acme.connect() as conn:
+        brand_rows = reads.brands(conn)
+        few = reads.brand_spend(conn, AS_OF, brand_rows)
+        limit = reads.IN_LIST_LIMIT
+        reads.IN_LIST_LIMIT = 0  # as for more brands than an IN list takes: the scan
+        try:
+            many = reads.brand_spend(conn, AS_OF, brand_rows)
+        finally:
+            reads.IN_LIST_LIMIT = limit
+    names = {row.id: row.name for row in brand_rows.values()}
+    by_name = {names[bid]: (s.local_date.isoformat(), s.daily, s.monthly) for bid, s in few.items()}
+    assert by_name == {
+        "Acme": ("2026-11-25", Decimal("10"), Decimal("10")),
+        "Tokyo Foods": ("2026-11-26", Decimal("5"), Decimal("25")),
+    }
+    assert many == few
