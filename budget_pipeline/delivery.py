@@ -17,6 +17,7 @@ from budget_pipeline.store.notifications import (
     Attempt,
     OutboxRow,
     delivery_turn,
+    not_saying,
     note_not_sent,
     pending,
     pending_count,
@@ -123,9 +124,12 @@ def deliver_due(engine: Engine, webhook: Webhook, now: dt.datetime) -> Delivery:
 def _deliver_due(engine: Engine, webhook: Webhook, now: dt.datetime) -> Delivery:
     done = Delivery()
     if not webhook.url:
-        with writing(engine) as conn:  # said once on each: nothing written when all say it already
-            note_not_sent(conn, URL_NOT_SET)
+        with engine.connect() as conn:
             done.waiting, done.not_sent = pending_count(conn), URL_NOT_SET
+            unsaid = not_saying(conn, URL_NOT_SET)
+        if unsaid:  # said once on each: nothing written when all say it already
+            with writing(engine) as conn:
+                note_not_sent(conn, URL_NOT_SET)
         return done
     blocked: set[str] = set()
     outcomes: list[Attempt] = []

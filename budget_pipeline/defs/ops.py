@@ -21,7 +21,7 @@ from budget_pipeline import control
 from budget_pipeline.control import Outcome
 from budget_pipeline.defs.checks import CAMPAIGN_STATUS, budgets_today
 from budget_pipeline.defs.dagster_compat import latest_materialization
-from budget_pipeline.defs.reporting import PartitionReport, build_daily, build_monthly, partition_events
+from budget_pipeline.defs.reporting import PartitionReport, build_days_and_months, partition_events
 from budget_pipeline.defs.resources import BudgetDatabase, Clock, LandingFolder, WebhookResource
 from budget_pipeline.defs.status_report import (
     ROWS_SHOWN,
@@ -33,7 +33,6 @@ from budget_pipeline.defs.status_report import (
 )
 from budget_pipeline.delivery import deliver_due
 from budget_pipeline.ingest.landing import ingest_landing
-from budget_pipeline.rules.calendar import month_start, next_month_start
 from budget_pipeline.store.alerts import alerts as recorded_alerts
 from budget_pipeline.store.raw import ingest_totals
 from budget_pipeline.store.reads import BrandSpend, brand_spend, brands
@@ -104,12 +103,7 @@ def refresh_reports(context: OpExecutionContext, database: BudgetDatabase, as_of
     """Rebuild the daily partitions that are current or whose records changed, then their months."""
     with database.engine.connect() as conn:
         days = days_to_refresh(conn, as_of)
-    reports: list[PartitionReport] = []
-    for day in days:
-        reports += build_daily(database.engine, day, day + dt.timedelta(days=1), as_of)
-    for month in sorted({month_start(day) for day in days}):
-        reports += build_monthly(database.engine, month, next_month_start(month), as_of)
-    return reports
+    return build_days_and_months(database.engine, days, as_of)
 
 
 @op(

@@ -27,7 +27,7 @@ from budget_pipeline.defs.dagster_compat import latest_materialization
 from budget_pipeline.defs.markdown import md_table
 from budget_pipeline.defs.partitions import daily_partitions, day_key, month_key, monthly_partitions
 from budget_pipeline.pace import BrandPace, brand_paces
-from budget_pipeline.rules.calendar import month_start
+from budget_pipeline.rules.calendar import month_start, next_month_start
 from budget_pipeline.rules.money import CENTS, money_text
 from budget_pipeline.rules.reasons import budget_reached
 from budget_pipeline.store.aggregates import (
@@ -136,15 +136,34 @@ def _split(uses: list[BrandUse]) -> dict[dt.date, list[BrandUse]]:
 def build_daily(
     engine: Engine, first: dt.date, stop: dt.date, as_of: dt.datetime | None = None
 ) -> list[PartitionReport]:
-    """Rebuild daily_spend for days [first, stop) in one transaction; a report per day (with the
-    pace at `as_of` of the brands whose today it is)."""
+    """Rebuild daily_spend for days [first, stop), and monthly_spend for the months they fall in,
+    in one transaction; a report per day (with the pace at `as_of` of the brands whose today it
+    is). The months are rebuilt with their days: a day's rebuild clears its dirty marks, so were
+    its month rebuilt later in a transaction of its own, an enforcement in between would read
+    the month's aggregate without the late spend it no longer adds from the records."""
     with writing(engine) as conn:
-        built = rebuild_daily(conn, first, stop)
-        uses = _split(brand_use(conn, monthly=False, first=first, stop=stop))
-        # Reconciled with a read of the raw records of its own, after the write: a record the
-        # rebuild left out (its campaign unknown to the catalog, say) shows as a difference.
-        raw = raw_totals_by_day(conn, first, stop)
-        paces = _current_paces(conn, as_of, uses, monthly=False)
+        reports = _daily_reports(conn, first, stop, as_of)
+        rebuild_monthly(conn, month_start(first), next_month_start(stop - dt.timedelta(days=1)))
+    return reports
+
+
+def build_days_and_months(engine: Engine, days: Sequence[dt.date], as_of: dt.datetime) -> list[PartitionReport]:
+    """The refresh: rebuild each of `days`, then the months they fall in, in one transaction (as
+    `build_daily` does, for the same reason); a report per day and per month."""
+    with writing(engine) as conn:
+        reports = [report for day in days for report in _daily_reports(conn, day, day + dt.timedelta(days=1), as_of)]
+        for month in sorted({month_start(day) for day in days}):
+            reports += _monthly_reports(conn, month, next_month_start(month), as_of)
+    return reports
+
+
+def _daily_reports(conn: Connection, first: dt.date, stop: dt.date, as_of: dt.datetime | None) -> list[PartitionReport]:
+    built = rebuild_daily(conn, first, stop)
+    uses = _split(brand_use(conn, monthly=False, first=first, stop=stop))
+    # Reconciled with a read of the raw records of its own, after the write: a record the
+    # rebuild left out (its campaign unknown to the catalog, say) shows as a difference.
+    raw = raw_totals_by_day(conn, first, stop)
+    paces = _current_paces(conn, as_of, uses, monthly=False)
     return [
         PartitionReport(
             DAILY_SPEND,
@@ -164,9 +183,15 @@ def build_monthly(
     """Rebuild monthly_spend for months starting in [first, stop) from daily_spend; a report per
     month (with the pace at `as_of` of the brands whose current month it is)."""
     with writing(engine) as conn:
-        built = rebuild_monthly(conn, first, stop)
-        uses = _split(brand_use(conn, monthly=True, first=first, stop=stop))
-        paces = _current_paces(conn, as_of, uses, monthly=True)
+        return _monthly_reports(conn, first, stop, as_of)
+
+
+def _monthly_reports(
+    conn: Connection, first: dt.date, stop: dt.date, as_of: dt.datetime | None
+) -> list[PartitionReport]:
+    built = rebuild_monthly(conn, first, stop)
+    uses = _split(brand_use(conn, monthly=True, first=first, stop=stop))
+    paces = _current_paces(conn, as_of, uses, monthly=True)
     return [
         PartitionReport(
             MONTHLY_SPEND,

@@ -283,14 +283,20 @@ def record_attempts(conn: Connection, attempts: Sequence[Attempt]) -> None:
         conn.execute(_attempt_update, [{f"b_{k}": v for k, v in vars(attempt).items()} for attempt in attempts])
 
 
+def _not_saying(reason: str) -> Any:
+    return (n.c.status == PENDING) & ((n.c.last_error.is_(None)) | (n.c.last_error != reason))
+
+
+def not_saying(conn: Connection, reason: str) -> int:
+    """How many pending notifications do not say `reason` yet (a read: a delivery that has
+    nothing new to say writes nothing, so it runs on a read-only database too)."""
+    return int(conn.execute(select(func.count()).where(_not_saying(reason))).scalar_one())
+
+
 def note_not_sent(conn: Connection, reason: str) -> int:
     """Say on every pending notification why it was not sent (no attempt counted), where it
     does not say so already; how many it was said on."""
-    result = conn.execute(
-        update(n)
-        .where(n.c.status == PENDING, (n.c.last_error.is_(None)) | (n.c.last_error != reason))
-        .values(last_error=reason)
-    )
+    result = conn.execute(update(n).where(_not_saying(reason)).values(last_error=reason))
     return result.rowcount or 0
 
 

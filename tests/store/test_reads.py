@@ -47,3 +47,23 @@ def test_a_few_brands_read_as_every_brand_is(acme: Engine, tmp_path: Path, refre
         "Tokyo Foods": ("2026-11-26", Decimal("5"), Decimal("25")),
     }
     assert many == few
+
+
+def test_a_day_rebuilt_alone_keeps_its_month_in_step(acme: Engine, tmp_path: Path) -> None:
+    """A daily_spend partition materialized alone (the day's rebuild clears its dirty mark):
+    the month's spend enforcement reads still counts the day's late records."""
+    later = AS_OF + dt.timedelta(days=1)
+    ingest_file(acme, write_csv(tmp_path / "a.csv", ["r1,acme-search,10.00,2026-11-20T15:00:00Z"]), now=later)
+    build_daily(acme, dt.date(2026, 11, 1), dt.date(2026, 12, 1))
+    build_monthly(acme, dt.date(2026, 11, 1), dt.date(2026, 12, 1))
+    ingest_file(acme, write_csv(tmp_path / "b.csv", ["r2,acme-social,5.00,2026-11-20T16:00:00Z"]), now=later)
+
+    def acme_month() -> Decimal:
+        with acme.connect() as conn:
+            rows = reads.brands(conn)
+            (acme_id,) = [bid for bid, row in rows.items() if row.name == "Acme"]
+            return reads.brand_spend(conn, AS_OF, rows)[acme_id].monthly
+
+    assert acme_month() == Decimal("15")  # the late record, read from the records
+    build_daily(acme, dt.date(2026, 11, 20), dt.date(2026, 11, 21))
+    assert acme_month() == Decimal("15")  # now from the aggregates, the month's too
