@@ -151,7 +151,7 @@ def run_backend(url: str, spend_path: Path, repeats_path: Path) -> dict:
 
     from bench.common import ingest
     from budget_pipeline.defs.assets import build_daily, build_monthly, daily_spend, monthly_spend, raw_spend_records
-    from budget_pipeline.defs.resources import BudgetDatabase
+    from budget_pipeline.defs.resources import BudgetDatabase, Clock
     from budget_pipeline.rules.calendar import next_month_start
     from budget_pipeline.store.db import make_engine
 
@@ -167,7 +167,7 @@ def run_backend(url: str, spend_path: Path, repeats_path: Path) -> dict:
             [raw_spend_records, daily_spend, monthly_spend],
             selection=[daily_spend],
             partition_key=day.isoformat(),
-            resources={"database": BudgetDatabase(url=url)},
+            resources={"database": BudgetDatabase(url=url), "clock": Clock(as_of=INGESTED_AT.isoformat())},
             instance=DagsterInstance.ephemeral(),
             run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
         )
@@ -190,7 +190,7 @@ def run_backend(url: str, spend_path: Path, repeats_path: Path) -> dict:
         "records_per_second": result.accepted / seconds,
         "rss_before_mb": rss_before,
         "rss_peak_mb": rss_peak,
-        "day_records": day_report.totals.records,
+        "day_records": day_report[0].totals.records,
         "day_seconds": day_seconds,
         "day_bare_seconds": bare,
         "day_dagster_seconds": dagster,
@@ -198,7 +198,7 @@ def run_backend(url: str, spend_path: Path, repeats_path: Path) -> dict:
         "month_backfill_seconds": daily_seconds + monthly_seconds,
         "month_daily_seconds": daily_seconds,
         "month_monthly_seconds": monthly_seconds,
-        "month_records": month_report.totals.records,
+        "month_records": month_report[0].totals.records,
         "repeat_seconds": repeat_seconds,
         "repeat_counts": {
             "accepted": repeated.accepted,

@@ -76,18 +76,18 @@ def test_a_new_day_has_its_own_thresholds_and_late_spend_its_alert(acme: Engine,
     assert [(a.period_start, a.spend) for a in late] == [(dt.date(2026, 11, 25), 105)]
 
 
-def test_late_spend_in_a_past_month_reaches_that_months_alert(engine: Engine, tmp_path: Path) -> None:
-    apply_yaml(
-        engine,
-        """
+SMALL = """
 brands:
   - name: Small
     daily_budget: "1000.00"
     monthly_budget: "100.00"
     alerts: [50]
     campaigns: [{id: s1, name: S1}]
-""",
-    )
+"""
+
+
+def test_late_spend_in_a_past_month_reaches_that_months_alert(engine: Engine, tmp_path: Path) -> None:
+    apply_yaml(engine, SMALL)
     december = dt.datetime(2026, 12, 2, 12, tzinfo=dt.UTC)
     _spend(engine, tmp_path, "a.csv", ["r1,s1,10,2026-12-02T10:00:00Z"], now=december)
     control.enforce_budgets(engine, december, "december")
@@ -99,17 +99,7 @@ brands:
 def test_late_spend_in_a_past_month_counts_its_refreshed_days_too(engine: Engine, tmp_path: Path) -> None:
     """The month's days already in the aggregate (refreshed) and the late day not yet refreshed
     (read from its records) are summed together."""
-    apply_yaml(
-        engine,
-        """
-brands:
-  - name: Small
-    daily_budget: "1000.00"
-    monthly_budget: "100.00"
-    alerts: [50]
-    campaigns: [{id: s1, name: S1}]
-""",
-    )
+    apply_yaml(engine, SMALL)
     november = dt.datetime(2026, 11, 28, 12, tzinfo=dt.UTC)
     _spend(engine, tmp_path, "a.csv", ["r1,s1,40,2026-11-28T10:00:00Z"], now=november)
     build_daily(engine, dt.date(2026, 11, 1), dt.date(2026, 12, 1))
