@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_CEILING, Decimal
 from typing import Any
 
 import pyarrow as pa
@@ -46,7 +46,7 @@ from budget_pipeline.store.bulk import analyze_temp, empty_temp_table, insert_ar
 from budget_pipeline.store.notifications import write_prefix
 from budget_pipeline.store.reads import BrandRow, BrandSpend, unrefreshed_brand_days
 from budget_pipeline.store.schema import alerts_table, brands_table, daily_brand_table, notifications_table
-from budget_pipeline.store.types import Money, to_micros
+from budget_pipeline.store.types import MONEY_SCALE, Money, to_micros
 
 a, b, bd, n = alerts_table, brands_table, daily_brand_table, notifications_table
 
@@ -55,8 +55,15 @@ def _temp(name: str, *columns: Column[Any]) -> Table:
     return Table(name, MetaData(), *columns, prefixes=["TEMPORARY"], postgresql_on_commit="DELETE ROWS")
 
 
-# The alert percents of the brands in play.
-_percents = _temp("alert_percents", Column("brand_id", Integer, nullable=False), Column("percent", Integer))
+# The alert percents of the brands in play, and the spend that reaches each of the daily and the
+# monthly budget (none when no spend the database can hold reaches it).
+_percents = _temp(
+    "alert_percents",
+    Column("brand_id", Integer, nullable=False),
+    Column("percent", Integer, nullable=False),
+    Column("daily_threshold", Money),
+    Column("monthly_threshold", Money),
+)
 # A period's spend of a brand: today's and this month's, and the earlier ones late spend reopened.
 _periods = _temp(
     "alert_periods",
@@ -101,12 +108,25 @@ def _month_of_sqlite(element: _month_of, compiler: Any, **kw: Any) -> str:
     return f"date({compiler.process(element.clauses, **kw)}, 'start of month')"
 
 
-def _money(conn: Connection, amounts: list[Decimal]) -> pa.Array:
+def _money(conn: Connection, amounts: list[Decimal] | list[Decimal | None]) -> pa.Array:
     """Amounts as a staged Money column takes them, bypassing column types: decimal text for
-    PostgreSQL's COPY, micro-units for SQLite."""
+    PostgreSQL's COPY, micro-units for SQLite; None as NULL."""
     if conn.dialect.name == "postgresql":
-        return pa.array([str(amount) for amount in amounts], pa.string())
-    return pa.array([to_micros(amount) for amount in amounts], pa.int64())
+        return pa.array([None if amount is None else str(amount) for amount in amounts], pa.string())
+    return pa.array([None if amount is None else to_micros(amount) for amount in amounts], pa.int64())
+
+
+MICRO = Decimal("0.000001")
+MONEY_CEILING = Decimal(10) ** (20 - MONEY_SCALE)  # NUMERIC(20, 6): no amount stored reaches it
+
+
+def threshold(budget: Decimal, percent: int) -> Decimal | None:
+    """The least amount in micro-units at or over `percent` of `budget` (spend reaches the
+    percent exactly when it is at least this), or None when no amount the store holds does.
+    Compared as it is in the database, so that no product of two amounts is formed there:
+    SQLite's integers would overflow into floating point for the largest budgets."""
+    amount = (budget * percent / 100).quantize(MICRO, rounding=ROUND_CEILING)
+    return amount if amount < MONEY_CEILING else None
 
 
 def _dates(days: list[dt.date]) -> pa.Array:
@@ -154,11 +174,21 @@ def record_alerts(
     if not current and not late:
         return 0
     in_play = {row[0] for row in current} | set(late)
-    percents = [(brand.id, percent) for brand in watched if brand.id in in_play for percent in brand.alerts]
+    percents = [
+        (brand.id, percent, threshold(brand.daily_budget, percent), threshold(brand.monthly_budget, percent))
+        for brand in watched
+        if brand.id in in_play
+        for percent in brand.alerts
+    ]
     _stage(
         conn,
         _percents,
-        {"brand_id": pa.array([bid for bid, _ in percents]), "percent": pa.array([p for _, p in percents])},
+        {
+            "brand_id": pa.array([row[0] for row in percents], pa.int64()),
+            "percent": pa.array([row[1] for row in percents], pa.int64()),
+            "daily_threshold": _money(conn, [row[2] for row in percents]),
+            "monthly_threshold": _money(conn, [row[3] for row in percents]),
+        },
     )
     _stage(
         conn,
@@ -235,7 +265,9 @@ def _stage_late_periods(conn: Connection, late: Mapping[int, tuple[dt.date, dt.d
     monthly = (
         select(days.c.brand_id, literal(MONTHLY, String(8)), in_month, func.sum(days.c.spend))
         .select_from(days.join(_late, lb.brand_id == days.c.brand_id))
-        .where(days.c.day < lb.this_month)
+        # From the brand's own first late month: the corrections staged for every late brand
+        # reach back to the earliest of them, and a month summed from those alone is not its spend.
+        .where(days.c.day >= lb.first_month, days.c.day < lb.this_month)
         .group_by(days.c.brand_id, in_month)
     )
     conn.execute(
@@ -246,9 +278,11 @@ def _stage_late_periods(conn: Connection, late: Mapping[int, tuple[dt.date, dt.d
 
 def _insert_new_alerts(conn: Connection, as_of: dt.datetime, run_id: str) -> None:
     """One alert per staged period and percent its spend reached (spend >= budget × percent /
-    100, the comparison that pauses), unless that one is recorded already."""
+    100, the comparison that pauses, as spend >= the staged threshold), unless that one is
+    recorded already."""
     p, pc = _periods.c, _percents.c
     budget = case((p.period == DAILY, b.c.daily_budget), else_=b.c.monthly_budget)
+    reached = case((p.period == DAILY, pc.daily_threshold), else_=pc.monthly_threshold)
     recorded = exists().where(
         a.c.period_start == p.period_start,
         a.c.period == p.period,
@@ -265,14 +299,16 @@ def _insert_new_alerts(conn: Connection, as_of: dt.datetime, run_id: str) -> Non
             budget,
             literal(as_of, a.c.at.type),
             literal(run_id, a.c.run_id.type),
+            b.c.currency,
         )
         .select_from(_periods.join(_percents, pc.brand_id == p.brand_id).join(b, b.c.id == p.brand_id))
-        # A plain 100: bound as Money it would be 100 in micro-units on SQLite.
-        .where(and_(p.spend * literal(100, Integer) >= budget * pc.percent, ~recorded))
+        .where(and_(p.spend >= reached, ~recorded))
         .order_by(p.brand_id, p.period_start, p.period, pc.percent)
     )
     conn.execute(
-        insert(a).from_select(["brand_id", "period", "period_start", "percent", "spend", "budget", "at", "run_id"], new)
+        insert(a).from_select(
+            ["brand_id", "period", "period_start", "percent", "spend", "budget", "at", "run_id", "currency"], new
+        )
     )
 
 
@@ -319,7 +355,7 @@ def alerts(
     """The alerts recorded, newest first (of one brand with `brand_name`, by one run with `run_id`)."""
     query = (
         select(
-            b.c.name, a.c.period, a.c.period_start, a.c.percent, a.c.spend, a.c.budget, b.c.currency, a.c.at, a.c.run_id
+            b.c.name, a.c.period, a.c.period_start, a.c.percent, a.c.spend, a.c.budget, a.c.currency, a.c.at, a.c.run_id
         )
         .select_from(a.join(b, b.c.id == a.c.brand_id))
         .order_by(a.c.id.desc())

@@ -39,9 +39,7 @@ from budget_pipeline.rules.notifications import (
     PENDING,
     REASONS_CHANGED,
     RESUMED,
-    change_summary,
 )
-from budget_pipeline.rules.reasons import parse_reasons
 from budget_pipeline.store.db import sqlite_file
 from budget_pipeline.store.schema import (
     alerts_table,
@@ -52,8 +50,6 @@ from budget_pipeline.store.schema import (
 )
 
 a, b, c, n, log = alerts_table, brands_table, campaigns_table, notifications_table, status_log_table
-# The brand of an alert, and the brand of a campaign: each notification's payload names one.
-alert_brand, campaign_brand = b.alias("alert_brand"), b.alias("campaign_brand")
 
 
 def write_prefix() -> str:
@@ -65,18 +61,35 @@ def write_prefix() -> str:
 
 def write_change_notifications(conn: Connection, after: int) -> None:
     """One notification per status-log row written since the row `after` (this write's), in the
-    caller's transaction, in log order; its payload is rendered from its log row when it is read.
-    Ids are a random prefix of this write and the campaign's id."""
+    caller's transaction, in log order: its brand and human line (with the names as they are
+    now) written with it, its data rendered from its log row when read. Ids are a random prefix
+    of this write and the campaign's id."""
     prefix = write_prefix() + ":"
-    kind = case(
-        (and_(log.c.active_before, ~log.c.active_after), literal(PAUSED)),
-        (and_(~log.c.active_before, log.c.active_after), literal(RESUMED)),
-        else_=literal(REASONS_CHANGED),
+    paused = and_(log.c.active_before, ~log.c.active_after)
+    resumed = and_(~log.c.active_before, log.c.active_after)
+    kind = case((paused, literal(PAUSED)), (resumed, literal(RESUMED)), else_=literal(REASONS_CHANGED))
+    # rules.notifications.change_summary, in SQL: the log keeps reasons in the contract's order.
+    reasons = func.replace(log.c.reasons_after, ",", ", ")
+    summary = case(
+        (paused, literal("paused (") + reasons + literal(")")),
+        (resumed, literal("resumed")),
+        else_=literal("still paused, now for ") + reasons,
     )
+    text = b.c.name + literal(": campaign ") + c.c.name + literal(" (") + log.c.campaign_id + literal(") ") + summary
     conn.execute(
         insert(n).from_select(
-            ["id", "type", "occurred_at", "created_at", "campaign_id", "log_id"],
-            select(literal(prefix) + log.c.campaign_id, kind, log.c.at, log.c.at, log.c.campaign_id, log.c.id)
+            ["id", "type", "occurred_at", "created_at", "brand", "campaign_id", "text", "log_id"],
+            select(
+                literal(prefix) + log.c.campaign_id,
+                kind,
+                log.c.at,
+                log.c.at,
+                b.c.name,
+                log.c.campaign_id,
+                text,
+                log.c.id,
+            )
+            .select_from(log.join(c, c.c.id == log.c.campaign_id).join(b, b.c.id == c.c.brand_id))
             .where(log.c.id > after)
             .order_by(log.c.id),
         )
@@ -141,19 +154,17 @@ _COLUMNS = (
     n.c.next_attempt_at,
     n.c.last_error,
 )
-# Notifications written since migration 0012 hold no payload of their own: an alert's is
-# rendered from its alert, a status change's from its status-log row (both never change after).
+# Notifications written since migration 0012 hold no data of their own: an alert's (and its
+# line) is rendered from its alert, a status change's from its status-log row (neither changes).
 _SOURCE_COLUMNS = (
     a.c.period,
     a.c.period_start,
     a.c.percent,
     a.c.spend,
     a.c.budget,
+    a.c.currency,
     a.c.at.label("alert_at"),
     a.c.run_id.label("alert_run_id"),
-    func.coalesce(alert_brand.c.currency, "").label("currency"),
-    func.coalesce(n.c.brand, alert_brand.c.name, campaign_brand.c.name, "").label("brand_name"),
-    c.c.name.label("campaign_name"),
     log.c.active_before,
     log.c.active_after,
     log.c.reasons_before,
@@ -168,11 +179,7 @@ _SOURCE_NAMES = tuple(column.name for column in _SOURCE_COLUMNS)
 
 def _select() -> Select[Any]:
     return select(*_COLUMNS, *_SOURCE_COLUMNS).select_from(
-        n.outerjoin(a, a.c.id == n.c.alert_id)
-        .outerjoin(alert_brand, alert_brand.c.id == a.c.brand_id)
-        .outerjoin(log, log.c.id == n.c.log_id)
-        .outerjoin(c, c.c.id == n.c.campaign_id)
-        .outerjoin(campaign_brand, campaign_brand.c.id == c.c.brand_id)
+        n.outerjoin(a, a.c.id == n.c.alert_id).outerjoin(log, log.c.id == n.c.log_id)
     )
 
 
@@ -181,11 +188,10 @@ def _outbox_row(row: Row[Any]) -> OutboxRow:
     row it names (the same on every read)."""
     fields = row._asdict()
     source = {name: fields.pop(name) for name in _SOURCE_NAMES}
-    fields["brand"] = source["brand_name"]
     if fields["data"] is None and source["period"] is not None:
         fields["data"], fields["text"] = _alert_payload(fields["brand"], source)
     elif fields["data"] is None and source["active_before"] is not None:
-        fields["data"], fields["text"] = _change_payload(fields["brand"], fields["campaign_id"], source)
+        fields["data"] = _change_data(source)
     return OutboxRow(**fields)
 
 
@@ -205,23 +211,20 @@ def _alert_payload(brand: str, alert: dict[str, Any]) -> tuple[str, str]:
     return json.dumps(data), text
 
 
-def _change_payload(brand: str, campaign_id: str, change: dict[str, Any]) -> tuple[str, str]:
-    """A status change's data and line; reasons in the contract's order (the log keeps them so)."""
-    before = [r for r in change["reasons_before"].split(",") if r]
-    after = [r for r in change["reasons_after"].split(",") if r]
-    data = {
-        "active_before": bool(change["active_before"]),
-        "active_after": bool(change["active_after"]),
-        "reasons_before": before,
-        "reasons_after": after,
-        "changed_reason": change["changed_reason"],
-        "predicted": bool(change["predicted"]),
-        "as_of": change["log_at"].isoformat(),
-        "run_id": change["log_run_id"],
-    }
-    summary = change_summary(parse_reasons(change["reasons_before"]), parse_reasons(change["reasons_after"]), after)
-    name = change["campaign_name"] if change["campaign_name"] is not None else campaign_id
-    return json.dumps(data), f"{brand}: campaign {name} ({campaign_id}) {summary}"
+def _change_data(change: dict[str, Any]) -> str:
+    """A status change's data; reasons in the contract's order (the log keeps them so)."""
+    return json.dumps(
+        {
+            "active_before": bool(change["active_before"]),
+            "active_after": bool(change["active_after"]),
+            "reasons_before": [r for r in change["reasons_before"].split(",") if r],
+            "reasons_after": [r for r in change["reasons_after"].split(",") if r],
+            "changed_reason": change["changed_reason"],
+            "predicted": bool(change["predicted"]),
+            "as_of": change["log_at"].isoformat(),
+            "run_id": change["log_run_id"],
+        }
+    )
 
 
 def pending(conn: Connection, after: int = 0, limit: int | None = None) -> list[OutboxRow]:

@@ -262,6 +262,8 @@ class Alert(Base):
     budget: Mapped[Decimal] = mapped_column(Money)
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     run_id: Mapped[str] = mapped_column(String(64))
+    # The brand's currency when the alert was recorded (migration 0012).
+    currency: Mapped[str] = mapped_column(String(3), server_default="USD")
 
     __table_args__ = (
         # Period start first: enforcement reads the alerts of the few periods in play.
@@ -282,12 +284,12 @@ class Notification(Base):
     type: Mapped[str] = mapped_column(String(32))
     occurred_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
-    # An alert's brand; none for a status change, whose campaign's brand it is (0012).
-    brand: Mapped[str | None] = mapped_column(String(200))
+    brand: Mapped[str] = mapped_column(String(200))
     campaign_id: Mapped[str | None] = mapped_column(String(64))
-    # The payload's "data" object and its one human line, fixed when the row was written before
-    # migration 0012; since then none: the payload is rendered, when read, from the alert or
-    # the status-log row the notification names (neither ever changes).
+    # The payload's "data" object, fixed when the row was written before migration 0012; since
+    # then none: it is rendered, when read, from the alert or the status-log row the notification
+    # names (neither ever changes). The human line is fixed when written, names and all, except
+    # for an alert's, which is rendered from the alert (amounts are formatted in Python).
     data: Mapped[str | None] = mapped_column(Text)
     text: Mapped[str | None] = mapped_column(Text)
     alert_id: Mapped[int | None] = mapped_column(Integer)

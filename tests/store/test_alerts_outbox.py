@@ -18,10 +18,11 @@ from sqlalchemy import Engine, func, select
 from budget_pipeline import control
 from budget_pipeline.defs.reporting import build_daily, build_monthly
 from budget_pipeline.ingest.pipeline import ingest_file
+from budget_pipeline.rules.notifications import change_summary, change_type
 from budget_pipeline.store.alerts import alerts
 from budget_pipeline.store.notifications import outbox
 from budget_pipeline.store.schema import campaigns_table, notifications_table, status_log_table
-from tests.conftest import apply_yaml, write_csv
+from tests.conftest import ACME, apply_yaml, write_csv
 
 NOON = dt.datetime(2026, 11, 25, 17, tzinfo=dt.UTC)  # 12:00 in New York, 02:00 on the 26th in Tokyo
 
@@ -306,3 +307,120 @@ def test_each_brand_of_a_file_is_marked_from_its_own_earliest_day(acme: Engine, 
         names = {row.id: row.name for row in brands(conn).values()}
         first_days = {names[bid]: day for bid, day in read_marks(conn).first_days.items()}
     assert first_days == {"Acme": dt.date(2026, 11, 24), "Tokyo Foods": dt.date(2026, 11, 26)}
+
+
+def test_a_notification_reads_the_same_after_the_catalog_changes(acme: Engine, tmp_path: Path) -> None:
+    """What a pending notification says (its brand, names, currency, amounts) is what was true
+    when it was written: a retry after a rename, a move or a new currency sends the same body."""
+    _spend(acme, tmp_path, "a.csv", ["r1,acme-search,120,2026-11-25T15:00:00Z"])
+    control.enforce_budgets(acme, NOON, "pause")
+    with acme.connect() as conn:
+        before = {row.id: row.payload() for row in outbox(conn)}
+    assert {p["type"] for p in before.values()} == {"campaign.paused", "budget.alert"}
+    apply_yaml(
+        acme,
+        ACME.replace("name: Acme Search", "name: Renamed Search").replace(
+            "    timezone: America/New_York\n", "    timezone: America/New_York\n    currency: EUR\n"
+        ),
+    )
+    with acme.connect() as conn:
+        after = {row.id: row.payload() for row in outbox(conn)}
+        assert {a.currency for a in alerts(conn)} == {"USD"}  # as recorded
+    assert after == before
+    assert any("Acme Search" in p["text"] for p in after.values())
+    assert all(p["data"].get("currency", "USD") == "USD" for p in after.values())
+
+
+def test_each_change_line_is_the_rules_line(acme: Engine, tmp_path: Path) -> None:
+    """The type and human line written for a status change (in SQL) are
+    rules.notifications.change_type and change_summary of its reasons, for every kind."""
+    _spend(acme, tmp_path, "a.csv", ["r1,acme-search,120,2026-11-25T15:00:00Z"])
+    control.enforce_budgets(acme, NOON, "paused")
+    apply_yaml(acme, ACME.replace("        name: Acme Social\n", "        name: Acme Social\n        enabled: false\n"))
+    control.enforce_budgets(acme, NOON, "reasons changed")
+    control.reset_budgets(acme, NOON + dt.timedelta(days=1), "resumed", monthly=False)
+    names = {"acme-search": "Acme Search", "acme-social": "Acme Social"}
+    with acme.connect() as conn:
+        changes = [row.payload() for row in outbox(conn) if row.campaign_id]
+    assert {p["type"] for p in changes} == {"campaign.paused", "campaign.reasons_changed", "campaign.resumed"}
+    for p in changes:
+        before, after = frozenset(p["data"]["reasons_before"]), frozenset(p["data"]["reasons_after"])
+        assert p["type"] == change_type(before, after)
+        summary = change_summary(before, after, p["data"]["reasons_after"])
+        assert p["text"] == f"Acme: campaign {names[p['campaign_id']]} ({p['campaign_id']}) {summary}"
+
+
+def test_the_largest_budgets_compare_exactly(engine: Engine, tmp_path: Path) -> None:
+    """Budgets near the catalog's limit: one micro-unit under 100% is no alert, at it is (the
+    products of such amounts would overflow SQLite's integers into floating point)."""
+    apply_yaml(
+        engine,
+        """
+brands:
+  - name: Huge
+    daily_budget: "100000000000.00"
+    monthly_budget: "900000000000.00"
+    alerts: [50, 100]
+    campaigns: [{id: h1, name: H1}]
+""",
+    )
+    rows = [f"r{i},h1,999999999.999999,2026-11-25T15:00:00Z" for i in range(100)] + [
+        "u,h1,0.000099,2026-11-25T15:00:00Z"
+    ]
+    _spend(engine, tmp_path, "a.csv", rows)
+    control.enforce_budgets(engine, NOON, "under")
+    assert _keys(engine) == [("Huge", "daily", "2026-11-25", 50)]
+    _spend(engine, tmp_path, "b.csv", ["at,h1,0.000001,2026-11-25T15:00:00Z"])
+    control.enforce_budgets(engine, NOON, "at")
+    assert _keys(engine) == [("Huge", "daily", "2026-11-25", 50), ("Huge", "daily", "2026-11-25", 100)]
+
+
+X_WITH_50 = """
+brands:
+  - name: X
+    daily_budget: "10000.00"
+    monthly_budget: "1000.00"
+    alerts: [50, 100]
+    campaigns: [{id: x1, name: X1}]
+"""
+
+
+def test_a_month_before_a_brands_own_late_spend_is_not_summed_from_its_corrections(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """Late spend of two brands reaching back to different months: each brand's months are
+    summed from its own first late month only (the corrections staged reach back to the
+    earliest); a month summed from an unrefreshed day alone would be recorded with a wrong spend."""
+    apply_yaml(
+        engine,
+        """
+brands:
+  - name: X
+    daily_budget: "10000.00"
+    monthly_budget: "1000.00"
+    alerts: [100]
+    campaigns: [{id: x1, name: X1}]
+  - name: Y
+    daily_budget: "10000.00"
+    monthly_budget: "1000.00"
+    alerts: [100]
+    campaigns: [{id: y1, name: Y1}]
+""",
+    )
+    october = dt.datetime(2026, 10, 20, 12, tzinfo=dt.UTC)
+    _spend(engine, tmp_path, "a.csv", ["r1,x1,400,2026-09-05T10:00:00Z"], now=october)
+    build_daily(engine, dt.date(2026, 9, 1), dt.date(2026, 10, 1))
+    _spend(engine, tmp_path, "b.csv", ["r2,x1,700,2026-09-10T10:00:00Z"], now=october)  # stays unrefreshed
+    control.enforce_budgets(engine, october, "september")
+    assert _keys(engine) == [("X", "monthly", "2026-09-01", 100)]
+    apply_yaml(engine, X_WITH_50)
+    _spend(
+        engine,
+        tmp_path,
+        "c.csv",
+        ["r3,x1,1,2026-10-10T10:00:00Z", "r4,y1,1,2026-08-10T10:00:00Z"],
+        now=october,
+    )
+    control.enforce_budgets(engine, october, "later")
+    # X's September is not X's late spend this time: its 50% is not recorded from the 700 alone.
+    assert _keys(engine) == [("X", "monthly", "2026-09-01", 100)]

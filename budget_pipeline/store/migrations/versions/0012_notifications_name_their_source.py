@@ -1,8 +1,9 @@
 """A notification names what it tells of, an alert (`notifications.alert_id`) or a status-log
-row (`notifications.log_id`), and holds no payload of its own (`data`, `text` and, for a status
-change, `brand` may be empty): its payload is rendered from that row when read, so that an
-enforcement writes its notifications with one INSERT … SELECT of a few narrow columns.
-Notifications written before keep their payloads.
+row (`notifications.log_id`), and holds no `data` of its own (nor, for an alert, `text`): they
+are rendered from that row when read, so that an enforcement writes its notifications with one
+INSERT … SELECT of a few narrow columns. An alert keeps the brand's currency of its time
+(`alerts.currency`), so that its payload reads the same whenever it is sent. Notifications
+written before keep their payloads.
 
 Revision ID: 0012
 Revises: 0011
@@ -23,10 +24,12 @@ depends_on = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("alerts") as batch:
+        batch.add_column(sa.Column("currency", sa.String(3), nullable=False, server_default="USD"))
+    op.execute("UPDATE alerts SET currency = (SELECT b.currency FROM brands b WHERE b.id = alerts.brand_id)")
     with op.batch_alter_table("notifications") as batch:
         batch.add_column(sa.Column("alert_id", sa.Integer(), nullable=True))
         batch.add_column(sa.Column("log_id", sa.Integer(), nullable=True))
-        batch.alter_column("brand", existing_type=sa.String(200), nullable=True)
         batch.alter_column("data", existing_type=sa.Text(), nullable=True)
         batch.alter_column("text", existing_type=sa.Text(), nullable=True)
 
@@ -37,32 +40,28 @@ def downgrade() -> None:
     conn = op.get_bind()
     alerts = conn.execute(
         sa.text(
-            "SELECT n.seq, b.name, a.period, a.period_start, a.percent, a.spend, a.budget, b.currency, a.at, a.run_id"
-            " FROM notifications n JOIN alerts a ON a.id = n.alert_id JOIN brands b ON b.id = a.brand_id"
-            " WHERE n.data IS NULL"
+            "SELECT n.seq, n.brand, a.period, a.period_start, a.percent, a.spend, a.budget, a.currency, a.at, a.run_id"
+            " FROM notifications n JOIN alerts a ON a.id = n.alert_id WHERE n.data IS NULL"
         )
     ).all()
     changes = conn.execute(
         sa.text(
-            "SELECT n.seq, b.name, c.name, n.campaign_id, l.active_before, l.active_after, l.reasons_before,"
-            " l.reasons_after, l.changed_reason, l.predicted, l.at, l.run_id"
-            " FROM notifications n JOIN campaign_status_log l ON l.id = n.log_id"
-            " JOIN campaigns c ON c.id = n.campaign_id JOIN brands b ON b.id = c.brand_id"
-            " WHERE n.data IS NULL"
+            "SELECT n.seq, n.text, l.active_before, l.active_after, l.reasons_before, l.reasons_after,"
+            " l.changed_reason, l.predicted, l.at, l.run_id"
+            " FROM notifications n JOIN campaign_status_log l ON l.id = n.log_id WHERE n.data IS NULL"
         )
     ).all()
     dialect = conn.dialect.name
     payloads = [_alert(dialect, *row) for row in alerts] + [_change(*row) for row in changes]
     if payloads:
-        conn.execute(
-            sa.text("UPDATE notifications SET brand = :brand, data = :data, text = :text WHERE seq = :seq"), payloads
-        )
+        conn.execute(sa.text("UPDATE notifications SET data = :data, text = :text WHERE seq = :seq"), payloads)
     with op.batch_alter_table("notifications") as batch:
         batch.alter_column("text", existing_type=sa.Text(), nullable=False)
         batch.alter_column("data", existing_type=sa.Text(), nullable=False)
-        batch.alter_column("brand", existing_type=sa.String(200), nullable=False)
         batch.drop_column("log_id")
         batch.drop_column("alert_id")
+    with op.batch_alter_table("alerts") as batch:
+        batch.drop_column("currency")
 
 
 def _instant(value: Any) -> str:
@@ -97,10 +96,10 @@ def _alert(dialect: str, seq, brand, period, start, percent, spend, budget, curr
         f"{brand} reached {percent}% of its {period} budget for the {what} of {start.isoformat()}: "
         f"{spend} of {budget} {currency}"
     )
-    return {"seq": seq, "brand": brand, "data": json.dumps(data), "text": text}
+    return {"seq": seq, "data": json.dumps(data), "text": text}
 
 
-def _change(seq, brand, name, campaign_id, active_before, active_after, before, after, changed, predicted, at, run_id):  # type: ignore[no-untyped-def]
+def _change(seq, text, active_before, active_after, before, after, changed, predicted, at, run_id):  # type: ignore[no-untyped-def]
     reasons_before = [r for r in before.split(",") if r]
     reasons_after = [r for r in after.split(",") if r]
     data = {
@@ -113,15 +112,4 @@ def _change(seq, brand, name, campaign_id, active_before, active_after, before, 
         "as_of": _instant(at),
         "run_id": run_id,
     }
-    if reasons_before and not reasons_after:
-        summary = "resumed"
-    elif not reasons_before:
-        summary = f"paused ({', '.join(reasons_after)})"
-    else:
-        summary = f"still paused, now for {', '.join(reasons_after)}"
-    return {
-        "seq": seq,
-        "brand": brand,
-        "data": json.dumps(data),
-        "text": f"{brand}: campaign {name} ({campaign_id}) {summary}",
-    }
+    return {"seq": seq, "data": json.dumps(data), "text": text}
