@@ -8,5 +8,22 @@ exact amounts (tests/store/test_alerts_property.py checks it against sums of the
 
 from __future__ import annotations
 
+from decimal import ROUND_CEILING, Decimal
+
 DAILY = "daily"
 MONTHLY = "monthly"
+
+MICRO = Decimal("0.000001")  # the smallest amount a budget or spend has
+
+
+def threshold(budget: Decimal, percent: int) -> Decimal:
+    """The least amount, in whole micro-units, at or over `percent` of `budget`: spend (always
+    whole micro-units) reaches the percent exactly when it is at least this. Computed here, so
+    that the store compares spend with it and forms no product of two amounts (SQLite's
+    integers would overflow into floating point for the largest budgets)."""
+    return (budget * percent / 100).quantize(MICRO, rounding=ROUND_CEILING)
+
+
+def reaches(spend: Decimal, budget: Decimal, percent: int) -> bool:
+    """Whether `spend` reaches `percent` of `budget` (the comparison that pauses, at 100)."""
+    return spend >= threshold(budget, percent)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import ROUND_CEILING, Decimal
+from decimal import Decimal
 from typing import Any
 
 import pyarrow as pa
@@ -39,7 +39,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
-from budget_pipeline.rules.alerts import DAILY, MONTHLY
+from budget_pipeline.rules.alerts import DAILY, MONTHLY, reaches, threshold
 from budget_pipeline.rules.calendar import month_start
 from budget_pipeline.rules.notifications import BUDGET_ALERT
 from budget_pipeline.store.bulk import analyze_temp, empty_temp_table, insert_arrow
@@ -116,16 +116,12 @@ def _money(conn: Connection, amounts: list[Decimal] | list[Decimal | None]) -> p
     return pa.array([None if amount is None else to_micros(amount) for amount in amounts], pa.int64())
 
 
-MICRO = Decimal("0.000001")
 MONEY_CEILING = Decimal(10) ** (20 - MONEY_SCALE)  # NUMERIC(20, 6): no amount stored reaches it
 
 
-def threshold(budget: Decimal, percent: int) -> Decimal | None:
-    """The least amount in micro-units at or over `percent` of `budget` (spend reaches the
-    percent exactly when it is at least this), or None when no amount the store holds does.
-    Compared as it is in the database, so that no product of two amounts is formed there:
-    SQLite's integers would overflow into floating point for the largest budgets."""
-    amount = (budget * percent / 100).quantize(MICRO, rounding=ROUND_CEILING)
+def _stored_threshold(budget: Decimal, percent: int) -> Decimal | None:
+    """rules.alerts.threshold as a Money column holds it; None when no amount it holds reaches it."""
+    amount = threshold(budget, percent)
     return amount if amount < MONEY_CEILING else None
 
 
@@ -169,13 +165,18 @@ def record_alerts(
             (DAILY, spend[brand.id].local_date, spend[brand.id].daily, brand.daily_budget),
             (MONTHLY, month_start(spend[brand.id].local_date), spend[brand.id].monthly, brand.monthly_budget),
         )
-        if amount * 100 >= budget * min(brand.alerts)
+        if reaches(amount, budget, min(brand.alerts))
     ]
     if not current and not late:
         return 0
     in_play = {row[0] for row in current} | set(late)
     percents = [
-        (brand.id, percent, threshold(brand.daily_budget, percent), threshold(brand.monthly_budget, percent))
+        (
+            brand.id,
+            percent,
+            _stored_threshold(brand.daily_budget, percent),
+            _stored_threshold(brand.monthly_budget, percent),
+        )
         for brand in watched
         if brand.id in in_play
         for percent in brand.alerts
@@ -225,11 +226,13 @@ def _stage_late_periods(conn: Connection, late: Mapping[int, tuple[dt.date, dt.d
     )
     first = min(month_start(first) for first, _ in late.values())
     stop = max(today for _, today in late.values())
+    # Each late brand's own days only: the dirty days read reach back to the earliest of them.
     corrections = [
         (bid, day, delta)
         for bid, deltas in unrefreshed_brand_days(conn, first, stop).items()
         if bid in late
         for day, delta in deltas.items()
+        if month_start(late[bid][0]) <= day < late[bid][1]
     ]
     lb = _late.c
     aggregated = (
@@ -265,9 +268,7 @@ def _stage_late_periods(conn: Connection, late: Mapping[int, tuple[dt.date, dt.d
     monthly = (
         select(days.c.brand_id, literal(MONTHLY, String(8)), in_month, func.sum(days.c.spend))
         .select_from(days.join(_late, lb.brand_id == days.c.brand_id))
-        # From the brand's own first late month: the corrections staged for every late brand
-        # reach back to the earliest of them, and a month summed from those alone is not its spend.
-        .where(days.c.day >= lb.first_month, days.c.day < lb.this_month)
+        .where(days.c.day < lb.this_month)
         .group_by(days.c.brand_id, in_month)
     )
     conn.execute(

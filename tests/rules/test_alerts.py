@@ -1,0 +1,29 @@
+"""The alert comparison, pure: spend reaches a percent of a budget at or over it, exactly."""
+
+from decimal import Decimal
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from budget_pipeline.rules.alerts import reaches, threshold
+from budget_pipeline.rules.reasons import budget_reached
+
+micros = st.integers(0, 10**18).map(lambda m: Decimal(m).scaleb(-6))
+
+
+def test_a_threshold_is_rounded_up_to_the_micro_unit() -> None:
+    assert threshold(Decimal("100"), 80) == Decimal("80.000000")
+    assert threshold(Decimal("0.000001"), 50) == Decimal("0.000001")  # half a micro-unit: one is needed
+    assert threshold(Decimal("999999999999.99"), 1000) == Decimal("9999999999999.900000")
+
+
+@given(spend=micros, budget=micros, percent=st.integers(1, 1000))
+def test_reaching_is_spend_times_100_at_or_over_budget_times_percent(
+    spend: Decimal, budget: Decimal, percent: int
+) -> None:
+    assert reaches(spend, budget, percent) == (spend * 100 >= budget * percent)
+
+
+@given(spend=micros, budget=micros)
+def test_at_100_it_is_the_comparison_that_pauses(spend: Decimal, budget: Decimal) -> None:
+    assert reaches(spend, budget, 100) == budget_reached(spend, budget)
