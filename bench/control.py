@@ -533,19 +533,25 @@ def bench(backend: str, args: argparse.Namespace, parsed: Any, spend: Path, camp
     )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--brands", type=int, default=10_000)
+def state_arguments(parser: argparse.ArgumentParser, brands: int = 10_000, records: int = 10_000_000) -> None:
+    """The starting state's options (catalog, month of spend) and where to build it, shared by
+    the benchmarks that start from this one's state."""
+    parser.add_argument("--brands", type=int, default=brands)
     parser.add_argument("--per-brand", type=int, default=10)
-    parser.add_argument("--records", type=int, default=10_000_000)
-    parser.add_argument("--old-sample", type=int, default=2_000, help="campaigns the old loop is timed on; 0 = all")
-    parser.add_argument("--runs", type=int, default=5, help="runs of each steady-state figure")
-    parser.add_argument("--backends", default="postgresql,sqlite")
+    parser.add_argument("--records", type=int, default=records)
     parser.add_argument(
         "--pg-url",
         default=os.environ.get("BUDGET_BENCH_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/budget_test"),
         help="a database on the PostgreSQL server; the benchmark creates and drops its own databases beside it",
     )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    state_arguments(parser)
+    parser.add_argument("--old-sample", type=int, default=2_000, help="campaigns the old loop is timed on; 0 = all")
+    parser.add_argument("--runs", type=int, default=5, help="runs of each steady-state figure")
+    parser.add_argument("--backends", default="postgresql,sqlite")
     args = parser.parse_args()
     print(f"{describe()}; as_of {AS_OF.isoformat()}", flush=True)
     data = catalog(args.brands, args.per_brand)

@@ -79,6 +79,7 @@ from bench.control import (  # noqa: E402
     analyze,
     catalog,
     prepare,
+    state_arguments,
     timed,
     write_spend,
 )
@@ -357,17 +358,10 @@ def bench(backend: str, args: argparse.Namespace, parsed: Any, spend: Path) -> N
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--brands", type=int, default=10_000)
-    parser.add_argument("--per-brand", type=int, default=10)
-    parser.add_argument("--records", type=int, default=10_000_000)
+    state_arguments(parser)
     parser.add_argument("--pairs", type=int, default=3, help="pairs of first passes, with and without")
     parser.add_argument("--deliver", type=int, default=10_000, help="pending notifications delivered")
     parser.add_argument("--backends", default="postgresql,sqlite")
-    parser.add_argument(
-        "--pg-url",
-        default=os.environ.get("BUDGET_BENCH_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/budget_test"),
-        help="a database on the PostgreSQL server; the benchmark creates and drops its own databases beside it",
-    )
     args = parser.parse_args()
     print(f"{describe()}; {load()}; as_of {AS_OF.isoformat()}", flush=True)
     print(f"switched off on the without side (this process only): {', '.join(SWITCHED_OFF)}")

@@ -95,14 +95,8 @@ def measure(url: str, brands: int, per_brand: int, runs: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--brands", type=int, default=100_000)
-    parser.add_argument("--per-brand", type=int, default=10)
-    parser.add_argument("--records", type=int, default=3_000_000)
+    bc.state_arguments(parser, brands=100_000, records=3_000_000)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument(
-        "--pg-url",
-        default=os.environ.get("BUDGET_BENCH_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/budget_test"),
-    )
     parser.add_argument("--measure", help=argparse.SUPPRESS)  # the measuring process: a prepared database's URL
     args = parser.parse_args()
     if args.measure:
