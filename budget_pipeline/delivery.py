@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import requests
@@ -134,43 +135,49 @@ def _deliver_due(engine: Engine, webhook: Webhook, now: dt.datetime) -> Delivery
     blocked: set[str] = set()
     outcomes: list[Attempt] = []
     in_a_row = 0
-    after = 0
     with _session(webhook.url) as session:
-        while in_a_row < STOP_AFTER_FAILURES:
-            with engine.connect() as conn:  # a page at a time: the outbox may hold 100k's pending
-                rows = pending(conn, after, PAGE)
-            for row in rows:
-                after = row.seq
-                # Alerts name no campaign: each is on its own.
-                stream = row.campaign_id or row.id
-                due = row.next_attempt_at is None or row.next_attempt_at <= now
-                if stream in blocked or not due or in_a_row >= STOP_AFTER_FAILURES:
-                    blocked.add(stream)
-                    done.waiting += 1
-                    continue
-                error = post(session, webhook, row)
-                outcome = _outcome(row, error, now)
-                outcomes.append(outcome)
-                if outcome.status == DELIVERED:
-                    done.sent += 1
-                    in_a_row = 0
-                else:
-                    blocked.add(stream)
-                    in_a_row += 1
-                    done.failed += outcome.status == FAILED
-                    done.retried += outcome.status == PENDING
-                    if error is not None and error not in done.errors:
-                        done.errors.append(error)
-                if len(outcomes) >= WRITE_EVERY:
-                    _write(engine, outcomes)
-            if len(rows) < PAGE:
+        for row in _pending_rows(engine):
+            if in_a_row >= STOP_AFTER_FAILURES:  # this one and the rest wait for the next run
+                done.stopped = True
+                with engine.connect() as conn:
+                    done.waiting += 1 + pending_count(conn, row.seq)
                 break
+            # Alerts name no campaign: each is on its own.
+            stream = row.campaign_id or row.id
+            if stream in blocked or not (row.next_attempt_at is None or row.next_attempt_at <= now):
+                blocked.add(stream)
+                done.waiting += 1
+                continue
+            error = post(session, webhook, row)
+            outcome = _outcome(row, error, now)
+            outcomes.append(outcome)
+            if outcome.status == DELIVERED:
+                done.sent += 1
+                in_a_row = 0
+            else:
+                blocked.add(stream)
+                in_a_row += 1
+                done.failed += outcome.status == FAILED
+                done.retried += outcome.status == PENDING
+                if error is not None and error not in done.errors:
+                    done.errors.append(error)
+            if len(outcomes) >= WRITE_EVERY:
+                _write(engine, outcomes)
     _write(engine, outcomes)
-    done.stopped = in_a_row >= STOP_AFTER_FAILURES
-    if done.stopped:
-        with engine.connect() as conn:  # the pages not read: they wait for the next run
-            done.waiting += pending_count(conn, after)
     return done
+
+
+def _pending_rows(engine: Engine) -> Iterator[OutboxRow]:
+    """The pending notifications, oldest first, read a page at a time (the outbox may hold
+    100k's), each page on a connection of its own."""
+    after = 0
+    while True:
+        with engine.connect() as conn:
+            rows = pending(conn, after, PAGE)
+        yield from rows
+        if len(rows) < PAGE:
+            return
+        after = rows[-1].seq
 
 
 def _session(url: str) -> requests.Session:
