@@ -7,7 +7,7 @@
 The starting state. Per backend one database is prepared: a catalog (brands in six zones, a third
 of the campaigns with dayparting windows, a fifth with caps of their own), a month of spend
 ingested with `ingest_file` from a generated spend file, the month's aggregates built
-(`build_daily`, `build_monthly`), then VACUUM ANALYZE. No rule has run yet: every campaign is
+(`build_daily`, which rebuilds their months too), then VACUUM ANALYZE. No rule has run yet: every campaign is
 active without a reason and the status log is empty. Every side below starts from that state on
 its own copy of the prepared database, all copies made before any side runs: on PostgreSQL a
 database created with the prepared one as its template (CREATE DATABASE ... TEMPLATE ... STRATEGY
@@ -84,14 +84,13 @@ from bench.common import ingest  # noqa: E402
 from bench.reference import describe  # noqa: E402
 from budget_pipeline import control  # noqa: E402
 from budget_pipeline.definitions import defs  # noqa: E402
-from budget_pipeline.defs.assets import build_daily, build_monthly  # noqa: E402
+from budget_pipeline.defs.reporting import build_daily, build_days_and_months  # noqa: E402
 from budget_pipeline.defs.schedules import full_pass_config  # noqa: E402
 from budget_pipeline.ingest.catalog import parse_catalog  # noqa: E402
 from budget_pipeline.rules.calendar import (  # noqa: E402
     current_days,
     local_date,
     month_start,
-    next_month_start,
 )
 from budget_pipeline.store.catalog import apply_catalog  # noqa: E402
 from budget_pipeline.store.db import make_engine, upgrade  # noqa: E402
@@ -265,22 +264,20 @@ def prepare(url: str, parsed: Any, spend: Path, records: int) -> None:
     )
     if result.accepted != records:
         print(f"  WARNING     {records:,} records generated, {result.accepted:,} stored: the figures are for fewer")
-    daily_s, _ = timed(build_daily, engine, MONTH - dt.timedelta(days=1), MONTH + dt.timedelta(days=DAYS + 1))
-    monthly_s, _ = timed(build_monthly, engine, MONTH, next_month_start(MONTH))
-    print(f"  aggregates  daily_spend month {daily_s:.2f} s, monthly_spend {monthly_s:.2f} s")
+    # build_daily rebuilds the months of its days in the same transaction: monthly_spend with them.
+    seconds, _ = timed(build_daily, engine, MONTH - dt.timedelta(days=1), MONTH + dt.timedelta(days=DAYS + 1))
+    print(f"  aggregates  daily_spend month and its months' monthly_spend {seconds:.2f} s")
     analyze(engine)
     engine.dispose()  # a PostgreSQL template takes no connections while it is copied
 
 
 def refresh(engine: Engine, zones: set[str]) -> int:
-    """What `refresh_spend_partitions` rebuilds before each enforcement: the dirty days and the
-    local dates of as_of, each as its own partition, then their months. How many days."""
+    """What `refresh_spend_partitions` rebuilds before each enforcement, with the product's own
+    function: the dirty days and the local dates of as_of, each as its own partition, then
+    their months. How many days."""
     with engine.connect() as conn:
         days = sorted(set(dirty_days(conn)) | current_days(AS_OF, zones))
-    for day in days:
-        build_daily(engine, day, day + dt.timedelta(days=1))
-    for month in sorted({month_start(day) for day in days}):
-        build_monthly(engine, month, next_month_start(month))
+    build_days_and_months(engine, days, AS_OF)
     return len(days)
 
 
@@ -406,7 +403,7 @@ def side_new(url: str, campaigns: list[Campaign], zones: set[str], runs: int) ->
         print(f"  WARNING     steady enforce_budgets_job runs changed {changed} campaigns")
     bare = statistics.median(refresh_s) + statistics.median(steady_s)
     print(
-        f"  refresh     {days} days + their month, bare (build_daily per day, build_monthly): {median(refresh_s)}\n"
+        f"  refresh     {days} days + their month, bare (build_days_and_months): {median(refresh_s)}\n"
         f"  dagster     enforce_budgets_job, steady full pass: {median(job_s)} after a warm-up run of {warm_s:.3f} s;\n"
         f"              bare refresh + enforce_budgets steady: {bare:.3f} s"
     )

@@ -273,16 +273,15 @@ class OldRule:
 
 def refresh(engine: Engine, as_of: dt.datetime) -> None:
     """The writes of the control jobs' refresh (`refresh_spend_partitions`): the days whose
-    records changed and the brands' dates of `as_of` rebuilt, then their months, each in its own
-    transaction as `build_daily`/`build_monthly` do. Their reports (Dagster metadata: checks,
-    pace tables) are left out: they decide nothing, and would double the time of a step."""
+    records changed and the brands' dates of `as_of` rebuilt, then their months, in one
+    transaction as `build_days_and_months` does. Its reports (Dagster metadata: checks, pace
+    tables) are left out: they decide nothing, and would double the time of a step."""
     with engine.connect() as conn:
         days = days_to_refresh(conn, as_of)
-    for day in days:
-        with writing(engine) as conn:
+    with writing(engine) as conn:
+        for day in days:
             rebuild_daily(conn, day, day + dt.timedelta(days=1))
-    for month in sorted({month_start(day) for day in days}):
-        with writing(engine) as conn:
+        for month in sorted({month_start(day) for day in days}):
             rebuild_monthly(conn, month, next_month_start(month))
 
 
