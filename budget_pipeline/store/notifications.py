@@ -17,13 +17,17 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
+    Column,
     Connection,
     Engine,
+    MetaData,
     Row,
     Select,
+    String,
+    Table,
+    Text,
     and_,
     bindparam,
-    case,
     func,
     insert,
     literal,
@@ -35,11 +39,12 @@ from budget_pipeline.rules.money import money_text
 from budget_pipeline.rules.notifications import (
     DELIVERED,
     FAILED,
-    PAUSED,
     PENDING,
-    REASONS_CHANGED,
-    RESUMED,
+    change_summary,
+    change_type,
 )
+from budget_pipeline.rules.reasons import ALL_REASONS, Change, format_reasons
+from budget_pipeline.store.bulk import empty_temp_table
 from budget_pipeline.store.db import sqlite_file
 from budget_pipeline.store.schema import (
     alerts_table,
@@ -59,37 +64,52 @@ def write_prefix() -> str:
     return secrets.token_hex(8)
 
 
-def write_change_notifications(conn: Connection, after: int) -> None:
-    """One notification per status-log row written since the row `after` (this write's), in the
-    caller's transaction, in log order: its brand and human line (with the names as they are
-    now) written with it, its data rendered from its log row when read. Ids are a random prefix
-    of this write and the campaign's id."""
-    prefix = write_prefix() + ":"
-    paused = and_(log.c.active_before, ~log.c.active_after)
-    resumed = and_(~log.c.active_before, log.c.active_after)
-    kind = case((paused, literal(PAUSED)), (resumed, literal(RESUMED)), else_=literal(REASONS_CHANGED))
-    # rules.notifications.change_summary, in SQL: the log keeps reasons in the contract's order.
-    reasons = func.replace(log.c.reasons_after, ",", ", ")
-    summary = case(
-        (paused, literal("paused (") + reasons + literal(")")),
-        (resumed, literal("resumed")),
-        else_=literal("still paused, now for ") + reasons,
+# The kinds of change one status write makes, by the log's reasons before and after: a mass
+# change has many campaigns and few kinds, so each kind's type and line (the rules') is made once.
+_kinds = Table(
+    "change_kinds",
+    MetaData(),
+    Column("reasons_before", String(200), primary_key=True),
+    Column("reasons_after", String(200), primary_key=True),
+    Column("type", String(32), nullable=False),
+    Column("summary", Text, nullable=False),
+    prefixes=["TEMPORARY"],
+    postgresql_on_commit="DELETE ROWS",
+)
+
+
+def write_change_notifications(conn: Connection, changes: Sequence[Change], after: int) -> None:
+    """One notification per status-log row written since the row `after` (this write's, of
+    `changes`), in the caller's transaction, in log order: its type, brand and human line (with
+    the names as they are now) written with it, its data rendered from its log row when read.
+    Ids are a random prefix of this write and the campaign's id."""
+    kinds = {(ch.before, ch.after) for ch in changes}
+    empty_temp_table(conn, _kinds)
+    conn.execute(
+        insert(_kinds),
+        [
+            {
+                "reasons_before": format_reasons(before),
+                "reasons_after": format_reasons(after),
+                "type": change_type(before, after),
+                "summary": change_summary(before, after, [r for r in ALL_REASONS if r in after]),
+            }
+            for before, after in kinds
+        ],
     )
-    text = b.c.name + literal(": campaign ") + c.c.name + literal(" (") + log.c.campaign_id + literal(") ") + summary
+    k = _kinds.c
+    prefix = write_prefix() + ":"
+    text = b.c.name + literal(": campaign ") + c.c.name + literal(" (") + log.c.campaign_id + literal(") ") + k.summary
     conn.execute(
         insert(n).from_select(
             ["id", "type", "occurred_at", "created_at", "brand", "campaign_id", "text", "log_id"],
-            select(
-                literal(prefix) + log.c.campaign_id,
-                kind,
-                log.c.at,
-                log.c.at,
-                b.c.name,
-                log.c.campaign_id,
-                text,
-                log.c.id,
+            select(literal(prefix) + log.c.campaign_id, k.type, log.c.at, log.c.at, b.c.name)
+            .add_columns(log.c.campaign_id, text, log.c.id)
+            .select_from(
+                log.join(_kinds, and_(k.reasons_before == log.c.reasons_before, k.reasons_after == log.c.reasons_after))
+                .join(c, c.c.id == log.c.campaign_id)
+                .join(b, b.c.id == c.c.brand_id)
             )
-            .select_from(log.join(c, c.c.id == log.c.campaign_id).join(b, b.c.id == c.c.brand_id))
             .where(log.c.id > after)
             .order_by(log.c.id),
         )
