@@ -8,7 +8,7 @@ import hashlib
 import hmac
 from collections.abc import Iterable
 
-from budget_pipeline.rules.reasons import Reasons
+from budget_pipeline.rules.reasons import ALL_REASONS, Reasons
 
 PAUSED = "campaign.paused"
 RESUMED = "campaign.resumed"
@@ -43,6 +43,12 @@ def change_summary(before: Reasons, after: Reasons, ordered: Iterable[str]) -> s
     if kind == RESUMED:
         return "resumed"
     return f"still paused, now for {reasons}"
+
+
+def change_text(brand: str, campaign: str, campaign_id: str, before: Reasons, after: Reasons) -> str:
+    """A status change's human line: "Acme: campaign Acme Search (acme-search) paused (daily_budget)"."""
+    ordered = [reason for reason in ALL_REASONS if reason in after]
+    return f"{brand}: campaign {campaign} ({campaign_id}) {change_summary(before, after, ordered)}"
 
 
 def retry_delay(attempts: int) -> dt.timedelta:

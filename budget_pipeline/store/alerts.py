@@ -315,21 +315,12 @@ def _insert_new_alerts(conn: Connection, as_of: dt.datetime, run_id: str) -> Non
 
 def _write_notifications(conn: Connection, after: int) -> int:
     """One budget.alert notification per alert recorded since the alert `after` (this write's),
-    in order; its payload is rendered from the alert when it is read. How many."""
+    in order; its brand, line and data are rendered from the alert when it is read. How many."""
     prefix = write_prefix() + ":alert:"
     result = conn.execute(
         insert(n).from_select(
-            ["id", "type", "occurred_at", "created_at", "brand", "campaign_id", "alert_id"],
-            select(
-                literal(prefix) + cast(a.c.id, String),
-                literal(BUDGET_ALERT),
-                a.c.at,
-                a.c.at,
-                b.c.name,
-                literal(None, String(64)),
-                a.c.id,
-            )
-            .select_from(a.join(b, b.c.id == a.c.brand_id))
+            ["id", "type", "occurred_at", "created_at", "alert_id"],
+            select(literal(prefix) + cast(a.c.id, String), literal(BUDGET_ALERT), a.c.at, a.c.at, a.c.id)
             .where(a.c.id > after)
             .order_by(a.c.id),
         )

@@ -47,6 +47,7 @@ from budget_pipeline.rules.dayparting import WEEKDAYS, parse_clock, weekday_mask
 from budget_pipeline.store.bulk import empty_temp_table, insert_arrow
 from budget_pipeline.store.db import writing
 from budget_pipeline.store.marks import mark_every_brand
+from budget_pipeline.store.notifications import keep_names
 from budget_pipeline.store.schema import brands_table, campaigns_table, windows_table
 from budget_pipeline.store.types import Money, to_micros
 from budget_pipeline.store.upkeep import mark_campaign_days_dirty, relocalize_campaigns
@@ -218,6 +219,8 @@ def _apply(conn: Connection, catalog: CatalogEntries, progress: ApplyProgress) -
     progress("writing brands", 2, APPLY_STEPS)
     brands_created, brands_updated = _write_brands(conn)
     progress("writing campaigns", 3, APPLY_STEPS)
+    # What the unsent notifications of a renamed or moved campaign say stays as it was written.
+    keep_names(conn, select(_plan.c.id).where(_plan.c.fields_changed))
     _write_campaigns(conn)
     progress("writing dayparting windows", 4, APPLY_STEPS)
     _write_windows(conn)

@@ -17,17 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
-    Column,
     Connection,
     Engine,
-    MetaData,
     Row,
     Select,
     String,
-    Table,
-    Text,
-    and_,
     bindparam,
+    cast,
     func,
     insert,
     literal,
@@ -40,11 +36,10 @@ from budget_pipeline.rules.notifications import (
     DELIVERED,
     FAILED,
     PENDING,
-    change_summary,
+    change_text,
     change_type,
 )
-from budget_pipeline.rules.reasons import ALL_REASONS, Change, format_reasons
-from budget_pipeline.store.bulk import empty_temp_table
+from budget_pipeline.rules.reasons import parse_reasons
 from budget_pipeline.store.db import sqlite_file
 from budget_pipeline.store.schema import (
     alerts_table,
@@ -64,51 +59,21 @@ def write_prefix() -> str:
     return secrets.token_hex(8)
 
 
-# The kinds of change one status write makes, by the log's reasons before and after: a mass
-# change has many campaigns and few kinds, so each kind's type and line (the rules') is made once.
-_kinds = Table(
-    "change_kinds",
-    MetaData(),
-    Column("reasons_before", String(200), primary_key=True),
-    Column("reasons_after", String(200), primary_key=True),
-    Column("type", String(32), nullable=False),
-    Column("summary", Text, nullable=False),
-    prefixes=["TEMPORARY"],
-    postgresql_on_commit="DELETE ROWS",
-)
-
-
-def write_change_notifications(conn: Connection, changes: Sequence[Change], after: int) -> None:
-    """One notification per status-log row written since the row `after` (this write's, of
-    `changes`), in the caller's transaction, in log order: its type, brand and human line (with
-    the names as they are now) written with it, its data rendered from its log row when read.
-    Ids are a random prefix of this write and the campaign's id."""
-    kinds = {(ch.before, ch.after) for ch in changes}
-    empty_temp_table(conn, _kinds)
-    conn.execute(
-        insert(_kinds),
-        [
-            {
-                "reasons_before": format_reasons(before),
-                "reasons_after": format_reasons(after),
-                "type": change_type(before, after),
-                "summary": change_summary(before, after, [r for r in ALL_REASONS if r in after]),
-            }
-            for before, after in kinds
-        ],
-    )
-    k = _kinds.c
+def write_change_notifications(conn: Connection, after: int) -> None:
+    """One notification per status-log row written since the row `after` (this write's), in the
+    caller's transaction, in log order: its id, times, campaign and log row, nothing else (its
+    type, brand, line and data are rendered from the log row when read; see keep_names). The
+    ids are a random prefix of this write, the log row's id and the campaign's."""
     prefix = write_prefix() + ":"
-    text = b.c.name + literal(": campaign ") + c.c.name + literal(" (") + log.c.campaign_id + literal(") ") + k.summary
     conn.execute(
         insert(n).from_select(
-            ["id", "type", "occurred_at", "created_at", "brand", "campaign_id", "text", "log_id"],
-            select(literal(prefix) + log.c.campaign_id, k.type, log.c.at, log.c.at, b.c.name)
-            .add_columns(log.c.campaign_id, text, log.c.id)
-            .select_from(
-                log.join(_kinds, and_(k.reasons_before == log.c.reasons_before, k.reasons_after == log.c.reasons_after))
-                .join(c, c.c.id == log.c.campaign_id)
-                .join(b, b.c.id == c.c.brand_id)
+            ["id", "occurred_at", "created_at", "campaign_id", "log_id"],
+            select(
+                literal(prefix) + cast(log.c.id, String) + literal(":") + log.c.campaign_id,
+                log.c.at,
+                log.c.at,
+                log.c.campaign_id,
+                log.c.id,
             )
             .where(log.c.id > after)
             .order_by(log.c.id),
@@ -175,7 +140,10 @@ _COLUMNS = (
     n.c.last_error,
 )
 # Notifications written since migration 0012 hold no data of their own: an alert's (and its
-# line) is rendered from its alert, a status change's from its status-log row (neither changes).
+# line) is rendered from its alert, a status change's from its status-log row (neither changes);
+# since 0014 a status change's type, brand and line too, with the names of its campaign and
+# brand (kept in the row by a catalog apply that would change them: keep_names).
+alert_brand, campaign_brand = b.alias("alert_brand"), b.alias("campaign_brand")
 _SOURCE_COLUMNS = (
     a.c.period,
     a.c.period_start,
@@ -185,6 +153,7 @@ _SOURCE_COLUMNS = (
     a.c.currency,
     a.c.at.label("alert_at"),
     a.c.run_id.label("alert_run_id"),
+    alert_brand.c.name.label("alert_brand"),
     log.c.active_before,
     log.c.active_after,
     log.c.reasons_before,
@@ -193,26 +162,67 @@ _SOURCE_COLUMNS = (
     log.c.predicted,
     log.c.at.label("log_at"),
     log.c.run_id.label("log_run_id"),
+    c.c.name.label("campaign_name"),
+    campaign_brand.c.name.label("campaign_brand"),
 )
 _SOURCE_NAMES = tuple(column.name for column in _SOURCE_COLUMNS)
 
 
 def _select() -> Select[Any]:
     return select(*_COLUMNS, *_SOURCE_COLUMNS).select_from(
-        n.outerjoin(a, a.c.id == n.c.alert_id).outerjoin(log, log.c.id == n.c.log_id)
+        n.outerjoin(a, a.c.id == n.c.alert_id)
+        .outerjoin(alert_brand, alert_brand.c.id == a.c.brand_id)
+        .outerjoin(log, log.c.id == n.c.log_id)
+        .outerjoin(c, c.c.id == n.c.campaign_id)
+        .outerjoin(campaign_brand, campaign_brand.c.id == c.c.brand_id)
     )
 
 
 def _outbox_row(row: Row[Any]) -> OutboxRow:
-    """An outbox row with its payload: its own, or rendered from the alert or the status-log
-    row it names (the same on every read)."""
+    """An outbox row with its payload: what it holds, the rest rendered from the alert or the
+    status-log row it names (the same on every read)."""
     fields = row._asdict()
     source = {name: fields.pop(name) for name in _SOURCE_NAMES}
-    if fields["data"] is None and source["period"] is not None:
-        fields["data"], fields["text"] = _alert_payload(fields["brand"], source)
-    elif fields["data"] is None and source["active_before"] is not None:
-        fields["data"] = _change_data(source)
+    fields["brand"] = fields["brand"] or source["alert_brand"] or source["campaign_brand"] or ""
+    if source["period"] is not None:
+        if fields["data"] is None:
+            fields["data"], fields["text"] = _alert_payload(fields["brand"], source)
+    elif source["active_before"] is not None:
+        before, after = parse_reasons(source["reasons_before"]), parse_reasons(source["reasons_after"])
+        fields["type"] = fields["type"] or change_type(before, after)
+        if fields["text"] is None:
+            fields["text"] = change_text(fields["brand"], source["campaign_name"], fields["campaign_id"], before, after)
+        if fields["data"] is None:
+            fields["data"] = _change_data(source)
     return OutboxRow(**fields)
+
+
+def keep_names(conn: Connection, campaign_ids: Select[Any]) -> int:
+    """Write into the unsent status-change notifications of `campaign_ids` that render their
+    names the brand and line they read now, in the caller's transaction, before a catalog apply
+    renames or moves those campaigns: what a notification says is what was true when it was
+    written, on every attempt. How many were written."""
+    query = (
+        select(n.c.seq, n.c.campaign_id, c.c.name, b.c.name, log.c.reasons_before, log.c.reasons_after)
+        .select_from(
+            n.join(log, log.c.id == n.c.log_id).join(c, c.c.id == n.c.campaign_id).join(b, b.c.id == c.c.brand_id)
+        )
+        .where(n.c.text.is_(None), n.c.status != DELIVERED, n.c.campaign_id.in_(campaign_ids))
+    )
+    kept = [
+        {
+            "b_seq": seq,
+            "b_brand": brand,
+            "b_text": change_text(brand, name, campaign_id, parse_reasons(before), parse_reasons(after)),
+        }
+        for seq, campaign_id, name, brand, before, after in conn.execute(query).all()
+    ]
+    if kept:
+        conn.execute(
+            update(n).where(n.c.seq == bindparam("b_seq")).values(brand=bindparam("b_brand"), text=bindparam("b_text")),
+            kept,
+        )
+    return len(kept)
 
 
 def _alert_payload(brand: str, alert: dict[str, Any]) -> tuple[str, str]:

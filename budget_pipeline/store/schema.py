@@ -278,18 +278,23 @@ class Notification(Base):
     __tablename__ = "notifications"
 
     seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    # Stable and unique: the receiver's idempotency key (a write's 16-digit random prefix, ":" and a
-    # campaign id of up to 64 characters, or ":alert:" and the alert's id).
-    id: Mapped[str] = mapped_column(String(128), unique=True)
-    type: Mapped[str] = mapped_column(String(32))
+    # Stable and unique: the receiver's idempotency key. Since migration 0014 unique by how it is
+    # made, not by an index: a write's 16-digit random prefix (so a restored or copied database
+    # does not repeat ids a receiver has seen), ":", and the status-log row's id and ":" and the
+    # campaign's, or "alert:" and the alert's id (before 0014: the campaign's id alone).
+    id: Mapped[str] = mapped_column(String(128))
+    # Since migration 0014 none for a status change (rendered from its log row when read).
+    type: Mapped[str | None] = mapped_column(String(32))
     occurred_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
-    brand: Mapped[str] = mapped_column(String(200))
+    # Since migration 0014 none until a catalog apply renames or moves the campaign (then the
+    # names of when it was written): the brand of the alert, or of the campaign, when read.
+    brand: Mapped[str | None] = mapped_column(String(200))
     campaign_id: Mapped[str | None] = mapped_column(String(64))
     # The payload's "data" object, fixed when the row was written before migration 0012; since
     # then none: it is rendered, when read, from the alert or the status-log row the notification
-    # names (neither ever changes). The human line is fixed when written, names and all, except
-    # for an alert's, which is rendered from the alert (amounts are formatted in Python).
+    # names (neither ever changes). The human line likewise (see `brand`), except for rows
+    # written between migrations 0012 and 0014, whose status changes' lines were written.
     data: Mapped[str | None] = mapped_column(Text)
     text: Mapped[str | None] = mapped_column(Text)
     alert_id: Mapped[int | None] = mapped_column(Integer)

@@ -239,4 +239,4 @@ def write_changes(conn: Connection, changes: Sequence[Change], as_of: dt.datetim
             ).order_by(s.id),
         )
     )
-    write_change_notifications(conn, changes, logged_before)
+    write_change_notifications(conn, logged_before)

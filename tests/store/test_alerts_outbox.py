@@ -160,7 +160,7 @@ def _counts(engine: Engine) -> tuple[int, int, int]:
     n, log = notifications_table, status_log_table
     with engine.connect() as conn:
         changes = conn.execute(select(func.count()).select_from(log)).scalar_one()
-        notes = conn.execute(select(func.count()).select_from(n).where(n.c.type.like("campaign.%"))).scalar_one()
+        notes = conn.execute(select(func.count()).select_from(n).where(n.c.log_id.is_not(None))).scalar_one()
         paused = conn.execute(select(func.count()).select_from(campaigns_table).where(~campaigns_table.c.active))
         return changes, notes, paused.scalar_one()
 
@@ -309,26 +309,54 @@ def test_each_brand_of_a_file_is_marked_from_its_own_earliest_day(acme: Engine, 
     assert first_days == {"Acme": dt.date(2026, 11, 24), "Tokyo Foods": dt.date(2026, 11, 26)}
 
 
+MOVED = """
+brands:
+  - name: Acme
+    timezone: America/New_York
+    currency: EUR
+    daily_budget: "100.00"
+    monthly_budget: "2000.00"
+    campaigns:
+      - id: acme-search
+        name: Renamed Search
+  - name: Tokyo Foods
+    timezone: Asia/Tokyo
+    daily_budget: "50.00"
+    monthly_budget: "1000.00"
+    campaigns:
+      - id: tokyo-display
+        name: Tokyo Display
+      - id: acme-social
+        name: Acme Social
+"""
+
+
 def test_a_notification_reads_the_same_after_the_catalog_changes(acme: Engine, tmp_path: Path) -> None:
     """What a pending notification says (its brand, names, currency, amounts) is what was true
-    when it was written: a retry after a rename, a move or a new currency sends the same body."""
+    when it was written: a retry after a rename, a move to another brand or a new currency
+    sends the same body. Notifications written after say what is true then."""
     _spend(acme, tmp_path, "a.csv", ["r1,acme-search,120,2026-11-25T15:00:00Z"])
     control.enforce_budgets(acme, NOON, "pause")
     with acme.connect() as conn:
         before = {row.id: row.payload() for row in outbox(conn)}
     assert {p["type"] for p in before.values()} == {"campaign.paused", "budget.alert"}
-    apply_yaml(
-        acme,
-        ACME.replace("name: Acme Search", "name: Renamed Search").replace(
-            "    timezone: America/New_York\n", "    timezone: America/New_York\n    currency: EUR\n"
-        ),
-    )
+    apply_yaml(acme, MOVED)
     with acme.connect() as conn:
         after = {row.id: row.payload() for row in outbox(conn)}
         assert {a.currency for a in alerts(conn)} == {"USD"}  # as recorded
     assert after == before
-    assert any("Acme Search" in p["text"] for p in after.values())
+    assert {p["text"] for p in after.values() if p["campaign_id"]} == {
+        "Acme: campaign Acme Search (acme-search) paused (daily_budget)",
+        "Acme: campaign Acme Social (acme-social) paused (daily_budget)",
+    }
     assert all(p["data"].get("currency", "USD") == "USD" for p in after.values())
+    control.reset_budgets(acme, NOON + dt.timedelta(days=1), "resumed", monthly=False)
+    with acme.connect() as conn:
+        resumed = {row.payload()["text"] for row in outbox(conn) if row.id not in before}
+    assert resumed == {
+        "Acme: campaign Renamed Search (acme-search) resumed",
+        "Tokyo Foods: campaign Acme Social (acme-social) resumed",
+    }
 
 
 def test_each_change_line_is_the_rules_line(acme: Engine, tmp_path: Path) -> None:

@@ -374,3 +374,70 @@ def test_notifications_keep_their_payload_across_migration_0012(db_url: str, tmp
         ("old", "Acme", {"percent": 80}, "Acme reached 80%"),
         *((row.id, "Acme", row.payload()["data"], row.text) for row in rendered),
     ]
+
+
+def test_notifications_keep_what_they_say_across_migration_0014(db_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Migration 0014: a notification written before it keeps its type, brand and line; those
+    written after hold none (rendered when read) and get them written in by a downgrade, which
+    makes the ids unique again."""
+    import re
+
+    from alembic import command
+    from sqlalchemy.exc import IntegrityError
+
+    from budget_pipeline import control
+    from budget_pipeline.ingest.pipeline import ingest_file
+    from budget_pipeline.store.db import _alembic_config
+    from budget_pipeline.store.notifications import outbox
+    from tests.conftest import write_csv
+
+    engine = make_engine(db_url)
+    upgrade(engine, "0013")
+    old_acme(engine)
+    with engine.begin() as conn:
+        log_id = conn.execute(
+            text(
+                "INSERT INTO campaign_status_log (campaign_id, at, active_before, active_after, reasons_before,"
+                " reasons_after, changed_reason, run_id, predicted) VALUES ('acme-social', '2026-11-24 12:00:00',"
+                " true, false, '', 'manual', 'manual', 'run-0', false) RETURNING id"
+            )
+        ).scalar_one()
+        conn.execute(
+            text(
+                "INSERT INTO notifications (id, type, occurred_at, created_at, brand, campaign_id, text, log_id)"
+                " VALUES ('old:acme-social', 'campaign.paused', '2026-11-24 12:00:00', '2026-11-24 12:00:00',"
+                " 'Acme', 'acme-social', 'Acme: campaign Old Name (acme-social) paused (manual)', :log)"
+            ),
+            {"log": log_id},
+        )
+    upgrade(engine)
+    noon = dt.datetime(2026, 11, 25, 17, tzinfo=dt.UTC)
+    ingest_file(engine, write_csv(tmp_path / "a.csv", ["r1,acme-search,120,2026-11-25T15:00:00Z"]), now=noon)
+    control.enforce_budgets(engine, noon, "run-1")
+    with engine.connect() as conn:
+        rows = list(reversed(outbox(conn)))
+        stored = conn.execute(text("SELECT type, brand, text FROM notifications WHERE seq > 1")).all()
+    assert [(row.id, row.type, row.text) for row in rows[:1]] == [
+        ("old:acme-social", "campaign.paused", "Acme: campaign Old Name (acme-social) paused (manual)")
+    ]
+    change = next(row for row in rows if row.campaign_id == "acme-search")
+    assert re.fullmatch(r"[0-9a-f]{16}:[0-9]+:acme-search", change.id)
+    assert (change.type, change.brand) == ("campaign.paused", "Acme")
+    assert change.text == "Acme: campaign acme-search (acme-search) paused (daily_budget)"  # named so by old_acme
+    assert {t for t, _, _ in stored} == {None, "budget.alert"} and {(b, t) for _, b, t in stored} == {(None, None)}
+    with engine.begin() as conn:
+        command.downgrade(_alembic_config(conn), "0013")
+    with engine.connect() as conn:
+        kept = conn.execute(text("SELECT id, type, brand, text FROM notifications ORDER BY seq")).all()
+    assert [tuple(row) for row in kept] == [
+        (rows[0].id, rows[0].type, rows[0].brand, rows[0].text),
+        *((row.id, row.type, row.brand, row.text if row.campaign_id else None) for row in rows[1:]),
+    ]
+    with pytest.raises(IntegrityError), engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO notifications (id, type, occurred_at, created_at, brand) "
+                "VALUES (:id, 'budget.alert', '2026-11-25 12:00:00', '2026-11-25 12:00:00', 'Acme')"
+            ),
+            {"id": change.id},
+        )
