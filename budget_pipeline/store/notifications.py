@@ -61,7 +61,7 @@ def write_prefix() -> str:
 
 def write_change_notifications(conn: Connection, after: int) -> None:
     """One notification per status-log row written since the row `after` (this write's), in the
-    caller's transaction, in log order: its id, times, campaign and log row, nothing else (its
+    caller's transaction: its id, times, campaign and log row, nothing else (its
     type, brand, line and data are rendered from the log row when read; see keep_names). The
     ids are a random prefix of this write, the log row's id and the campaign's."""
     prefix = write_prefix() + ":"
@@ -75,8 +75,9 @@ def write_change_notifications(conn: Connection, after: int) -> None:
                 log.c.campaign_id,
                 log.c.id,
             )
-            .where(log.c.id > after)
-            .order_by(log.c.id),
+            # No order: seq gives a campaign's notifications the order of its writes, and one
+            # write changes a campaign once (sorting a mass change's rows would spill to disk).
+            .where(log.c.id > after),
         )
     )
 
