@@ -49,6 +49,7 @@ from budget_pipeline.store.db import writing
 from budget_pipeline.store.marks import mark_every_brand
 from budget_pipeline.store.notifications import keep_names
 from budget_pipeline.store.schema import brands_table, campaigns_table, windows_table
+from budget_pipeline.store.status import lock_status
 from budget_pipeline.store.types import Money, to_micros
 from budget_pipeline.store.upkeep import mark_campaign_days_dirty, relocalize_campaigns
 
@@ -187,6 +188,7 @@ _plan = _temp(
     Column("windows_changed", Boolean, nullable=False),
     Column("rezoned", Boolean, nullable=False),
     Column("rebranded", Boolean, nullable=False),
+    Column("renamed", Boolean, nullable=False),
 )
 # Campaigns of the file whose windows differ from the stored ones.
 _window_changes = _temp("catalog_window_changes", Column("campaign_id", String(64), nullable=False))
@@ -206,6 +208,10 @@ def apply_catalog(engine: Engine, catalog: CatalogEntries, progress: ApplyProgre
 
 
 def _apply(conn: Connection, catalog: CatalogEntries, progress: ApplyProgress) -> ApplySummary:
+    # Status writers wait for the apply (and it for them), first thing, before it holds any row:
+    # a campaign's new notification then either exists before the apply keeps its names or is
+    # written after the rename, with the new names.
+    lock_status(conn)
     if conn.dialect.name == "postgresql":
         # A few statements over every row of the file: JIT would compile each for longer than it
         # runs, and the 4 MB default work_mem sorts 100k campaigns on disk.
@@ -219,8 +225,8 @@ def _apply(conn: Connection, catalog: CatalogEntries, progress: ApplyProgress) -
     progress("writing brands", 2, APPLY_STEPS)
     brands_created, brands_updated = _write_brands(conn)
     progress("writing campaigns", 3, APPLY_STEPS)
-    # What the unsent notifications of a renamed or moved campaign say stays as it was written.
-    keep_names(conn, select(_plan.c.id).where(_plan.c.fields_changed))
+    # What the notifications of a renamed or moved campaign say stays as it was written.
+    keep_names(conn, select(_plan.c.id).where(or_(_plan.c.renamed, _plan.c.rebranded)))
     _write_campaigns(conn)
     progress("writing dayparting windows", 4, APPLY_STEPS)
     _write_windows(conn)
@@ -375,6 +381,7 @@ def _write_plan(conn: Connection) -> None:
     fields_changed = and_(not_(is_new), or_(rebranded, *(_differs(c[f], s[f]) for f in CAMPAIGN_FIELDS)))
     windows_changed = wc.campaign_id.is_not(None)
     rezoned = and_(not_(is_new), old_brand.c.timezone != new_brand.c.timezone)
+    renamed = and_(not_(is_new), c.name != s.name)
     compared = (
         select(
             s.id.label("id"),
@@ -383,6 +390,7 @@ def _write_plan(conn: Connection) -> None:
             windows_changed.label("windows_changed"),
             rezoned.label("rezoned"),
             rebranded.label("rebranded"),
+            renamed.label("renamed"),
         )
         .select_from(
             _campaigns_in.join(new_brand, new_brand.c.name == s.brand_name)
@@ -404,7 +412,7 @@ def _write_plan(conn: Connection) -> None:
     conn.execute(
         insert(_plan).from_select(
             columns,
-            select(c.id, no, no, no, literal(True), no)
+            select(c.id, no, no, no, literal(True), no, no)
             .join(old_brand, old_brand.c.id == c.brand_id)
             .join(new_brand, new_brand.c.name == old_brand.c.name)
             .where(old_brand.c.timezone != new_brand.c.timezone, ~exists().where(s.id == c.id)),

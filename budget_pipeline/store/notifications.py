@@ -16,12 +16,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 from sqlalchemy import (
+    Column,
     Connection,
     Engine,
+    Integer,
+    MetaData,
     Row,
     Select,
     String,
+    Table,
+    Text,
     bindparam,
     cast,
     func,
@@ -40,6 +46,7 @@ from budget_pipeline.rules.notifications import (
     change_type,
 )
 from budget_pipeline.rules.reasons import parse_reasons
+from budget_pipeline.store.bulk import empty_temp_table, insert_arrow
 from budget_pipeline.store.db import sqlite_file
 from budget_pipeline.store.schema import (
     alerts_table,
@@ -53,9 +60,10 @@ a, b, c, n, log = alerts_table, brands_table, campaigns_table, notifications_tab
 
 
 def write_prefix() -> str:
-    """A random prefix that makes the ids of one write's notifications unique: 64 random bits
-    (a collision of two writes' prefixes fails the later write on the unique id, to be tried
-    again), short because the unique index of the ids is most of an outbox row's cost."""
+    """The random start of the ids of one write's notifications, 64 bits: the rest of an id (a
+    status-log or alert row's id) is unique in its database, this keeps ids apart across
+    databases a receiver may hear from, such as one restored from a backup, whose row ids
+    start again where the backup left them."""
     return secrets.token_hex(8)
 
 
@@ -198,32 +206,50 @@ def _outbox_row(row: Row[Any]) -> OutboxRow:
     return OutboxRow(**fields)
 
 
+# The brand and line of each notification keep_names writes, staged for one UPDATE.
+_kept = Table(
+    "notification_names",
+    MetaData(),
+    Column("seq", Integer, primary_key=True),
+    Column("brand", String(200), nullable=False),
+    Column("text", Text, nullable=False),
+    prefixes=["TEMPORARY"],
+    postgresql_on_commit="DELETE ROWS",
+)
+
+
 def keep_names(conn: Connection, campaign_ids: Select[Any]) -> int:
-    """Write into the unsent status-change notifications of `campaign_ids` that render their
-    names the brand and line they read now, in the caller's transaction, before a catalog apply
-    renames or moves those campaigns: what a notification says is what was true when it was
-    written, on every attempt. How many were written."""
+    """Write into the status-change notifications of `campaign_ids` that render their names the
+    brand and line they read now, in the caller's transaction (under the status lock, so no
+    status write adds one meanwhile), before a catalog apply renames those campaigns or moves
+    them to another brand: a notification says what was true when it was written, on every
+    read and every attempt. How many were written."""
     query = (
         select(n.c.seq, n.c.campaign_id, c.c.name, b.c.name, log.c.reasons_before, log.c.reasons_after)
         .select_from(
             n.join(log, log.c.id == n.c.log_id).join(c, c.c.id == n.c.campaign_id).join(b, b.c.id == c.c.brand_id)
         )
-        .where(n.c.text.is_(None), n.c.status != DELIVERED, n.c.campaign_id.in_(campaign_ids))
+        .where(n.c.text.is_(None), n.c.campaign_id.in_(campaign_ids))
     )
-    kept = [
-        {
-            "b_seq": seq,
-            "b_brand": brand,
-            "b_text": change_text(brand, name, campaign_id, parse_reasons(before), parse_reasons(after)),
-        }
-        for seq, campaign_id, name, brand, before, after in conn.execute(query).all()
-    ]
-    if kept:
-        conn.execute(
-            update(n).where(n.c.seq == bindparam("b_seq")).values(brand=bindparam("b_brand"), text=bindparam("b_text")),
-            kept,
-        )
-    return len(kept)
+    rows = conn.execute(query).all()
+    if not rows:
+        return 0
+    kept = {
+        "seq": pa.array([row[0] for row in rows], pa.int64()),
+        "brand": pa.array([row[3] for row in rows], pa.string()),
+        "text": pa.array(
+            [
+                change_text(brand, name, campaign_id, parse_reasons(before), parse_reasons(after))
+                for _, campaign_id, name, brand, before, after in rows
+            ],
+            pa.string(),
+        ),
+    }
+    empty_temp_table(conn, _kept)
+    insert_arrow(conn, _kept.name, pa.table(kept))
+    k = _kept.c
+    conn.execute(update(n).where(n.c.seq == k.seq).values(brand=k.brand, text=k.text))
+    return len(rows)
 
 
 def _alert_payload(brand: str, alert: dict[str, Any]) -> tuple[str, str]:

@@ -294,7 +294,7 @@ class Notification(Base):
     # The payload's "data" object, fixed when the row was written before migration 0012; since
     # then none: it is rendered, when read, from the alert or the status-log row the notification
     # names (neither ever changes). The human line likewise (see `brand`), except for rows
-    # written between migrations 0012 and 0014, whose status changes' lines were written.
+    # written before migration 0014, whose status changes' lines were written with them.
     data: Mapped[str | None] = mapped_column(Text)
     text: Mapped[str | None] = mapped_column(Text)
     alert_id: Mapped[int | None] = mapped_column(Integer)

@@ -9,11 +9,12 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, update
 
 from budget_pipeline import control
 from budget_pipeline.defs.reporting import build_daily, build_monthly
@@ -22,6 +23,7 @@ from budget_pipeline.rules.notifications import change_summary, change_type
 from budget_pipeline.store.alerts import alerts
 from budget_pipeline.store.notifications import outbox
 from budget_pipeline.store.schema import campaigns_table, notifications_table, status_log_table
+from budget_pipeline.store.status import lock_status
 from tests.conftest import ACME, apply_yaml, write_csv
 
 NOON = dt.datetime(2026, 11, 25, 17, tzinfo=dt.UTC)  # 12:00 in New York, 02:00 on the 26th in Tokyo
@@ -337,19 +339,23 @@ def test_a_notification_reads_the_same_after_the_catalog_changes(acme: Engine, t
     sends the same body. Notifications written after say what is true then."""
     _spend(acme, tmp_path, "a.csv", ["r1,acme-search,120,2026-11-25T15:00:00Z"])
     control.enforce_budgets(acme, NOON, "pause")
+    with acme.begin() as conn:  # one sent, one failed for good, the rest pending
+        n = notifications_table.c
+        conn.execute(update(notifications_table).where(n.campaign_id == "acme-search").values(status="delivered"))
+        conn.execute(update(notifications_table).where(n.campaign_id == "acme-social").values(status="failed"))
     with acme.connect() as conn:
-        before = {row.id: row.payload() for row in outbox(conn)}
-    assert {p["type"] for p in before.values()} == {"campaign.paused", "budget.alert"}
+        before = {row.id: (row.payload(), row.status) for row in outbox(conn)}
+    assert {p["type"] for p, _ in before.values()} == {"campaign.paused", "budget.alert"}
     apply_yaml(acme, MOVED)
     with acme.connect() as conn:
-        after = {row.id: row.payload() for row in outbox(conn)}
+        after = {row.id: (row.payload(), row.status) for row in outbox(conn)}
         assert {a.currency for a in alerts(conn)} == {"USD"}  # as recorded
     assert after == before
-    assert {p["text"] for p in after.values() if p["campaign_id"]} == {
+    assert {p["text"] for p, _ in after.values() if p["campaign_id"]} == {
         "Acme: campaign Acme Search (acme-search) paused (daily_budget)",
         "Acme: campaign Acme Social (acme-social) paused (daily_budget)",
     }
-    assert all(p["data"].get("currency", "USD") == "USD" for p in after.values())
+    assert all(p["data"].get("currency", "USD") == "USD" for p, _ in after.values())
     control.reset_budgets(acme, NOON + dt.timedelta(days=1), "resumed", monthly=False)
     with acme.connect() as conn:
         resumed = {row.payload()["text"] for row in outbox(conn) if row.id not in before}
@@ -357,6 +363,41 @@ def test_a_notification_reads_the_same_after_the_catalog_changes(acme: Engine, t
         "Acme: campaign Renamed Search (acme-search) resumed",
         "Tokyo Foods: campaign Acme Social (acme-social) resumed",
     }
+
+
+def test_a_catalog_apply_waits_for_the_status_writer(acme: Engine) -> None:
+    """On PostgreSQL a catalog apply takes the status lock before anything else: no status write
+    can add a notification between its keeping of names and its rename (SQLite's writers
+    already take turns)."""
+    if acme.dialect.name != "postgresql":
+        pytest.skip("SQLite's writers already take turns")
+    applied = threading.Event()
+
+    def apply() -> None:
+        apply_yaml(acme, MOVED)
+        applied.set()
+
+    with acme.connect() as writer:
+        writer.begin()
+        lock_status(writer)
+        thread = threading.Thread(target=apply)
+        thread.start()
+        assert not applied.wait(1.5), "the apply went ahead of the status writer"
+        writer.commit()
+    thread.join(60)
+    assert applied.is_set()
+
+
+def test_a_change_that_renames_or_moves_nothing_keeps_no_names(acme: Engine, tmp_path: Path) -> None:
+    """Only a rename or a move writes names into notifications: a new cap leaves them rendered."""
+    _spend(acme, tmp_path, "a.csv", ["r1,acme-search,120,2026-11-25T15:00:00Z"])
+    control.enforce_budgets(acme, NOON, "pause")
+    apply_yaml(
+        acme, ACME.replace("        name: Acme Search\n", '        name: Acme Search\n        daily_budget: "5.00"\n')
+    )
+    with acme.connect() as conn:
+        n = notifications_table.c
+        assert conn.execute(select(func.count()).where(n.text.is_not(None) | n.brand.is_not(None))).scalar_one() == 0
 
 
 def test_each_change_line_is_the_rules_line(acme: Engine, tmp_path: Path) -> None:

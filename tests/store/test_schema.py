@@ -389,7 +389,7 @@ def test_notifications_keep_what_they_say_across_migration_0014(db_url: str, tmp
     from budget_pipeline.ingest.pipeline import ingest_file
     from budget_pipeline.store.db import _alembic_config
     from budget_pipeline.store.notifications import outbox
-    from tests.conftest import write_csv
+    from tests.conftest import ACME, apply_yaml, write_csv
 
     engine = make_engine(db_url)
     upgrade(engine, "0013")
@@ -425,6 +425,19 @@ def test_notifications_keep_what_they_say_across_migration_0014(db_url: str, tmp
     assert (change.type, change.brand) == ("campaign.paused", "Acme")
     assert change.text == "Acme: campaign acme-search (acme-search) paused (daily_budget)"  # named so by old_acme
     assert {t for t, _, _ in stored} == {None, "budget.alert"} and {(b, t) for _, b, t in stored} == {(None, None)}
+    # Every kind of change, with several reasons, and a rename (acme-search) whose notifications
+    # keep the names of before; tokyo-display's render the names of now.
+    apply_yaml(engine, ACME.replace("name: Acme Social\n", "name: Acme Social\n        enabled: false\n"))
+    control.enforce_budgets(engine, noon, "run-2")
+    ingest_file(engine, write_csv(tmp_path / "b.csv", ["r2,tokyo-display,60,2026-11-25T16:00:00Z"]), now=noon)
+    control.enforce_budgets(engine, noon, "run-4")
+    control.reset_budgets(engine, noon + dt.timedelta(days=1), "run-5", monthly=False)
+    with engine.connect() as conn:
+        rows = list(reversed(outbox(conn)))
+    kinds = {"campaign.paused", "campaign.resumed", "campaign.reasons_changed", "budget.alert"}
+    assert {row.type for row in rows} == kinds
+    line = "Acme: campaign Acme Social (acme-social) still paused, now for manual, daily_budget"
+    assert line in {row.text for row in rows}
     with engine.begin() as conn:
         command.downgrade(_alembic_config(conn), "0013")
     with engine.connect() as conn:
