@@ -34,6 +34,7 @@ from budget_pipeline.store.aggregates import (
     BrandUse,
     PeriodTotals,
     brand_use,
+    months_from_days,
     raw_totals_by_day,
     rebuild_daily,
     rebuild_monthly,
@@ -148,17 +149,25 @@ def build_daily(
 
 
 def build_days_and_months(engine: Engine, days: Sequence[dt.date], as_of: dt.datetime) -> list[PartitionReport]:
-    """The refresh: rebuild each of `days`, then the months they fall in, in one transaction (as
-    `build_daily` does, for the same reason); a report per day and per month."""
+    """The refresh: rebuild each of `days`, and bring the months they fall in up to date, in one
+    transaction (as `build_daily` does, for the same reason); a report per day and per month.
+    A month is not summed again from all its days: each day's rebuild carries what it changed
+    into it, and a month that then does not agree with its days is summed again."""
     with writing(engine) as conn:
-        reports = [report for day in days for report in _daily_reports(conn, day, day + dt.timedelta(days=1), as_of)]
-        for month in sorted({month_start(day) for day in days}):
-            reports += _monthly_reports(conn, month, next_month_start(month), as_of)
+        reports = [
+            report
+            for day in days
+            for report in _daily_reports(conn, day, day + dt.timedelta(days=1), as_of, carry=True)
+        ]
+        months = sorted({month_start(day) for day in days})
+        reports += _monthly_reports(conn, months_from_days(conn, months), as_of)
     return reports
 
 
-def _daily_reports(conn: Connection, first: dt.date, stop: dt.date, as_of: dt.datetime | None) -> list[PartitionReport]:
-    built = rebuild_daily(conn, first, stop)
+def _daily_reports(
+    conn: Connection, first: dt.date, stop: dt.date, as_of: dt.datetime | None, carry: bool = False
+) -> list[PartitionReport]:
+    built = rebuild_daily(conn, first, stop, carry=carry)
     uses = _split(brand_use(conn, monthly=False, first=first, stop=stop))
     # Reconciled with a read of the raw records of its own, after the write: a record the
     # rebuild left out (its campaign unknown to the catalog, say) shows as a difference.
@@ -183,13 +192,14 @@ def build_monthly(
     """Rebuild monthly_spend for months starting in [first, stop) from daily_spend; a report per
     month (with the pace at `as_of` of the brands whose current month it is)."""
     with writing(engine) as conn:
-        return _monthly_reports(conn, first, stop, as_of)
+        return _monthly_reports(conn, rebuild_monthly(conn, first, stop), as_of)
 
 
 def _monthly_reports(
-    conn: Connection, first: dt.date, stop: dt.date, as_of: dt.datetime | None
+    conn: Connection, built: dict[dt.date, PeriodTotals], as_of: dt.datetime | None
 ) -> list[PartitionReport]:
-    built = rebuild_monthly(conn, first, stop)
+    """A report per month of `built` (rebuilt, or brought up to date, in this transaction)."""
+    first, stop = min(built, default=dt.date.min), max(built, default=dt.date.min) + dt.timedelta(days=1)
     uses = _split(brand_use(conn, monthly=True, first=first, stop=stop))
     paces = _current_paces(conn, as_of, uses, monthly=True)
     return [

@@ -17,11 +17,17 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    case,
     delete,
+    exists,
     func,
     insert,
     literal,
+    or_,
     select,
+    union,
+    union_all,
+    update,
 )
 
 from budget_pipeline.rules.calendar import month_start, next_month_start
@@ -113,12 +119,17 @@ def _lock_rebuilds(conn: Connection) -> None:
         conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({SPEND_REBUILD_LOCK_KEY})")
 
 
-def rebuild_daily(conn: Connection, first: dt.date, stop: dt.date) -> dict[dt.date, PeriodTotals]:
+def rebuild_daily(
+    conn: Connection, first: dt.date, stop: dt.date, *, carry: bool = False
+) -> dict[dt.date, PeriodTotals]:
     """Replace the daily_spend rows of days [first, stop) with sums of their raw records, and
     clear the dirty marks this rebuild covered; what each day holds now (every day of the window,
-    a day without spend as zeros)."""
+    a day without spend as zeros). With `carry`, add to monthly_spend what the rebuild changed
+    in each campaign's days (see carry_into_months)."""
     _lock_rebuilds(conn)
     claimed = claim_dirty_days(conn, first, stop)
+    if carry:
+        _keep_days_before(conn, first, stop)
     for table in (daily_t, daily_brand_t):
         conn.execute(delete(table).where(table.c.day >= first, table.c.day < stop))
     _aggregation_memory(conn)
@@ -141,6 +152,9 @@ def rebuild_daily(conn: Connection, first: dt.date, stop: dt.date) -> dict[dt.da
         _sum_per_brand(conn, daily_t, daily_brand_t, "day", day)
     if claimed:
         conn.execute(delete(dirty_t).where(dirty_t.c.day.in_(claimed)))
+    if carry:
+        for month, (start, end) in _months_of(first, stop).items():
+            _carry_into_month(conn, month, start, end)
     built = _period_totals(conn, daily_t.c.day, first, stop)
     return {day: built.get(day, PeriodTotals()) for day in _days(first, stop)}
 
@@ -157,6 +171,182 @@ def _sum_per_brand(conn: Connection, campaigns: Table, brands: Table, key: str, 
             .group_by(source[key], source.brand_id),
         )
     )
+
+
+# A rebuild's days as they were, to carry what it changed into their months.
+_before_t = Table(
+    "daily_spend_before",
+    MetaData(),
+    Column("day", Date, nullable=False),
+    Column("campaign_id", String(64), nullable=False),
+    Column("brand_id", Integer, nullable=False),
+    Column("spend", Money, nullable=False),
+    Column("records", Integer, nullable=False),
+    prefixes=["TEMPORARY"],
+    postgresql_on_commit="DELETE ROWS",
+)
+# What a rebuild changed in one month, per campaign: spend and records added (negative when
+# taken away), its brand in the rebuilt days now (none if it has no spend there now) and before.
+_changes_t = Table(
+    "monthly_spend_changes",
+    MetaData(),
+    Column("campaign_id", String(64), primary_key=True),
+    Column("brand_id", Integer),
+    Column("brand_before", Integer),
+    Column("spend", Money, nullable=False),
+    Column("records", Integer, nullable=False),
+    prefixes=["TEMPORARY"],
+    postgresql_on_commit="DELETE ROWS",
+)
+
+_touched_t = Table(
+    "monthly_spend_touched_brands",
+    MetaData(),
+    Column("brand_id", Integer, primary_key=True),
+    prefixes=["TEMPORARY"],
+    postgresql_on_commit="DELETE ROWS",
+)
+
+
+def _keep_days_before(conn: Connection, first: dt.date, stop: dt.date) -> None:
+    empty_temp_table(conn, _before_t)
+    d = daily_t.c
+    conn.execute(
+        insert(_before_t).from_select(
+            ["day", "campaign_id", "brand_id", "spend", "records"],
+            select(d.day, d.campaign_id, d.brand_id, d.spend, d.records).where(d.day >= first, d.day < stop),
+        )
+    )
+
+
+def _months_of(first: dt.date, stop: dt.date) -> dict[dt.date, tuple[dt.date, dt.date]]:
+    """The months of days [first, stop), each with the part of the window in it."""
+    months: dict[dt.date, tuple[dt.date, dt.date]] = {}
+    start = first
+    while start < stop:
+        month = month_start(start)
+        end = min(next_month_start(month), stop)
+        months[month] = (start, end)
+        start = end
+    return months
+
+
+def _carry_into_month(conn: Connection, month: dt.date, first: dt.date, stop: dt.date) -> None:
+    """Bring the monthly_spend rows of `month` (and their per-brand sums) up to date with a
+    rebuild of its days [first, stop): each campaign whose days changed gets the difference,
+    instead of the month being summed again from all its days. Right when the month agreed with
+    its days before the rebuild; months_agree tells."""
+    d, k = daily_t.c, _before_t.c
+    now = select(d.campaign_id, d.brand_id, d.spend, d.records, literal(True).label("is_now")).where(
+        d.day >= first, d.day < stop
+    )
+    before = select(k.campaign_id, k.brand_id, -k.spend, -k.records, literal(False).label("is_now")).where(
+        k.day >= first, k.day < stop
+    )
+    both = union_all(now, before).subquery()
+    b = both.c
+    brand_now = func.max(case((b.is_now, b.brand_id)))
+    brand_before = func.max(case((~b.is_now, b.brand_id)))
+    empty_temp_table(conn, _changes_t)
+    conn.execute(
+        insert(_changes_t).from_select(
+            ["campaign_id", "brand_id", "brand_before", "spend", "records"],
+            select(b.campaign_id, brand_now, brand_before, func.sum(b.spend), func.sum(b.records))
+            .group_by(b.campaign_id)
+            .having(
+                or_(
+                    func.sum(b.spend) != 0,
+                    func.sum(b.records) != 0,
+                    func.min(b.brand_id) != func.max(b.brand_id),
+                )
+            ),
+        )
+    )
+    m, ch = monthly_t.c, _changes_t.c
+    # The brands whose sums change: of the changed campaigns' days now and before, and of their
+    # month rows as they are (a campaign that moved may hold its other brand there until its
+    # other days are carried too).
+    empty_temp_table(conn, _touched_t)
+    conn.execute(
+        insert(_touched_t).from_select(
+            ["brand_id"],
+            union(
+                select(ch.brand_id).where(ch.brand_id.is_not(None)),
+                select(ch.brand_before).where(ch.brand_before.is_not(None)),
+                select(m.brand_id).where(m.month == month, m.campaign_id.in_(select(ch.campaign_id))),
+            ),
+        )
+    )
+    conn.execute(
+        update(monthly_t)
+        .where(m.month == month, m.campaign_id == ch.campaign_id)
+        .values(
+            spend=m.spend + ch.spend,
+            records=m.records + ch.records,
+            brand_id=func.coalesce(ch.brand_id, m.brand_id),
+        )
+    )
+    conn.execute(
+        insert(monthly_t).from_select(
+            ["month", "campaign_id", "brand_id", "spend", "records"],
+            select(literal(month, Date()), ch.campaign_id, ch.brand_id, ch.spend, ch.records).where(
+                ch.brand_id.is_not(None),
+                ~exists().where(m.month == month, m.campaign_id == ch.campaign_id),
+            ),
+        )
+    )
+    # A campaign with no record left in the month has no row, as when the month is summed.
+    conn.execute(delete(monthly_t).where(m.month == month, m.records == 0, m.campaign_id.in_(select(ch.campaign_id))))
+    touched = select(_touched_t.c.brand_id)
+    mb = monthly_brand_t.c
+    conn.execute(delete(monthly_brand_t).where(mb.month == month, mb.brand_id.in_(touched)))
+    conn.execute(
+        insert(monthly_brand_t).from_select(
+            ["month", "brand_id", "spend", "records"],
+            select(m.month, m.brand_id, func.sum(m.spend), func.sum(m.records))
+            .where(m.month == month, m.brand_id.in_(touched))
+            .group_by(m.month, m.brand_id),
+        )
+    )
+
+
+def months_agree(conn: Connection, month: dt.date) -> bool:
+    """Whether each brand's spend and records in monthly_brand_spend for `month` are those of
+    its days in daily_brand_spend (the check a carried month passes, or is summed again)."""
+    db, mb = daily_brand_t.c, monthly_brand_t.c
+    days = (
+        select(db.brand_id, func.sum(db.spend).label("spend"), func.sum(db.records).label("records"))
+        .where(db.day >= month, db.day < next_month_start(month))
+        .group_by(db.brand_id)
+        .subquery()
+    )
+    kept = select(mb.brand_id, mb.spend, mb.records).where(mb.month == month).subquery()
+    differ = (
+        select(func.count())
+        .select_from(days.join(kept, kept.c.brand_id == days.c.brand_id, full=True))
+        .where(
+            or_(
+                days.c.brand_id.is_(None),
+                kept.c.brand_id.is_(None),
+                days.c.spend != kept.c.spend,
+                days.c.records != kept.c.records,
+            )
+        )
+    )
+    return conn.execute(differ).scalar_one() == 0
+
+
+def months_from_days(conn: Connection, months: list[dt.date]) -> dict[dt.date, PeriodTotals]:
+    """The `months` whose days were rebuilt with `carry`: what each holds, each summed again from
+    daily_spend where it does not agree with its days (a month never built, say)."""
+    built: dict[dt.date, PeriodTotals] = {}
+    for month in months:
+        if months_agree(conn, month):
+            totals = _period_totals(conn, monthly_t.c.month, month, next_month_start(month))
+            built[month] = totals.get(month, PeriodTotals())
+        else:
+            built.update(rebuild_monthly(conn, month, next_month_start(month)))
+    return built
 
 
 def rebuild_monthly(conn: Connection, first: dt.date, stop: dt.date) -> dict[dt.date, PeriodTotals]:

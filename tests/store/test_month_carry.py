@@ -1,0 +1,192 @@
+"""The refresh carries each day's rebuild into its month instead of summing the month again
+(store.aggregates.rebuild_daily with carry, months_from_days): under any sequence of spend
+files, refreshes of any days, backfills and campaigns moving brand, on both databases, every
+month holds exactly its days summed, per campaign and per brand, as a month summed from its
+days holds them."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import Engine, select, text
+
+from budget_pipeline.defs.reporting import build_daily, build_days_and_months
+from budget_pipeline.ingest.pipeline import ingest_file
+from budget_pipeline.rules.calendar import month_start
+from budget_pipeline.store import aggregates
+from budget_pipeline.store.aggregates import rebuild_daily
+from budget_pipeline.store.db import writing
+from budget_pipeline.store.schema import daily_brand_table, daily_table, monthly_brand_table, monthly_table
+from budget_pipeline.store.upkeep import days_to_refresh
+from tests.conftest import apply_yaml, write_csv
+
+CATALOG = """
+brands:
+  - name: New York
+    timezone: America/New_York
+    daily_budget: "10.00"
+    monthly_budget: "40.00"
+    campaigns: [{id: n1, name: N1}, {id: n2, name: N2}]
+  - name: Tokyo
+    timezone: Asia/Tokyo
+    daily_budget: "8.00"
+    monthly_budget: "25.00"
+    campaigns: [{id: t1, name: T1}]
+"""
+CAMPAIGNS = ("n1", "n2", "t1")
+real_agree = aggregates.months_agree
+# New York's Nov 29 to Dec 2 and Tokyo's Nov 30 to Dec 3: days on both sides of a month's end.
+AS_OF = dt.datetime(2026, 12, 2, 17, tzinfo=dt.UTC)
+DAYS = [dt.date(2026, 11, 28) + dt.timedelta(days=n) for n in range(7)]
+DATA = (
+    "raw_spend_records",
+    "spend_files",
+    "quarantined_rows",
+    "dirty_spend_days",
+    "brands_to_enforce",
+    "daily_spend",
+    "daily_brand_spend",
+    "monthly_spend",
+    "monthly_brand_spend",
+)
+
+records = st.lists(
+    st.tuples(st.sampled_from(CAMPAIGNS), st.integers(0, 900), st.integers(-4 * 24, 0)), min_size=1, max_size=6
+)
+steps = st.lists(
+    st.one_of(
+        st.tuples(st.just("file"), records),
+        # The refresh: the current and changed days, and any others.
+        st.tuples(st.just("refresh"), st.sets(st.sampled_from(DAYS), max_size=3)),
+        # A daily partition materialized alone (its month summed again).
+        st.tuples(st.just("backfill"), st.sampled_from(DAYS)),
+        # A campaign moves to the other brand (its days are marked for the refresh).
+        st.tuples(st.just("move"), st.sampled_from(CAMPAIGNS)),
+    ),
+    min_size=1,
+    max_size=10,
+)
+
+
+def _moved(brand_of: dict[str, str]) -> str:
+    brands = {"New York": ("America/New_York", "10.00", "40.00"), "Tokyo": ("Asia/Tokyo", "8.00", "25.00")}
+    lines = ["brands:"]
+    for name, (zone, daily, monthly) in brands.items():
+        campaigns = ", ".join(f"{{id: {c}, name: {c.upper()}}}" for c in CAMPAIGNS if brand_of[c] == name)
+        lines += [
+            f"  - name: {name}",
+            f"    timezone: {zone}",
+            f'    daily_budget: "{daily}"',
+            f'    monthly_budget: "{monthly}"',
+            f"    campaigns: [{campaigns}]",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def _months_as_summed(engine: Engine) -> tuple[dict, dict, dict, dict]:
+    """(month, campaign) -> (brand, spend, records) and (month, brand) -> (spend, records), as
+    stored and as the days sum them."""
+    d, m, mb = daily_table.c, monthly_table.c, monthly_brand_table.c
+    with engine.connect() as conn:
+        days = conn.execute(select(d.day, d.campaign_id, d.brand_id, d.spend, d.records)).all()
+        months = conn.execute(select(m.month, m.campaign_id, m.brand_id, m.spend, m.records)).all()
+        brand_months = conn.execute(select(mb.month, mb.brand_id, mb.spend, mb.records)).all()
+    summed: dict = defaultdict(lambda: [None, Decimal(0), 0])
+    brand_summed: dict = defaultdict(lambda: [Decimal(0), 0])
+    for day, campaign, brand, spend, count in days:
+        row = summed[(month_start(day), campaign)]
+        row[0], row[1], row[2] = brand, row[1] + spend, row[2] + count
+        brand_row = brand_summed[(month_start(day), brand)]
+        brand_row[0], brand_row[1] = brand_row[0] + spend, brand_row[1] + count
+    stored = {(month, c): (brand, spend, n) for month, c, brand, spend, n in months}
+    stored_brands = {(month, brand): (spend, n) for month, brand, spend, n in brand_months}
+    return (
+        stored,
+        {key: tuple(value) for key, value in summed.items()},
+        stored_brands,
+        {key: tuple(value) for key, value in brand_summed.items()},
+    )
+
+
+def _reset(engine: Engine) -> None:
+    with engine.begin() as conn:
+        for table in DATA:
+            conn.execute(text(f"DELETE FROM {table}"))  # noqa: S608
+    apply_yaml(engine, CATALOG)
+
+
+@settings(
+    max_examples=15,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(steps=steps)
+def test_a_carried_month_is_its_days_summed(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, steps: list[tuple[str, object]]
+) -> None:
+    """The carry alone keeps each month right: no month ever needs summing again here."""
+    _reset(engine)
+    agreed: list[bool] = []
+    monkeypatch.setattr(aggregates, "months_agree", lambda *args: agreed.append(real_agree(*args)) or agreed[-1])
+    brand_of = {"n1": "New York", "n2": "New York", "t1": "Tokyo"}
+    for n, (kind, arg) in enumerate(steps):
+        if kind == "file":
+            rows = [
+                f"f{n}-{i},{cid},{Decimal(cents) / 100},{(AS_OF + dt.timedelta(hours=hours)).isoformat()}"
+                for i, (cid, cents, hours) in enumerate(arg)  # type: ignore[attr-defined]
+            ]
+            ingest_file(engine, write_csv(tmp_path / f"s{n}.csv", rows), now=AS_OF)
+        elif kind == "refresh":
+            with engine.connect() as conn:
+                days = set(days_to_refresh(conn, AS_OF))
+            build_days_and_months(engine, sorted(days | arg), AS_OF)  # type: ignore[operator]
+        elif kind == "backfill":
+            build_daily(engine, arg, arg + dt.timedelta(days=1), AS_OF)  # type: ignore[operator]
+        else:
+            brand_of[arg] = "Tokyo" if brand_of[arg] == "New York" else "New York"  # type: ignore[index]
+            apply_yaml(engine, _moved(brand_of))
+            with engine.connect() as conn:  # the refresh that follows a move rebuilds its days
+                days = set(days_to_refresh(conn, AS_OF))
+            build_days_and_months(engine, sorted(days), AS_OF)
+        stored, summed, stored_brands, brands_summed = _months_as_summed(engine)
+        assert stored == summed, f"after step {n} ({kind})"
+        assert stored_brands == brands_summed, f"after step {n} ({kind})"
+        assert all(agreed), f"after step {n} ({kind}) a carried month had to be summed again"
+
+
+def test_a_month_that_does_not_agree_with_its_days_is_summed_again(engine: Engine, tmp_path: Path) -> None:
+    """Days built without their month (as a database of an older version may hold them): the
+    refresh's carry would leave the month without them, so the month is summed again."""
+    apply_yaml(engine, CATALOG)
+    rows = ["r1,n1,5,2026-12-01T17:00:00Z", "r2,n2,7,2026-12-02T17:00:00Z", "r3,t1,3,2026-12-01T17:00:00Z"]
+    ingest_file(engine, write_csv(tmp_path / "a.csv", rows), now=AS_OF)
+    with writing(engine) as conn:
+        rebuild_daily(conn, dt.date(2026, 12, 1), dt.date(2026, 12, 4))  # no month
+    reports = build_days_and_months(engine, [dt.date(2026, 12, 2)], AS_OF)
+    stored, summed, stored_brands, brands_summed = _months_as_summed(engine)
+    assert stored == summed and stored_brands == brands_summed
+    assert sum(n for _, _, n in stored.values()) == 3
+    (month,) = [r for r in reports if r.asset == "monthly_spend"]
+    assert (month.totals.records, month.totals.spend) == (3, Decimal(15))
+
+
+def test_the_refresh_reports_each_month_as_it_holds_after_the_carry(engine: Engine, tmp_path: Path) -> None:
+    """A refresh of one day late in the month: the month's report counts every day of it."""
+    apply_yaml(engine, CATALOG)
+    ingest_file(engine, write_csv(tmp_path / "a.csv", ["r1,n1,5,2026-12-01T17:00:00Z"]), now=AS_OF)
+    build_days_and_months(engine, [dt.date(2026, 12, 1)], AS_OF)
+    ingest_file(engine, write_csv(tmp_path / "b.csv", ["r2,n1,2.5,2026-12-02T17:00:00Z"]), now=AS_OF)
+    reports = build_days_and_months(engine, [dt.date(2026, 12, 2)], AS_OF)
+    (month,) = [r for r in reports if r.asset == "monthly_spend"]
+    assert (month.key, month.totals.records, month.totals.spend) == ("2026-12-01", 2, Decimal("7.5"))
+    with engine.connect() as conn:
+        brand_month = conn.execute(
+            select(daily_brand_table.c.spend).where(daily_brand_table.c.day == dt.date(2026, 12, 2))
+        )
+        assert brand_month.scalar_one() == Decimal("2.5")
