@@ -31,7 +31,7 @@ from sqlalchemy import (
 )
 
 from budget_pipeline.rules.calendar import month_start, next_month_start
-from budget_pipeline.store.bulk import empty_temp_table
+from budget_pipeline.store.bulk import empty_temp_table, temp_table
 from budget_pipeline.store.schema import (
     brands_table,
     campaigns_table,
@@ -174,37 +174,28 @@ def _sum_per_brand(conn: Connection, campaigns: Table, brands: Table, key: str, 
 
 
 # A rebuild's days as they were, to carry what it changed into their months.
-_before_t = Table(
+_before_t = temp_table(
     "daily_spend_before",
-    MetaData(),
     Column("day", Date, nullable=False),
     Column("campaign_id", String(64), nullable=False),
     Column("brand_id", Integer, nullable=False),
     Column("spend", Money, nullable=False),
     Column("records", Integer, nullable=False),
-    prefixes=["TEMPORARY"],
-    postgresql_on_commit="DELETE ROWS",
 )
 # What a rebuild changed in one month, per campaign: spend and records added (negative when
 # taken away), its brand in the rebuilt days now (none if it has no spend there now) and before.
-_changes_t = Table(
+_changes_t = temp_table(
     "monthly_spend_changes",
-    MetaData(),
     Column("campaign_id", String(64), primary_key=True),
     Column("brand_id", Integer),
     Column("brand_before", Integer),
     Column("spend", Money, nullable=False),
     Column("records", Integer, nullable=False),
-    prefixes=["TEMPORARY"],
-    postgresql_on_commit="DELETE ROWS",
 )
 
-_touched_t = Table(
+_touched_t = temp_table(
     "monthly_spend_touched_brands",
-    MetaData(),
     Column("brand_id", Integer, primary_key=True),
-    prefixes=["TEMPORARY"],
-    postgresql_on_commit="DELETE ROWS",
 )
 
 

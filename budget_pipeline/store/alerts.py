@@ -23,7 +23,6 @@ from sqlalchemy import (
     Connection,
     Date,
     Integer,
-    MetaData,
     String,
     Table,
     and_,
@@ -42,7 +41,7 @@ from sqlalchemy.sql.functions import FunctionElement
 from budget_pipeline.rules.alerts import DAILY, MONTHLY, reaches, threshold
 from budget_pipeline.rules.calendar import month_start
 from budget_pipeline.rules.notifications import BUDGET_ALERT
-from budget_pipeline.store.bulk import analyze_temp, empty_temp_table, insert_arrow
+from budget_pipeline.store.bulk import analyze_temp, empty_temp_table, insert_arrow, temp_table
 from budget_pipeline.store.notifications import write_prefix
 from budget_pipeline.store.reads import BrandRow, BrandSpend, unrefreshed_brand_days
 from budget_pipeline.store.schema import alerts_table, brands_table, daily_brand_table, notifications_table
@@ -51,13 +50,9 @@ from budget_pipeline.store.types import MONEY_SCALE, Money, to_micros
 a, b, bd, n = alerts_table, brands_table, daily_brand_table, notifications_table
 
 
-def _temp(name: str, *columns: Column[Any]) -> Table:
-    return Table(name, MetaData(), *columns, prefixes=["TEMPORARY"], postgresql_on_commit="DELETE ROWS")
-
-
 # The alert percents of the brands in play, and the spend that reaches each of the daily and the
 # monthly budget (none when no spend the database can hold reaches it).
-_percents = _temp(
+_percents = temp_table(
     "alert_percents",
     Column("brand_id", Integer, nullable=False),
     Column("percent", Integer, nullable=False),
@@ -65,7 +60,7 @@ _percents = _temp(
     Column("monthly_threshold", Money),
 )
 # A period's spend of a brand: today's and this month's, and the earlier ones late spend reopened.
-_periods = _temp(
+_periods = temp_table(
     "alert_periods",
     Column("brand_id", Integer, nullable=False),
     Column("period", String(8), nullable=False),
@@ -74,7 +69,7 @@ _periods = _temp(
 )
 # The brands whose new spend reaches back before their local today: from which day, in which
 # month, and their today and this month.
-_late = _temp(
+_late = temp_table(
     "alert_late_brands",
     Column("brand_id", Integer, primary_key=True),
     Column("first_day", Date, nullable=False),
@@ -83,7 +78,7 @@ _late = _temp(
     Column("this_month", Date, nullable=False),
 )
 # Spend of late brands' days not yet refreshed into the aggregate: raw minus built, per day.
-_unrefreshed = _temp(
+_unrefreshed = temp_table(
     "alert_unrefreshed",
     Column("brand_id", Integer, nullable=False),
     Column("day", Date, nullable=False),

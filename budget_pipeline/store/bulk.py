@@ -11,7 +11,7 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
-from sqlalchemy import Connection, Table, delete
+from sqlalchemy import Column, Connection, MetaData, Table, delete
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.schema import CreateTable
 
@@ -19,6 +19,12 @@ from sqlalchemy.schema import CreateTable
 def dialect_insert(conn: Connection, table: Table) -> postgresql.Insert | sqlite.Insert:
     """An INSERT of `table` in the connection's dialect, which can say ON CONFLICT."""
     return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
+
+
+def temp_table(name: str, *columns: Column[Any]) -> Table:
+    """A TEMPORARY table of one transaction's staged rows (emptied at commit on PostgreSQL); make
+    it exist, empty, with empty_temp_table."""
+    return Table(name, MetaData(), *columns, prefixes=["TEMPORARY"], postgresql_on_commit="DELETE ROWS")
 
 
 def empty_temp_table(conn: Connection, table: Table) -> None:

@@ -22,11 +22,9 @@ from sqlalchemy import (
     Connection,
     Engine,
     Integer,
-    MetaData,
     Row,
     Select,
     String,
-    Table,
     Text,
     bindparam,
     cast,
@@ -46,7 +44,7 @@ from budget_pipeline.rules.notifications import (
     change_type,
 )
 from budget_pipeline.rules.reasons import parse_reasons
-from budget_pipeline.store.bulk import empty_temp_table, insert_arrow
+from budget_pipeline.store.bulk import empty_temp_table, insert_arrow, temp_table
 from budget_pipeline.store.db import sqlite_file
 from budget_pipeline.store.schema import (
     alerts_table,
@@ -207,14 +205,11 @@ def _outbox_row(row: Row[Any]) -> OutboxRow:
 
 
 # The brand and line of each notification keep_names writes, staged for one UPDATE.
-_kept = Table(
+_kept = temp_table(
     "notification_names",
-    MetaData(),
     Column("seq", Integer, primary_key=True),
     Column("brand", String(200), nullable=False),
     Column("text", Text, nullable=False),
-    prefixes=["TEMPORARY"],
-    postgresql_on_commit="DELETE ROWS",
 )
 
 
