@@ -141,7 +141,7 @@ def worlds() -> Iterator[tuple[World, World, Path]]:
             full.engine.dispose()
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(steps=steps)
 def test_incremental_enforcement_decides_what_a_full_pass_decides(steps: list[tuple[str, object]]) -> None:
     with worlds() as (incremental, full, root):

@@ -83,7 +83,7 @@ def crossed(records: list[tuple[str, Decimal, dt.datetime]]) -> set[tuple[str, s
     return out
 
 
-@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=35, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(steps=steps)
 def test_the_alerts_recorded_are_the_thresholds_crossed_each_once(steps: list[tuple[str, object]]) -> None:
     with tempfile.TemporaryDirectory() as folder:
