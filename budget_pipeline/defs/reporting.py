@@ -199,7 +199,9 @@ def _monthly_reports(
     conn: Connection, built: dict[dt.date, PeriodTotals], as_of: dt.datetime | None
 ) -> list[PartitionReport]:
     """A report per month of `built` (rebuilt, or brought up to date, in this transaction)."""
-    first, stop = min(built, default=dt.date.min), max(built, default=dt.date.min) + dt.timedelta(days=1)
+    if not built:
+        return []
+    first, stop = min(built), max(built) + dt.timedelta(days=1)
     uses = _split(brand_use(conn, monthly=True, first=first, stop=stop))
     paces = _current_paces(conn, as_of, uses, monthly=True)
     return [

@@ -159,18 +159,21 @@ def rebuild_daily(
     return {day: built.get(day, PeriodTotals()) for day in _days(first, stop)}
 
 
-def _sum_per_brand(conn: Connection, campaigns: Table, brands: Table, key: str, period: dt.date) -> None:
+def _sum_per_brand(
+    conn: Connection, campaigns: Table, brands: Table, key: str, period: dt.date, brand_ids: Any = None
+) -> None:
     """Write the per-brand sums of one period's campaign rows (daily_spend into
-    daily_brand_spend, monthly_spend into monthly_brand_spend)."""
+    daily_brand_spend, monthly_spend into monthly_brand_spend), of the brands `brand_ids`
+    selects when given."""
     source = campaigns.c
-    conn.execute(
-        insert(brands).from_select(
-            [key, "brand_id", "spend", "records"],
-            select(source[key], source.brand_id, func.sum(source.spend), func.sum(source.records))
-            .where(source[key] == period)
-            .group_by(source[key], source.brand_id),
-        )
+    query = (
+        select(source[key], source.brand_id, func.sum(source.spend), func.sum(source.records))
+        .where(source[key] == period)
+        .group_by(source[key], source.brand_id)
     )
+    if brand_ids is not None:
+        query = query.where(source.brand_id.in_(brand_ids))
+    conn.execute(insert(brands).from_select([key, "brand_id", "spend", "records"], query))
 
 
 # A rebuild's days as they were, to carry what it changed into their months.
@@ -291,14 +294,7 @@ def _carry_into_month(conn: Connection, month: dt.date, first: dt.date, stop: dt
     touched = select(_touched_t.c.brand_id)
     mb = monthly_brand_t.c
     conn.execute(delete(monthly_brand_t).where(mb.month == month, mb.brand_id.in_(touched)))
-    conn.execute(
-        insert(monthly_brand_t).from_select(
-            ["month", "brand_id", "spend", "records"],
-            select(m.month, m.brand_id, func.sum(m.spend), func.sum(m.records))
-            .where(m.month == month, m.brand_id.in_(touched))
-            .group_by(m.month, m.brand_id),
-        )
-    )
+    _sum_per_brand(conn, monthly_t, monthly_brand_t, "month", month, touched)
 
 
 def months_agree(conn: Connection, month: dt.date) -> bool:
