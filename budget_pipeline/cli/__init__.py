@@ -1,33 +1,48 @@
 """The `budget-pipeline` command: a thin front on the same functions the Dagster jobs use, one
-module per family of commands."""
+module per family of commands.
+
+A command's module is imported only when that command runs (or `--help` lists them all): `status`
+never loads the ingestion's pandas and pyarrow, nor `alerts` Dagster. A person waits for every
+start, and so does each test that runs the command."""
 
 from __future__ import annotations
 
+import importlib
+
 import click
 
-from budget_pipeline.cli.catalog import catalog, init_db
-from budget_pipeline.cli.cycle import demo, demo_simulator, tick
-from budget_pipeline.cli.outbox import alerts, notifications
-from budget_pipeline.cli.reports import history, status
-from budget_pipeline.cli.spend import ingest, quarantine
+# Command name -> the module that defines it (`--help` lists them sorted, as click does).
+COMMANDS = {
+    "init-db": "catalog",
+    "catalog": "catalog",
+    "ingest": "spend",
+    "quarantine": "reports",
+    "tick": "cycle",
+    "status": "reports",
+    "history": "reports",
+    "alerts": "outbox",
+    "notifications": "outbox",
+    "demo": "cycle",
+    "demo-simulator": "cycle",
+}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class LazyGroup(click.Group):
+    """A group whose commands are imported by name when asked for (click's documented pattern
+    for lazily loaded subcommands)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        module = COMMANDS.get(cmd_name)
+        if module is None:
+            return None
+        command = getattr(importlib.import_module(f"budget_pipeline.cli.{module}"), cmd_name.replace("-", "_"))
+        assert isinstance(command, click.Command) and command.name == cmd_name
+        return command
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """Keep ad campaigns inside their brands' budgets and allowed hours."""
-
-
-for command in (
-    init_db,
-    catalog,
-    ingest,
-    quarantine,
-    tick,
-    status,
-    history,
-    alerts,
-    notifications,
-    demo,
-    demo_simulator,
-):
-    main.add_command(command)

@@ -20,8 +20,6 @@ from budget_pipeline.cli.common import (
     ready_engine,
     resolve_as_of,
 )
-from budget_pipeline.ingest.pipeline import ingest_file
-from budget_pipeline.store.catalog import apply_catalog
 
 # The runs of one control cycle, in order, the op of each that reports what it did, and how
 # its output reads: campaigns changed, then the notifications of those changes sent.
@@ -128,6 +126,8 @@ def demo(as_of: str | None) -> None:
     midnight and the moment after as two control cycles, so the UI opens on a story."""
     from budget_pipeline.demo import NIGHT_OWL, catalog, local_midnight, night_owl_zone, spend_csv
     from budget_pipeline.ingest.catalog import parse_catalog
+    from budget_pipeline.ingest.pipeline import ingest_file
+    from budget_pipeline.store.catalog import apply_catalog
 
     until = resolve_as_of(as_of)
     with database_errors():

@@ -1,5 +1,5 @@
-"""`budget-pipeline status` and `history`: budgets, spend, each campaign's state and why, and
-every change of it."""
+"""`budget-pipeline status`, `history` and `quarantine`: budgets, spend, each campaign's state and
+why, every change of it, and the spend rows files had rejected."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ from budget_pipeline.cli.common import (
     fail_unknown_brand,
     ready_engine,
     resolve_as_of,
+    table_width,
 )
-from budget_pipeline.report import UnknownBrand, status_report, status_text, unrefreshed_note
+from budget_pipeline.report import UnknownBrand, quarantine_text, status_report, status_text, unrefreshed_note
 
 
 @click.command()
@@ -76,3 +77,29 @@ def history(campaign_id: str | None, limit: int | None, as_json: bool) -> None:
             f"{e.at.isoformat()}  {e.campaign_id:<24} {before} -> {after}  "
             f"({e.changed_reason}{', predicted' if e.predicted else ''}; run {e.run_id[:8]})"
         )
+
+
+@click.command()
+@click.option("--file", "file_name", metavar="NAME", help="Only rows of spend files with this name.")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="At most this many rows.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+def quarantine(file_name: str | None, limit: int | None, as_json: bool) -> None:
+    """The rejected rows of spend files, newest first: file, line, reason and the row as it was."""
+    from budget_pipeline.store.quarantine import quarantined_rows
+
+    with database_errors(), ready_engine().connect() as conn:
+        rows = quarantined_rows(conn, file_name, limit)
+    if as_json:
+        click.echo(
+            json.dumps(
+                [
+                    {"file_name": r.file_name, "line": r.line, "reason": r.reason, "row": r.row, "at": r.at.isoformat()}
+                    for r in rows
+                ]
+            )
+        )
+        return
+    if not rows:
+        click.echo("no rejected rows" + (f" of {file_name}" if file_name is not None else ""))
+        return
+    click.echo(quarantine_text(rows, table_width()))

@@ -1,8 +1,7 @@
-"""`budget-pipeline ingest` and `quarantine`: spend files in, and the rows they had rejected."""
+"""`budget-pipeline ingest`: spend files in (the rows they reject: `quarantine`, in reports)."""
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -16,11 +15,9 @@ from budget_pipeline.cli.common import (
     on_terminal,
     progress_bar,
     ready_engine,
-    table_width,
 )
 from budget_pipeline.ingest.pipeline import FileInFlight, FileResult, campaign_zones, ingest_file
 from budget_pipeline.ingest.spendfile import SpendFileError
-from budget_pipeline.report import quarantine_text
 
 
 def ingest_with_progress(engine: Engine, path: Path, zones: dict[str, str]) -> FileResult:
@@ -65,29 +62,3 @@ def ingest(files: tuple[Path, ...]) -> None:
         click.echo("rejected rows, with file, line and reason: budget-pipeline quarantine", err=True)
     if failed:
         sys.exit(EXIT_BAD_INPUT)
-
-
-@click.command()
-@click.option("--file", "file_name", metavar="NAME", help="Only rows of spend files with this name.")
-@click.option("--limit", type=click.IntRange(min=1), default=None, help="At most this many rows.")
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
-def quarantine(file_name: str | None, limit: int | None, as_json: bool) -> None:
-    """The rejected rows of spend files, newest first: file, line, reason and the row as it was."""
-    from budget_pipeline.store.quarantine import quarantined_rows
-
-    with database_errors(), ready_engine().connect() as conn:
-        rows = quarantined_rows(conn, file_name, limit)
-    if as_json:
-        click.echo(
-            json.dumps(
-                [
-                    {"file_name": r.file_name, "line": r.line, "reason": r.reason, "row": r.row, "at": r.at.isoformat()}
-                    for r in rows
-                ]
-            )
-        )
-        return
-    if not rows:
-        click.echo("no rejected rows" + (f" of {file_name}" if file_name is not None else ""))
-        return
-    click.echo(quarantine_text(rows, table_width()))

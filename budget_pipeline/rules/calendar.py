@@ -6,7 +6,6 @@ import datetime as dt
 from zoneinfo import ZoneInfo
 
 import numpy as np
-import pandas as pd
 
 # Every instant the rules evaluate at: its local date in any zone (UTC-12 .. UTC+14), the day
 # after it and the end of its month all lie within years 1 to 9999.
@@ -73,6 +72,8 @@ def local_dates(utc_micros: np.ndarray, zones: np.ndarray, zone_names: list[str]
     """`local_date` over whole columns: the calendar date of each instant (microseconds since
     1970, UTC) in the zone `zone_names[zones[i]]`, converting once per zone. The instants must
     lie where their local dates exist (years 1 to 9999)."""
+    import pandas as pd  # here, not at the top: most commands never convert a column
+
     days = np.empty(len(utc_micros), dtype="datetime64[D]")
     for code in np.unique(zones):
         at = np.flatnonzero(zones == code)

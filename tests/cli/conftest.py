@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ACME
+from budget_pipeline.store.db import make_engine, upgrade
+from tests.conftest import ACME, apply_yaml
 
 CLI = str(Path(sys.executable).with_name("budget-pipeline"))
 
@@ -23,9 +24,11 @@ def cli(db_url: str, *args: str, home: Path | None = None, **env_vars: str) -> s
 
 
 @pytest.fixture
-def ready(db_url: str, tmp_path: Path) -> str:
-    assert cli(db_url, "init-db").returncode == 0
-    catalog = tmp_path / "catalog.yaml"
-    catalog.write_text(ACME)
-    assert cli(db_url, "catalog", "apply", str(catalog)).returncode == 0
+def ready(db_url: str) -> str:
+    """A database at head holding the ACME catalog, made in this process: `init-db` and `catalog
+    apply` through the CLI have tests of their own, and two process starts per test add up."""
+    engine = make_engine(db_url)
+    upgrade(engine)
+    apply_yaml(engine, ACME)
+    engine.dispose()
     return db_url

@@ -369,3 +369,26 @@ def test_status_reads_spend_stored_before_its_refresh(ready: str, tmp_path: Path
     done = cli(ready, "status", "--as-of", "2026-11-25T18:00:00Z")
     assert "day 12.50 USD / 100.00 USD" in done.stdout
     assert done.stderr.startswith("note: spend recorded for 1 day(s) (2026-11-25) is not in these totals yet")
+
+
+def test_each_command_loads_only_what_it_uses(tmp_path: Path) -> None:
+    """Every listed command resolves, and reading the store loads neither the ingestion's pandas,
+    Alembic nor Dagster: a person (and each test here) waits for every start."""
+    from budget_pipeline.cli import COMMANDS
+
+    listed = subprocess.run([CLI, "--help"], capture_output=True, text=True, check=True).stdout
+    assert all(re.search(rf"^  {re.escape(name)} ", listed, re.M) for name in COMMANDS if name != "demo-simulator")
+    probe = (
+        "import sys\n"
+        "from budget_pipeline.cli import main\n"
+        "try:\n"
+        "    main(sys.argv[1:])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print(sorted({'pandas', 'alembic', 'dagster'} & {m.split('.')[0] for m in sys.modules}))\n"
+    )
+    env = {**os.environ, "BUDGET_DATABASE_URL": f"sqlite:///{tmp_path / 'budget.db'}"}
+    assert subprocess.run([CLI, "init-db"], env=env, capture_output=True, check=True).returncode == 0
+    for command in ("status", "history", "alerts", "notifications", "quarantine"):
+        done = subprocess.run([sys.executable, "-c", probe, command], env=env, capture_output=True, text=True)
+        assert done.stdout.strip().splitlines()[-1] == "[]", (command, done.stdout, done.stderr)

@@ -80,6 +80,27 @@ def test_init_is_idempotent_and_reaches_head(db_url: str) -> None:
     } <= tables
 
 
+def test_revisions_agree_with_alembic(db_url: str) -> None:
+    """`current_revision` and `head_revision` answer without Alembic; Alembic must agree, before
+    `init-db`, part way and at head, and every migration's file must start with its revision."""
+    from alembic.config import Config
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    from budget_pipeline.store.db import ALEMBIC_INI, MIGRATIONS
+
+    scripts = ScriptDirectory.from_config(Config(str(ALEMBIC_INI)))
+    assert head_revision() == scripts.get_current_head()
+    for script in scripts.walk_revisions():
+        assert script.path is not None and MIGRATIONS.joinpath(script.path).name.startswith(f"{script.revision}_")
+    engine = make_engine(db_url)
+    for target in (None, "0001", "0007", "head"):
+        if target is not None:
+            upgrade(engine, target)
+        with engine.connect() as connection:
+            assert current_revision(engine) == MigrationContext.configure(connection).get_current_revision()
+
+
 def test_money_columns_are_exact_types(db_url: str) -> None:
     engine = make_engine(db_url)
     upgrade(engine)
