@@ -15,6 +15,7 @@ from sqlalchemy import (
     Date,
     Integer,
     MetaData,
+    Select,
     String,
     Table,
     case,
@@ -122,34 +123,20 @@ def _lock_rebuilds(conn: Connection) -> None:
 def rebuild_daily(
     conn: Connection, first: dt.date, stop: dt.date, *, carry: bool = False
 ) -> dict[dt.date, PeriodTotals]:
-    """Replace the daily_spend rows of days [first, stop) with sums of their raw records, and
+    """Bring the daily_spend rows of days [first, stop) to the sums of their raw records, and
     clear the dirty marks this rebuild covered; what each day holds now (every day of the window,
-    a day without spend as zeros). With `carry`, add to monthly_spend what the rebuild changed
-    in each campaign's days (see carry_into_months)."""
+    a day without spend as zeros). With `carry`, only the rows that differ are written, and what
+    they changed is added to monthly_spend (see _carry_into_month)."""
     _lock_rebuilds(conn)
     claimed = claim_dirty_days(conn, first, stop)
-    if carry:
-        _keep_days_before(conn, first, stop)
-    for table in (daily_t, daily_brand_t):
-        conn.execute(delete(table).where(table.c.day >= first, table.c.day < stop))
     _aggregation_memory(conn)
-    # One day at a time: a day's campaign groups fit the CPU caches, where one hash table of a
-    # month's 300k groups took twice as long on PostgreSQL. Sum first, then join each campaign's
-    # sum, not each record, to its brand.
-    for day in _days(first, stop):
-        if not _sum_raw_records(conn, day):
-            continue  # a day without spend has no rows to write
-        conn.execute(
-            insert(daily_t).from_select(
-                ["day", "campaign_id", "brand_id", "spend", "records"],
-                select(_sums_t.c.day, _sums_t.c.campaign_id, campaigns_t.c.brand_id, _sums_t.c.spend, _sums_t.c.records)
-                .join(campaigns_t, campaigns_t.c.id == _sums_t.c.campaign_id)
-                # In key order, the primary-key B-tree grows at its end instead of splitting
-                # pages all over: on PostgreSQL this halves the time of a month's insert.
-                .order_by(_sums_t.c.campaign_id),
-            )
-        )
-        _sum_per_brand(conn, daily_t, daily_brand_t, "day", day)
+    if carry:
+        empty_temp_table(conn, _day_changes_t)
+        for day in _days(first, stop):
+            _sum_raw_records(conn, day)
+            _rewrite_changed_rows(conn, day)
+    else:
+        _rewrite_days(conn, first, stop)
     if claimed:
         conn.execute(delete(dirty_t).where(dirty_t.c.day.in_(claimed)))
     if carry:
@@ -157,6 +144,83 @@ def rebuild_daily(
             _carry_into_month(conn, month, start, end)
     built = _period_totals(conn, daily_t.c.day, first, stop)
     return {day: built.get(day, PeriodTotals()) for day in _days(first, stop)}
+
+
+def _rewrite_days(conn: Connection, first: dt.date, stop: dt.date) -> None:
+    """Replace every row of days [first, stop): a backfill's way, where most rows are new."""
+    for table in (daily_t, daily_brand_t):
+        conn.execute(delete(table).where(table.c.day >= first, table.c.day < stop))
+    # One day at a time: a day's campaign groups fit the CPU caches, where one hash table of a
+    # month's 300k groups took twice as long on PostgreSQL. Sum first, then join each campaign's
+    # sum, not each record, to its brand.
+    for day in _days(first, stop):
+        if not _sum_raw_records(conn, day):
+            continue  # a day without spend has no rows to write
+        conn.execute(insert(daily_t).from_select(_DAILY_COLUMNS, _summed_rows()))
+        _sum_per_brand(conn, daily_t, daily_brand_t, "day", day)
+
+
+_DAILY_COLUMNS = ["day", "campaign_id", "brand_id", "spend", "records"]
+
+
+def _summed_rows(*where: Any) -> Select[Any]:
+    """The daily_spend rows of the day in the sums table (a campaign the catalog does not know has
+    none), in key order: the primary-key B-tree then grows at its end instead of splitting pages
+    all over, which on PostgreSQL halves the time of a month's insert."""
+    s, c = _sums_t.c, campaigns_t.c
+    return (
+        select(s.day, s.campaign_id, c.brand_id, s.spend, s.records)
+        .join(campaigns_t, c.id == s.campaign_id)
+        .where(*where)
+        .order_by(s.campaign_id)
+    )
+
+
+def _rewrite_changed_rows(conn: Connection, day: dt.date) -> None:
+    """Write the rows of `day` that differ from the sums table (new, changed, moved to another
+    brand or gone), note each change in the day-changes table, and sum again the brands they
+    touch. A refresh after a file touching a few brands writes a few rows, not the whole day."""
+    s, c, d = _sums_t.c, campaigns_t.c, daily_t.c
+    now = select(s.campaign_id, c.brand_id, s.spend, s.records, literal(True).label("is_now")).join(
+        campaigns_t, c.id == s.campaign_id
+    )
+    before = select(d.campaign_id, d.brand_id, -d.spend, -d.records, literal(False).label("is_now")).where(d.day == day)
+    both = union_all(now, before).subquery()
+    b = both.c
+    changed = conn.execute(
+        insert(_day_changes_t).from_select(
+            ["day", "campaign_id", "brand_id", "brand_before", "spend", "records"],
+            select(
+                literal(day, Date()),
+                b.campaign_id,
+                func.max(case((b.is_now, b.brand_id))),
+                func.max(case((~b.is_now, b.brand_id))),
+                func.sum(b.spend),
+                func.sum(b.records),
+            )
+            .group_by(b.campaign_id)
+            # A row on one side only differs in its records (a row has at least one).
+            .having(
+                or_(func.sum(b.spend) != 0, func.sum(b.records) != 0, func.min(b.brand_id) != func.max(b.brand_id))
+            ),
+        )
+    ).rowcount
+    if not changed:
+        return
+    ch = _day_changes_t.c
+    of_day = select(ch.campaign_id).where(ch.day == day)
+    conn.execute(delete(daily_t).where(d.day == day, d.campaign_id.in_(of_day)))
+    conn.execute(insert(daily_t).from_select(_DAILY_COLUMNS, _summed_rows(s.campaign_id.in_(of_day))))
+    touched = union(
+        select(ch.brand_id).where(ch.day == day, ch.brand_id.is_not(None)),
+        select(ch.brand_before).where(ch.day == day, ch.brand_before.is_not(None)),
+    )
+    empty_temp_table(conn, _touched_t)
+    conn.execute(insert(_touched_t).from_select(["brand_id"], touched))
+    brand_ids = select(_touched_t.c.brand_id)
+    db = daily_brand_t.c
+    conn.execute(delete(daily_brand_t).where(db.day == day, db.brand_id.in_(brand_ids)))
+    _sum_per_brand(conn, daily_t, daily_brand_t, "day", day, brand_ids)
 
 
 def _sum_per_brand(
@@ -176,41 +240,32 @@ def _sum_per_brand(
     conn.execute(insert(brands).from_select([key, "brand_id", "spend", "records"], query))
 
 
-# A rebuild's days as they were, to carry what it changed into their months.
-_before_t = temp_table(
-    "daily_spend_before",
-    Column("day", Date, nullable=False),
-    Column("campaign_id", String(64), nullable=False),
-    Column("brand_id", Integer, nullable=False),
-    Column("spend", Money, nullable=False),
-    Column("records", Integer, nullable=False),
-)
-# What a rebuild changed in one month, per campaign: spend and records added (negative when
-# taken away), its brand in the rebuilt days now (none if it has no spend there now) and before.
-_changes_t = temp_table(
-    "monthly_spend_changes",
+# What a rebuild with `carry` changed, per day and campaign: spend and records added (negative
+# when taken away), and its brand in the day now (none if it has no spend there now) and before.
+_day_changes_t = temp_table(
+    "daily_spend_changes",
+    Column("day", Date, primary_key=True),
     Column("campaign_id", String(64), primary_key=True),
     Column("brand_id", Integer),
     Column("brand_before", Integer),
     Column("spend", Money, nullable=False),
     Column("records", Integer, nullable=False),
 )
-
-_touched_t = temp_table(
-    "monthly_spend_touched_brands",
-    Column("brand_id", Integer, primary_key=True),
+# What a rebuild changed in one month, per campaign: the day changes summed, and its brand in the
+# rebuilt days now (none if it has no spend there now).
+_changes_t = temp_table(
+    "monthly_spend_changes",
+    Column("campaign_id", String(64), primary_key=True),
+    Column("brand_id", Integer),
+    Column("spend", Money, nullable=False),
+    Column("records", Integer, nullable=False),
 )
 
-
-def _keep_days_before(conn: Connection, first: dt.date, stop: dt.date) -> None:
-    empty_temp_table(conn, _before_t)
-    d = daily_t.c
-    conn.execute(
-        insert(_before_t).from_select(
-            ["day", "campaign_id", "brand_id", "spend", "records"],
-            select(d.day, d.campaign_id, d.brand_id, d.spend, d.records).where(d.day >= first, d.day < stop),
-        )
-    )
+# The brands whose sums a rebuild's changes touch, in a day or in a month.
+_touched_t = temp_table(
+    "spend_touched_brands",
+    Column("brand_id", Integer, primary_key=True),
+)
 
 
 def _months_of(first: dt.date, stop: dt.date) -> dict[dt.date, tuple[dt.date, dt.date]]:
@@ -230,30 +285,15 @@ def _carry_into_month(conn: Connection, month: dt.date, first: dt.date, stop: dt
     rebuild of its days [first, stop): each campaign whose days changed gets the difference,
     instead of the month being summed again from all its days. Right when the month agreed with
     its days before the rebuild; months_agree tells."""
-    d, k = daily_t.c, _before_t.c
-    now = select(d.campaign_id, d.brand_id, d.spend, d.records, literal(True).label("is_now")).where(
-        d.day >= first, d.day < stop
-    )
-    before = select(k.campaign_id, k.brand_id, -k.spend, -k.records, literal(False).label("is_now")).where(
-        k.day >= first, k.day < stop
-    )
-    both = union_all(now, before).subquery()
-    b = both.c
-    brand_now = func.max(case((b.is_now, b.brand_id)))
-    brand_before = func.max(case((~b.is_now, b.brand_id)))
+    dc = _day_changes_t.c
+    in_window = (dc.day >= first, dc.day < stop)
     empty_temp_table(conn, _changes_t)
     conn.execute(
         insert(_changes_t).from_select(
-            ["campaign_id", "brand_id", "brand_before", "spend", "records"],
-            select(b.campaign_id, brand_now, brand_before, func.sum(b.spend), func.sum(b.records))
-            .group_by(b.campaign_id)
-            .having(
-                or_(
-                    func.sum(b.spend) != 0,
-                    func.sum(b.records) != 0,
-                    func.min(b.brand_id) != func.max(b.brand_id),
-                )
-            ),
+            ["campaign_id", "brand_id", "spend", "records"],
+            select(dc.campaign_id, func.max(dc.brand_id), func.sum(dc.spend), func.sum(dc.records))
+            .where(*in_window)
+            .group_by(dc.campaign_id),
         )
     )
     m, ch = monthly_t.c, _changes_t.c
@@ -265,8 +305,8 @@ def _carry_into_month(conn: Connection, month: dt.date, first: dt.date, stop: dt
         insert(_touched_t).from_select(
             ["brand_id"],
             union(
-                select(ch.brand_id).where(ch.brand_id.is_not(None)),
-                select(ch.brand_before).where(ch.brand_before.is_not(None)),
+                select(dc.brand_id).where(*in_window, dc.brand_id.is_not(None)),
+                select(dc.brand_before).where(*in_window, dc.brand_before.is_not(None)),
                 select(m.brand_id).where(m.month == month, m.campaign_id.in_(select(ch.campaign_id))),
             ),
         )

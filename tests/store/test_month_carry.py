@@ -1,7 +1,8 @@
-"""The refresh carries each day's rebuild into its month instead of summing the month again
-(store.aggregates.rebuild_daily with carry, months_from_days): under any sequence of spend
-files, refreshes of any days, backfills and campaigns moving brand, on both databases, every
-month holds exactly its days summed, per campaign and per brand, as a month summed from its
+"""The refresh writes only the day rows that changed and carries the changes into their months
+instead of summing the month again (store.aggregates.rebuild_daily with carry,
+months_from_days): under any sequence of spend files, refreshes of any days, backfills and
+campaigns moving brand, on both databases, every day rebuilt holds exactly its raw records
+summed, per campaign and per brand, and every month its days summed, as a month summed from its
 days holds them."""
 
 from __future__ import annotations
@@ -22,7 +23,14 @@ from budget_pipeline.rules.calendar import month_start
 from budget_pipeline.store import aggregates
 from budget_pipeline.store.aggregates import rebuild_daily
 from budget_pipeline.store.db import writing
-from budget_pipeline.store.schema import daily_brand_table, daily_table, monthly_brand_table, monthly_table
+from budget_pipeline.store.schema import (
+    campaigns_table,
+    daily_brand_table,
+    daily_table,
+    monthly_brand_table,
+    monthly_table,
+    raw_table,
+)
 from budget_pipeline.store.upkeep import days_to_refresh
 from tests.conftest import apply_yaml, write_csv
 
@@ -114,6 +122,39 @@ def _months_as_summed(engine: Engine) -> tuple[dict, dict, dict, dict]:
     )
 
 
+def _days_as_summed(engine: Engine, days: set[dt.date]) -> tuple[dict, dict, dict, dict]:
+    """(day, campaign) -> (brand, spend, records) and (day, brand) -> (spend, records) of `days`,
+    as stored and as the raw records and the catalog's brands sum them."""
+    d, db, r, c = daily_table.c, daily_brand_table.c, raw_table.c, campaigns_table.c
+    with engine.connect() as conn:
+        stored = {
+            (day, cid): (brand, spend, n)
+            for day, cid, brand, spend, n in conn.execute(select(d.day, d.campaign_id, d.brand_id, d.spend, d.records))
+            if day in days
+        }
+        stored_brands = {
+            (day, brand): (spend, n)
+            for day, brand, spend, n in conn.execute(select(db.day, db.brand_id, db.spend, db.records))
+            if day in days
+        }
+        brand_of = dict(conn.execute(select(c.id, c.brand_id)).all())
+        raw = conn.execute(select(r.local_date, r.campaign_id, r.amount)).all()
+    summed: dict = defaultdict(lambda: [None, Decimal(0), 0])
+    brand_summed: dict = defaultdict(lambda: [Decimal(0), 0])
+    for day, cid, amount in raw:
+        if day in days and cid in brand_of:
+            row = summed[(day, cid)]
+            row[0], row[1], row[2] = brand_of[cid], row[1] + amount, row[2] + 1
+            brand_row = brand_summed[(day, brand_of[cid])]
+            brand_row[0], brand_row[1] = brand_row[0] + amount, brand_row[1] + 1
+    return (
+        stored,
+        {key: tuple(value) for key, value in summed.items()},
+        stored_brands,
+        {key: tuple(value) for key, value in brand_summed.items()},
+    )
+
+
 def _reset(engine: Engine) -> None:
     with engine.begin() as conn:
         for table in DATA:
@@ -145,8 +186,10 @@ def test_a_carried_month_is_its_days_summed(
         elif kind == "refresh":
             with engine.connect() as conn:
                 days = set(days_to_refresh(conn, AS_OF))
-            build_days_and_months(engine, sorted(days | arg), AS_OF)  # type: ignore[operator]
+            days |= arg  # type: ignore[arg-type]
+            build_days_and_months(engine, sorted(days), AS_OF)
         elif kind == "backfill":
+            days = {arg}  # type: ignore[arg-type]
             build_daily(engine, arg, arg + dt.timedelta(days=1), AS_OF)  # type: ignore[operator]
         else:
             brand_of[arg] = "Tokyo" if brand_of[arg] == "New York" else "New York"  # type: ignore[index]
@@ -154,6 +197,10 @@ def test_a_carried_month_is_its_days_summed(
             with engine.connect() as conn:  # the refresh that follows a move rebuilds its days
                 days = set(days_to_refresh(conn, AS_OF))
             build_days_and_months(engine, sorted(days), AS_OF)
+        if kind != "file":
+            stored, summed, stored_brands, brands_summed = _days_as_summed(engine, days)
+            assert stored == summed, f"after step {n} ({kind}): the days rebuilt"
+            assert stored_brands == brands_summed, f"after step {n} ({kind}): the days rebuilt, per brand"
         stored, summed, stored_brands, brands_summed = _months_as_summed(engine)
         assert stored == summed, f"after step {n} ({kind})"
         assert stored_brands == brands_summed, f"after step {n} ({kind})"
