@@ -32,6 +32,7 @@ from budget_pipeline.rules.money import CENTS, money_text
 from budget_pipeline.rules.reasons import budget_reached
 from budget_pipeline.store.aggregates import (
     BrandUse,
+    DayTotals,
     PeriodTotals,
     brand_use,
     months_from_days,
@@ -111,14 +112,20 @@ def budget_use_table(uses: Sequence[BrandUse], paces: dict[int, BrandPace] | Non
 
 
 def _current_paces(
-    conn: Connection, as_of: dt.datetime | None, uses: dict[dt.date, list[BrandUse]], *, monthly: bool
-) -> dict[dt.date, dict[int, BrandPace]]:
-    """For each period, the pace at `as_of` of its shown brands whose current period it is."""
+    conn: Connection, as_of: dt.datetime | None, uses: Sequence[dict[dt.date, list[BrandUse]]]
+) -> dict[int, BrandPace]:
+    """The pace at `as_of` of the brands shown in any period of `uses`: read once for all the
+    partitions of a transaction (each read scans the hour of raw records before `as_of`)."""
     if as_of is None:
         return {}
-    shown = {u.brand_id for period_uses in uses.values() for u in _shown(period_uses)}
-    rows = brands(conn, shown) if shown else {}
-    paces = brand_paces(conn, as_of, rows)
+    shown = {u.brand_id for by_period in uses for period_uses in by_period.values() for u in _shown(period_uses)}
+    return brand_paces(conn, as_of, brands(conn, shown)) if shown else {}
+
+
+def _paces_of(
+    paces: dict[int, BrandPace], uses: dict[dt.date, list[BrandUse]], *, monthly: bool
+) -> dict[dt.date, dict[int, BrandPace]]:
+    """For each period, the paces of its brands whose current period it is."""
     by_period: dict[dt.date, dict[int, BrandPace]] = {}
     for bid, now in paces.items():
         period = month_start(now.local_date) if monthly else now.local_date
@@ -134,6 +141,62 @@ def _split(uses: list[BrandUse]) -> dict[dt.date, list[BrandUse]]:
     return by_period
 
 
+@dataclass
+class _Built:
+    """What one transaction rebuilt, read back for its reports: each day's and month's totals,
+    brands' budget use, and (days) the raw records' totals, read after the write."""
+
+    days: dict[dt.date, PeriodTotals] = field(default_factory=dict)
+    day_uses: dict[dt.date, list[BrandUse]] = field(default_factory=dict)
+    raw: DayTotals = field(default_factory=dict)
+    months: dict[dt.date, PeriodTotals] = field(default_factory=dict)
+    month_uses: dict[dt.date, list[BrandUse]] = field(default_factory=dict)
+
+    def add_days(self, conn: Connection, built: dict[dt.date, PeriodTotals], first: dt.date, stop: dt.date) -> None:
+        self.days.update(built)
+        self.day_uses.update(_split(brand_use(conn, monthly=False, first=first, stop=stop)))
+        # Reconciled with a read of the raw records of its own, after the write: a record the
+        # rebuild left out (its campaign unknown to the catalog, say) shows as a difference.
+        self.raw.update(raw_totals_by_day(conn, first, stop))
+
+    def add_months(self, conn: Connection, built: dict[dt.date, PeriodTotals]) -> None:
+        if not built:
+            return
+        self.months.update(built)
+        first, stop = min(built), max(built) + dt.timedelta(days=1)
+        self.month_uses.update(_split(brand_use(conn, monthly=True, first=first, stop=stop)))
+
+    def reports(self, conn: Connection, as_of: dt.datetime | None) -> list[PartitionReport]:
+        """A report per day, then per month, with the pace at `as_of` of the brands whose current
+        day (month) it is."""
+        paces = _current_paces(conn, as_of, [self.day_uses, self.month_uses])
+        day_paces = _paces_of(paces, self.day_uses, monthly=False)
+        month_paces = _paces_of(paces, self.month_uses, monthly=True)
+        days = [
+            PartitionReport(
+                DAILY_SPEND,
+                day_key(day),
+                totals,
+                self.day_uses.get(day, []),
+                [within_budget(self.day_uses.get(day, []), monthly=False), reconcile(day, self.raw, totals)],
+                day_paces.get(day, {}),
+            )
+            for day, totals in self.days.items()
+        ]
+        months = [
+            PartitionReport(
+                MONTHLY_SPEND,
+                month_key(month),
+                totals,
+                self.month_uses.get(month, []),
+                [within_budget(self.month_uses.get(month, []), monthly=True)],
+                month_paces.get(month, {}),
+            )
+            for month, totals in self.months.items()
+        ]
+        return days + months
+
+
 def build_daily(
     engine: Engine, first: dt.date, stop: dt.date, as_of: dt.datetime | None = None
 ) -> list[PartitionReport]:
@@ -142,10 +205,11 @@ def build_daily(
     is). The months are rebuilt with their days: a day's rebuild clears its dirty marks, so were
     its month rebuilt later in a transaction of its own, an enforcement in between would read
     the month's aggregate without the late spend it no longer adds from the records."""
+    built = _Built()
     with writing(engine) as conn:
-        reports = _daily_reports(conn, first, stop, as_of)
+        built.add_days(conn, rebuild_daily(conn, first, stop), first, stop)
         rebuild_monthly(conn, month_start(first), next_month_start(stop - dt.timedelta(days=1)))
-    return reports
+        return built.reports(conn, as_of)
 
 
 def build_days_and_months(engine: Engine, days: Sequence[dt.date], as_of: dt.datetime) -> list[PartitionReport]:
@@ -153,37 +217,13 @@ def build_days_and_months(engine: Engine, days: Sequence[dt.date], as_of: dt.dat
     transaction (as `build_daily` does, for the same reason); a report per day and per month.
     A month is not summed again from all its days: each day's rebuild carries what it changed
     into it, and a month that then does not agree with its days is summed again."""
+    built = _Built()
     with writing(engine) as conn:
-        reports = [
-            report
-            for day in days
-            for report in _daily_reports(conn, day, day + dt.timedelta(days=1), as_of, carry=True)
-        ]
-        months = sorted({month_start(day) for day in days})
-        reports += _monthly_reports(conn, months_from_days(conn, months), as_of)
-    return reports
-
-
-def _daily_reports(
-    conn: Connection, first: dt.date, stop: dt.date, as_of: dt.datetime | None, carry: bool = False
-) -> list[PartitionReport]:
-    built = rebuild_daily(conn, first, stop, carry=carry)
-    uses = _split(brand_use(conn, monthly=False, first=first, stop=stop))
-    # Reconciled with a read of the raw records of its own, after the write: a record the
-    # rebuild left out (its campaign unknown to the catalog, say) shows as a difference.
-    raw = raw_totals_by_day(conn, first, stop)
-    paces = _current_paces(conn, as_of, uses, monthly=False)
-    return [
-        PartitionReport(
-            DAILY_SPEND,
-            day_key(day),
-            totals,
-            uses.get(day, []),
-            [within_budget(uses.get(day, []), monthly=False), reconcile(day, raw, totals)],
-            paces.get(day, {}),
-        )
-        for day, totals in built.items()
-    ]
+        for day in days:
+            stop = day + dt.timedelta(days=1)
+            built.add_days(conn, rebuild_daily(conn, day, stop, carry=True), day, stop)
+        built.add_months(conn, months_from_days(conn, sorted({month_start(day) for day in days})))
+        return built.reports(conn, as_of)
 
 
 def build_monthly(
@@ -191,30 +231,10 @@ def build_monthly(
 ) -> list[PartitionReport]:
     """Rebuild monthly_spend for months starting in [first, stop) from daily_spend; a report per
     month (with the pace at `as_of` of the brands whose current month it is)."""
+    built = _Built()
     with writing(engine) as conn:
-        return _monthly_reports(conn, rebuild_monthly(conn, first, stop), as_of)
-
-
-def _monthly_reports(
-    conn: Connection, built: dict[dt.date, PeriodTotals], as_of: dt.datetime | None
-) -> list[PartitionReport]:
-    """A report per month of `built` (rebuilt, or brought up to date, in this transaction)."""
-    if not built:
-        return []
-    first, stop = min(built), max(built) + dt.timedelta(days=1)
-    uses = _split(brand_use(conn, monthly=True, first=first, stop=stop))
-    paces = _current_paces(conn, as_of, uses, monthly=True)
-    return [
-        PartitionReport(
-            MONTHLY_SPEND,
-            month_key(month),
-            totals,
-            uses.get(month, []),
-            [within_budget(uses.get(month, []), monthly=True)],
-            paces.get(month, {}),
-        )
-        for month, totals in built.items()
-    ]
+        built.add_months(conn, rebuild_monthly(conn, first, stop))
+        return built.reports(conn, as_of)
 
 
 def partition_events(
