@@ -137,14 +137,16 @@ def rebuild_daily(
 ) -> dict[dt.date, PeriodTotals]:
     """Bring the daily_spend rows of days [first, stop) to the sums of their raw records, and
     clear the dirty marks this rebuild covered; what each day holds now (every day of the window,
-    a day without spend as zeros). With `carry`, only the rows that differ are written, and what
-    they changed is added to monthly_spend (see _carry_into_month)."""
+    a day without spend as zeros). With `carry`, only the dirty days are summed, only the rows that
+    differ are written, and what they changed is added to monthly_spend (see _carry_into_month)."""
     _lock_rebuilds(conn)
     claimed = claim_dirty_days(conn, first, stop)
     _aggregation_settings(conn)
     if carry:
         empty_temp_table(conn, _day_changes_t)
-        for day in _days(first, stop):
+        # A day without a dirty mark already holds its records summed: every change to them, or
+        # to their campaigns' brands and zones, marks their days (ingestion, catalog apply).
+        for day in claimed:
             _sum_raw_records(conn, day)
             _rewrite_changed_rows(conn, day)
     else:
