@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Engine, select, text, update
 
 from budget_pipeline.defs.reporting import build_daily, build_days_and_months
 from budget_pipeline.ingest.pipeline import ingest_file
@@ -31,7 +31,7 @@ from budget_pipeline.store.schema import (
     monthly_table,
     raw_table,
 )
-from budget_pipeline.store.upkeep import days_to_refresh
+from budget_pipeline.store.upkeep import days_to_refresh, mark_days_dirty
 from tests.conftest import apply_yaml, write_csv
 
 CATALOG = """
@@ -237,3 +237,29 @@ def test_the_refresh_reports_each_month_as_it_holds_after_the_carry(engine: Engi
             select(daily_brand_table.c.spend).where(daily_brand_table.c.day == dt.date(2026, 12, 2))
         )
         assert brand_month.scalar_one() == Decimal("2.5")
+
+
+def test_the_refresh_sums_only_marked_days_and_its_reconciliation_sees_the_rest(engine: Engine, tmp_path: Path) -> None:
+    """Today without a dirty mark is reported as it is, not summed again: a day row that somehow
+    differs from its records stays, and the day's reconciliation check says so; marked, the day
+    is summed again and reconciles."""
+    apply_yaml(engine, CATALOG)
+    ingest_file(engine, write_csv(tmp_path / "a.csv", ["r1,n1,5,2026-12-02T16:00:00Z"]), now=AS_OF)
+    today = dt.date(2026, 12, 2)  # New York's local date at AS_OF
+
+    def refresh() -> tuple[Decimal, bool]:
+        with engine.connect() as conn:
+            days = days_to_refresh(conn, AS_OF)
+        assert today in days
+        reports = build_days_and_months(engine, days, AS_OF)
+        (day,) = [r for r in reports if r.key == "2026-12-02" and r.asset == "daily_spend"]
+        (reconciles,) = [c for c in day.checks if c.name == "daily_spend_reconciles"]
+        return day.totals.spend, reconciles.passed
+
+    assert refresh() == (Decimal(5), True)
+    with engine.begin() as conn:
+        conn.execute(update(daily_table).values(spend=Decimal(6)))
+    assert refresh() == (Decimal(6), False)
+    with writing(engine) as conn:
+        mark_days_dirty(conn, [today])
+    assert refresh() == (Decimal(5), True)
