@@ -234,30 +234,23 @@ def _differing_rows(conn: Connection, day: dt.date) -> Select[Any]:
 
 def _rewrite_changed_rows(conn: Connection, day: dt.date) -> None:
     """Write the rows of `day` that differ from the sums table (new, changed, moved to another
-    brand or gone), note each change in the day-changes table, and sum again the brands they
-    touch. A refresh after a file touching a few brands writes a few rows, not the whole day."""
+    brand or gone), note each change in the day-changes table, and sum the day's brands again.
+    A refresh after a file touching a few brands writes a few rows, not the whole day."""
     d = daily_t.c
     changed = conn.execute(
         insert(_day_changes_t).from_select(
             ["day", "campaign_id", "brand_id", "brand_before", "spend", "records"], _differing_rows(conn, day)
         )
     ).rowcount
-    if not changed:
-        return
-    ch = _day_changes_t.c
-    of_day = select(ch.campaign_id).where(ch.day == day)
-    conn.execute(delete(daily_t).where(d.day == day, d.campaign_id.in_(of_day)))
-    conn.execute(insert(daily_t).from_select(_DAILY_COLUMNS, _summed_rows(_sums_t.c.campaign_id.in_(of_day))))
-    touched = union(
-        select(ch.brand_id).where(ch.day == day, ch.brand_id.is_not(None)),
-        select(ch.brand_before).where(ch.day == day, ch.brand_before.is_not(None)),
-    )
-    empty_temp_table(conn, _touched_t)
-    conn.execute(insert(_touched_t).from_select(["brand_id"], touched))
-    brand_ids = select(_touched_t.c.brand_id)
-    db = daily_brand_t.c
-    conn.execute(delete(daily_brand_t).where(db.day == day, db.brand_id.in_(brand_ids)))
-    _sum_per_brand(conn, daily_t, daily_brand_t, "day", day, brand_ids)
+    if changed:
+        ch = _day_changes_t.c
+        of_day = select(ch.campaign_id).where(ch.day == day)
+        conn.execute(delete(daily_t).where(d.day == day, d.campaign_id.in_(of_day)))
+        conn.execute(insert(daily_t).from_select(_DAILY_COLUMNS, _summed_rows(_sums_t.c.campaign_id.in_(of_day))))
+    # Every brand of the day summed again (a row per brand: ~25 ms at 10k brands), not only the
+    # touched ones, so that a dirty day's brand sums are its rows' whatever they held before.
+    conn.execute(delete(daily_brand_t).where(daily_brand_t.c.day == day))
+    _sum_per_brand(conn, daily_t, daily_brand_t, "day", day)
 
 
 def _sum_per_brand(

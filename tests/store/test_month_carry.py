@@ -263,3 +263,20 @@ def test_the_refresh_sums_only_marked_days_and_its_reconciliation_sees_the_rest(
     with writing(engine) as conn:
         mark_days_dirty(conn, [today])
     assert refresh() == (Decimal(5), True)
+
+
+def test_a_refresh_of_a_marked_day_sums_all_its_brands_again(engine: Engine, tmp_path: Path) -> None:
+    """A marked day's brand sums are its campaign rows summed, whatever they held before (a brand
+    row that drifted is mended, though no campaign of that brand changed)."""
+    apply_yaml(engine, CATALOG)
+    rows = ["r1,n1,5,2026-12-02T16:00:00Z", "r2,t1,3,2026-12-02T03:00:00Z"]  # both local Dec 2
+    ingest_file(engine, write_csv(tmp_path / "a.csv", rows), now=AS_OF)
+    day = dt.date(2026, 12, 2)
+    build_days_and_months(engine, [day], AS_OF)
+    with engine.begin() as conn:
+        conn.execute(update(daily_brand_table).values(spend=Decimal(99)))
+    ingest_file(engine, write_csv(tmp_path / "b.csv", ["r3,n1,1,2026-12-02T16:30:00Z"]), now=AS_OF)
+    build_days_and_months(engine, [day], AS_OF)
+    stored, summed, stored_brands, brands_summed = _days_as_summed(engine, {day})
+    assert stored == summed and stored_brands == brands_summed
+    assert sorted(spend for spend, _ in stored_brands.values()) == [Decimal(3), Decimal(6)]
