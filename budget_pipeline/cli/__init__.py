@@ -2,8 +2,8 @@
 module per family of commands.
 
 A command's module is imported only when that command runs (or `--help` lists them all): `status`
-never loads the ingestion's pandas and pyarrow, nor `alerts` Dagster. A person waits for every
-start, and so does each test that runs the command."""
+never loads the ingestion's pandas, nor Alembic, nor Dagster. A person waits for every start, and
+so does each test that runs the command."""
 
 from __future__ import annotations
 
@@ -41,6 +41,19 @@ class LazyGroup(click.Group):
         command = getattr(importlib.import_module(f"budget_pipeline.cli.{module}"), cmd_name.replace("-", "_"))
         assert isinstance(command, click.Command) and command.name == cmd_name
         return command
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        try:
+            return super().resolve_command(ctx, args)
+        except click.UsageError as exc:
+            # click (8.4 on) suggests close names from the commands it holds: none here until one
+            # is loaded, so the suggestion is made again from every name.
+            name = getattr(exc, "command_name", None)
+            if name is None:
+                raise
+            raise type(exc)(name, possibilities=COMMANDS, ctx=ctx) from None  # type: ignore[call-arg]
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

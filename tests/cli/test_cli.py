@@ -377,6 +377,8 @@ def test_each_command_loads_only_what_it_uses(tmp_path: Path) -> None:
     from budget_pipeline.cli import COMMANDS
 
     listed = subprocess.run([CLI, "--help"], capture_output=True, text=True, check=True).stdout
+    typo = subprocess.run([CLI, "stauts"], capture_output=True, text=True)
+    assert typo.returncode == 2 and "No such command 'stauts'. Did you mean 'status'?" in typo.stderr
     assert all(re.search(rf"^  {re.escape(name)} ", listed, re.M) for name in COMMANDS if name != "demo-simulator")
     probe = (
         "import sys\n"
