@@ -105,7 +105,10 @@ def current_revision(engine: Engine) -> str | None:
     with engine.connect() as connection:
         if not inspect(connection).has_table("alembic_version"):
             return None
-        return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+        versions = connection.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+    if len(versions) > 1:
+        raise StoreError(f"the budget database records several schema versions ({', '.join(sorted(versions))})")
+    return versions[0] if versions else None
 
 
 def head_revision() -> str:

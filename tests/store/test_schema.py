@@ -5,7 +5,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import Engine, insert, inspect, text
 
-from budget_pipeline.store.db import current_revision, head_revision, make_engine, upgrade
+from budget_pipeline.store.db import StoreError, current_revision, head_revision, make_engine, upgrade
 from budget_pipeline.store.schema import raw_table, spend_files_table
 
 
@@ -99,6 +99,16 @@ def test_revisions_agree_with_alembic(db_url: str) -> None:
             upgrade(engine, target)
         with engine.connect() as connection:
             assert current_revision(engine) == MigrationContext.configure(connection).get_current_revision()
+
+
+def test_a_version_table_with_several_rows_is_one_clear_error(db_url: str) -> None:
+    """Alembic refuses several heads; so does the check every command and run makes first."""
+    engine = make_engine(db_url)
+    upgrade(engine)
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO alembic_version (version_num) VALUES ('0007')"))
+    with pytest.raises(StoreError, match=rf"several schema versions \(0007, {head_revision()}\)"):
+        current_revision(engine)
 
 
 def test_money_columns_are_exact_types(db_url: str) -> None:
