@@ -234,7 +234,7 @@ def _differing_rows(conn: Connection, day: dt.date) -> Select[Any]:
 
 def _rewrite_changed_rows(conn: Connection, day: dt.date) -> None:
     """Write the rows of `day` that differ from the sums table (new, changed, moved to another
-    brand or gone), note each change in the day-changes table, and sum the day's brands again.
+    brand or gone), note each change in the day-changes table, and mend the day's brand sums.
     A refresh after a file touching a few brands writes a few rows, not the whole day."""
     d = daily_t.c
     changed = conn.execute(
@@ -247,10 +247,35 @@ def _rewrite_changed_rows(conn: Connection, day: dt.date) -> None:
         of_day = select(ch.campaign_id).where(ch.day == day)
         conn.execute(delete(daily_t).where(d.day == day, d.campaign_id.in_(of_day)))
         conn.execute(insert(daily_t).from_select(_DAILY_COLUMNS, _summed_rows(_sums_t.c.campaign_id.in_(of_day))))
-    # Every brand of the day summed again (a row per brand: ~25 ms at 10k brands), not only the
-    # touched ones, so that a dirty day's brand sums are its rows' whatever they held before.
-    conn.execute(delete(daily_brand_t).where(daily_brand_t.c.day == day))
-    _sum_per_brand(conn, daily_t, daily_brand_t, "day", day)
+    _mend_brand_sums(conn, day)
+
+
+def _mend_brand_sums(conn: Connection, day: dt.date) -> None:
+    """Write again the daily_brand_spend rows of `day` that differ from its campaign rows summed
+    per brand: the brands a rewrite touched, and any row that drifted whatever it held before.
+    Comparing is a read of the day's rows; writing every brand's row again cost 1.65 s at 100k
+    brands."""
+    d, db = daily_t.c, daily_brand_t.c
+    summed = (
+        select(d.brand_id, func.sum(d.spend).label("spend"), func.sum(d.records).label("records"))
+        .where(d.day == day)
+        .group_by(d.brand_id)
+        .subquery()
+    )
+    stored = select(db.brand_id, db.spend, db.records).where(db.day == day).subquery()
+    n, o = summed.c, stored.c
+    differ = union(
+        select(n.brand_id)
+        .select_from(summed.outerjoin(stored, o.brand_id == n.brand_id))
+        .where(or_(o.brand_id.is_(None), o.spend != n.spend, o.records != n.records)),
+        select(o.brand_id).where(~exists().where(d.day == day, d.brand_id == o.brand_id)),
+    )
+    empty_temp_table(conn, _touched_t)
+    if not conn.execute(insert(_touched_t).from_select(["brand_id"], differ)).rowcount:
+        return
+    brand_ids = select(_touched_t.c.brand_id)
+    conn.execute(delete(daily_brand_t).where(db.day == day, db.brand_id.in_(brand_ids)))
+    _sum_per_brand(conn, daily_t, daily_brand_t, "day", day, brand_ids)
 
 
 def _sum_per_brand(

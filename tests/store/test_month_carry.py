@@ -265,7 +265,7 @@ def test_the_refresh_sums_only_marked_days_and_its_reconciliation_sees_the_rest(
     assert refresh() == (Decimal(5), True)
 
 
-def test_a_refresh_of_a_marked_day_sums_all_its_brands_again(engine: Engine, tmp_path: Path) -> None:
+def test_a_refresh_of_a_marked_day_mends_all_its_brand_sums(engine: Engine, tmp_path: Path) -> None:
     """A marked day's brand sums are its campaign rows summed, whatever they held before (a brand
     row that drifted is mended, though no campaign of that brand changed)."""
     apply_yaml(engine, CATALOG)
