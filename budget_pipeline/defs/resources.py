@@ -12,7 +12,7 @@ from sqlalchemy.exc import OperationalError
 from budget_pipeline import settings
 from budget_pipeline.delivery import TIMEOUT_SECONDS, Webhook
 from budget_pipeline.rules.calendar import parse_instant
-from budget_pipeline.store.db import current_revision, head_revision, make_engine
+from budget_pipeline.store.db import StoreError, current_revision, head_revision, make_engine
 
 
 class BudgetDatabase(ConfigurableResource):
@@ -25,12 +25,20 @@ class BudgetDatabase(ConfigurableResource):
     _engine: Engine | None = PrivateAttr(default=None)
 
     def setup_for_execution(self, context: InitResourceContext) -> None:
-        engine = make_engine(self.url)
+        try:
+            engine = make_engine(self.url)
+        except StoreError as exc:
+            raise Failure(str(exc)) from None
         try:
             revision = current_revision(engine)
         except OperationalError as exc:
+            engine.dispose()
             raise Failure(f"cannot reach the budget database: {str(exc.orig).strip().splitlines()[0]}") from None
+        except StoreError as exc:
+            engine.dispose()
+            raise Failure(str(exc)) from None
         if revision != head_revision():
+            engine.dispose()
             raise Failure(
                 f"the budget database schema is at {revision or 'nothing'}, expected {head_revision()}: "
                 "run `budget-pipeline init-db`"

@@ -1,0 +1,71 @@
+"""A run on a budget database it cannot use fails at the start with the reason as its one
+message: the run's resource failure is a Dagster `Failure`, not the store's own exception."""
+
+import datetime as dt
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from dagster import DagsterEventType, DagsterInstance
+from sqlalchemy import Engine, text
+
+from budget_pipeline.definitions import defs
+from budget_pipeline.defs.schedules import clock_config
+from budget_pipeline.store.db import head_revision, make_engine
+from tests.conftest import PG_URL
+
+
+def resource_failure(monkeypatch: pytest.MonkeyPatch, url: str) -> tuple[str, str]:
+    """The error class and message of an enforcement run's resource failure on `url`."""
+    monkeypatch.setenv("BUDGET_DATABASE_URL", url)
+    result = defs.resolve_job_def("enforce_budgets_job").execute_in_process(
+        run_config=clock_config(dt.datetime(2026, 11, 25, 12, tzinfo=dt.UTC)),
+        instance=DagsterInstance.ephemeral(),
+        raise_on_error=False,
+    )
+    assert not result.success
+    [event] = [e for e in result.all_events if e.event_type == DagsterEventType.RESOURCE_INIT_FAILURE]
+    error = event.event_specific_data.error  # type: ignore[union-attr]
+    return error.cls_name, error.message.strip()
+
+
+def several_versions(engine: Engine) -> None:
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO alembic_version (version_num) VALUES ('0007')"))
+
+
+def not_migrated(engine: Engine) -> None:
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM alembic_version"))
+
+
+@pytest.mark.parametrize(
+    ("spoil", "says"),
+    [
+        (several_versions, rf"the budget database records several schema versions \(0007, {head_revision()}\)"),
+        (not_migrated, rf"schema is at nothing, expected {head_revision()}: run `budget-pipeline init-db`"),
+    ],
+)
+def test_a_database_the_run_cannot_use_is_one_failure(
+    engine: Engine, db_url: str, monkeypatch: pytest.MonkeyPatch, spoil: Callable[[Engine], None], says: str
+) -> None:
+    spoil(engine)
+    cls_name, message = resource_failure(monkeypatch, db_url)
+    assert cls_name == "Failure"
+    assert message.count("\n") == 0
+    assert re.search(says, message), message
+
+
+def test_an_unreachable_database_is_one_failure(monkeypatch: pytest.MonkeyPatch) -> None:
+    url = make_engine(PG_URL).url.set(port=1).render_as_string(hide_password=False)
+    cls_name, message = resource_failure(monkeypatch, url)
+    assert cls_name == "Failure"
+    assert message.startswith("dagster._core.definitions.events.Failure: cannot reach the budget database: ")
+
+
+def test_a_sqlite_folder_that_cannot_be_made_is_one_failure(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("not a folder")
+    cls_name, message = resource_failure(monkeypatch, f"sqlite:///{tmp_path / 'file' / 'budget.db'}")
+    assert cls_name == "Failure"
+    assert "cannot create the folder of the SQLite database" in message
