@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -21,7 +21,7 @@ from budget_pipeline.defs.markdown import md_table
 from budget_pipeline.defs.partitions import daily_partitions, monthly_partitions
 from budget_pipeline.rules.money import money_text
 from budget_pipeline.rules.reasons import budget_reached
-from budget_pipeline.store.aggregates import BrandUse, DayTotals, PeriodTotals
+from budget_pipeline.store.aggregates import BrandUse, DayTotals, PeriodTotals, PeriodUse, overspend_first
 
 DAILY_SPEND = "daily_spend"
 MONTHLY_SPEND = "monthly_spend"
@@ -129,14 +129,19 @@ def _reached_description(reached: Sequence[BrandUse], what: str) -> str:
     return f"{len(reached)} brand(s) at or over the {what} budget: {shown}{more}"
 
 
-def within_budget(uses: Sequence[BrandUse], *, monthly: bool) -> CheckOutcome:
+def by_overspend(uses: Iterable[BrandUse]) -> list[BrandUse]:
+    """The brands of `uses` that reached their budget, biggest overspend first."""
+    return sorted((u for u in uses if budget_reached(u.spend, u.budget)), key=overspend_first)
+
+
+def within_budget(use: PeriodUse, *, monthly: bool) -> CheckOutcome:
     """WARN, naming each brand of one partition whose spend reached its budget (the comparison
     that pauses), biggest overspend first."""
-    reached = sorted((u for u in uses if budget_reached(u.spend, u.budget)), key=lambda u: (-u.over, u.brand))
+    reached = use.reached
     # Text, not numbers: the UI plots a check's numbers over time, across partitions, which is noise.
     metadata: dict[str, Any] = {
         "brands_at_or_over_budget": MetadataValue.text(str(len(reached))),
-        "brands_with_spend": MetadataValue.text(str(len(uses))),
+        "brands_with_spend": MetadataValue.text(str(use.brands_with_spend)),
     }
     if reached:
         metadata["overspend"] = MetadataValue.md(overspend_table(reached))
@@ -178,8 +183,7 @@ def reconcile(day: dt.date, raw: DayTotals, built: PeriodTotals) -> CheckOutcome
 
 def budgets_today(daily: Sequence[BrandUse], monthly: Sequence[BrandUse], as_of: dt.datetime) -> CheckOutcome:
     """WARN naming every brand whose spend today or this month to date reached its budget."""
-    reached_day = sorted((u for u in daily if budget_reached(u.spend, u.budget)), key=lambda u: (-u.over, u.brand))
-    reached_month = sorted((u for u in monthly if budget_reached(u.spend, u.budget)), key=lambda u: (-u.over, u.brand))
+    reached_day, reached_month = by_overspend(daily), by_overspend(monthly)
     parts = []
     if reached_day:
         parts.append(_reached_description(reached_day, "daily"))

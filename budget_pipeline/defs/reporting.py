@@ -31,10 +31,10 @@ from budget_pipeline.rules.calendar import month_start, next_month_start
 from budget_pipeline.rules.money import CENTS, money_text
 from budget_pipeline.rules.reasons import budget_reached
 from budget_pipeline.store.aggregates import (
-    BrandUse,
     DayTotals,
     PeriodTotals,
-    brand_use,
+    PeriodUse,
+    budget_use,
     months_from_days,
     raw_totals_by_day,
     rebuild_daily,
@@ -53,22 +53,21 @@ class PartitionReport:
     asset: str
     key: str
     totals: PeriodTotals
-    uses: list[BrandUse]
+    use: PeriodUse
     checks: list[CheckOutcome]
     # The pace now of the shown brands for which this partition is the current day (month).
     paces: dict[int, BrandPace] = field(default_factory=dict)
 
     def metadata(self) -> dict[str, Any]:
-        reached = sum(1 for u in self.uses if budget_reached(u.spend, u.budget))
         return {
             # Numbers as numbers, so the UI plots them; the exact amount as text beside them.
             "records": MetadataValue.int(self.totals.records),
             "dagster/row_count": MetadataValue.int(self.totals.rows),
             "spend": MetadataValue.float(float(self.totals.spend.quantize(CENTS))),
             "spend_exact": MetadataValue.text(money_text(self.totals.spend)),
-            "brands_with_spend": MetadataValue.int(len(self.uses)),
-            "brands_at_or_over_budget": MetadataValue.int(reached),
-            "brands_by_budget_use": MetadataValue.md(budget_use_table(self.uses, self.paces, self.monthly)),
+            "brands_with_spend": MetadataValue.int(self.use.brands_with_spend),
+            "brands_at_or_over_budget": MetadataValue.int(len(self.use.reached)),
+            "brands_by_budget_use": MetadataValue.md(budget_use_table(self.use, self.paces, self.monthly)),
         }
 
     @property
@@ -79,21 +78,17 @@ class PartitionReport:
         if not self.totals.records:
             return f"{self.key}: no spend recorded"
         spent = money_text(self.totals.spend)
-        return f"{self.key}: {self.totals.records} records, {spent} spent by {len(self.uses)} brand(s)"
+        return f"{self.key}: {self.totals.records} records, {spent} spent by {self.use.brands_with_spend} brand(s)"
 
 
-def _shown(uses: Sequence[BrandUse]) -> list[BrandUse]:
-    return sorted(uses, key=lambda u: (-u.share, u.brand))[:BRANDS_SHOWN]
-
-
-def budget_use_table(uses: Sequence[BrandUse], paces: dict[int, BrandPace] | None = None, monthly: bool = False) -> str:
+def budget_use_table(use: PeriodUse, paces: dict[int, BrandPace] | None = None, monthly: bool = False) -> str:
     """The brands nearest (or over) their budgets first; says when it is cut. For a brand whose
     current day (month) this is, its pace and projected spend now; "-" for a period gone by."""
-    if not uses:
+    if not use.brands_with_spend:
         return "no spend in this partition"
     paces = paces or {}
     table = []
-    for u in _shown(uses):
+    for u in use.nearest:
         now = paces.get(u.brand_id)
         pace_now = (now.monthly_pace if monthly else now.daily_pace) if now else None
         projected = (now.projected_monthly if monthly else now.projected_daily) if now else None
@@ -108,36 +103,29 @@ def budget_use_table(uses: Sequence[BrandUse], paces: dict[int, BrandPace] | Non
             ]
         )
     headers = ["brand", "budget", "spend", "used", "pace now", "projected"]
-    return md_table(headers, table, total=len(uses), more="brands, less used")
+    return md_table(headers, table, total=use.brands_with_spend, more="brands, less used")
 
 
 def _current_paces(
-    conn: Connection, as_of: dt.datetime | None, uses: Sequence[dict[dt.date, list[BrandUse]]]
+    conn: Connection, as_of: dt.datetime | None, uses: Sequence[dict[dt.date, PeriodUse]]
 ) -> dict[int, BrandPace]:
     """The pace at `as_of` of the brands shown in any period of `uses`: read once for all the
     partitions of a transaction (each read scans the hour of raw records before `as_of`)."""
     if as_of is None:
         return {}
-    shown = {u.brand_id for by_period in uses for period_uses in by_period.values() for u in _shown(period_uses)}
+    shown = {u.brand_id for by_period in uses for use in by_period.values() for u in use.nearest}
     return brand_paces(conn, as_of, brands(conn, shown)) if shown else {}
 
 
 def _paces_of(
-    paces: dict[int, BrandPace], uses: dict[dt.date, list[BrandUse]], *, monthly: bool
+    paces: dict[int, BrandPace], uses: dict[dt.date, PeriodUse], *, monthly: bool
 ) -> dict[dt.date, dict[int, BrandPace]]:
-    """For each period, the paces of its brands whose current period it is."""
+    """For each period, the paces of its shown brands whose current period it is."""
     by_period: dict[dt.date, dict[int, BrandPace]] = {}
     for bid, now in paces.items():
         period = month_start(now.local_date) if monthly else now.local_date
-        if bid in {u.brand_id for u in uses.get(period, [])}:
+        if bid in {u.brand_id for u in uses.get(period, PeriodUse()).nearest}:
             by_period.setdefault(period, {})[bid] = now
-    return by_period
-
-
-def _split(uses: list[BrandUse]) -> dict[dt.date, list[BrandUse]]:
-    by_period: dict[dt.date, list[BrandUse]] = {}
-    for use in uses:
-        by_period.setdefault(use.period, []).append(use)
     return by_period
 
 
@@ -147,14 +135,14 @@ class _Built:
     brands' budget use, and (days) the raw records' totals, read after the write."""
 
     days: dict[dt.date, PeriodTotals] = field(default_factory=dict)
-    day_uses: dict[dt.date, list[BrandUse]] = field(default_factory=dict)
+    day_uses: dict[dt.date, PeriodUse] = field(default_factory=dict)
     raw: DayTotals = field(default_factory=dict)
     months: dict[dt.date, PeriodTotals] = field(default_factory=dict)
-    month_uses: dict[dt.date, list[BrandUse]] = field(default_factory=dict)
+    month_uses: dict[dt.date, PeriodUse] = field(default_factory=dict)
 
     def add_days(self, conn: Connection, built: dict[dt.date, PeriodTotals], first: dt.date, stop: dt.date) -> None:
         self.days.update(built)
-        self.day_uses.update(_split(brand_use(conn, monthly=False, first=first, stop=stop)))
+        self.day_uses.update(budget_use(conn, monthly=False, first=first, stop=stop, nearest=BRANDS_SHOWN))
         # Reconciled with a read of the raw records of its own, after the write: a record the
         # rebuild left out (its campaign unknown to the catalog, say) shows as a difference.
         self.raw.update(raw_totals_by_day(conn, first, stop))
@@ -164,7 +152,7 @@ class _Built:
             return
         self.months.update(built)
         first, stop = min(built), max(built) + dt.timedelta(days=1)
-        self.month_uses.update(_split(brand_use(conn, monthly=True, first=first, stop=stop)))
+        self.month_uses.update(budget_use(conn, monthly=True, first=first, stop=stop, nearest=BRANDS_SHOWN))
 
     def reports(self, conn: Connection, as_of: dt.datetime | None) -> list[PartitionReport]:
         """A report per day, then per month, with the pace at `as_of` of the brands whose current
@@ -177,8 +165,8 @@ class _Built:
                 DAILY_SPEND,
                 day_key(day),
                 totals,
-                self.day_uses.get(day, []),
-                [within_budget(self.day_uses.get(day, []), monthly=False), reconcile(day, self.raw, totals)],
+                self.day_uses.get(day, PeriodUse()),
+                [within_budget(self.day_uses.get(day, PeriodUse()), monthly=False), reconcile(day, self.raw, totals)],
                 day_paces.get(day, {}),
             )
             for day, totals in self.days.items()
@@ -188,8 +176,8 @@ class _Built:
                 MONTHLY_SPEND,
                 month_key(month),
                 totals,
-                self.month_uses.get(month, []),
-                [within_budget(self.month_uses.get(month, []), monthly=True)],
+                self.month_uses.get(month, PeriodUse()),
+                [within_budget(self.month_uses.get(month, PeriodUse()), monthly=True)],
                 month_paces.get(month, {}),
             )
             for month, totals in self.months.items()
