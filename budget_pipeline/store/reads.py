@@ -5,6 +5,7 @@ the aggregates, with the spend of days not yet refreshed read from the raw recor
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -44,8 +45,9 @@ bd, bm = daily_brand_table, monthly_brand_table
 ZERO = Decimal(0)
 
 
-@dataclass(frozen=True)
-class BrandRow:
+class BrandRow(NamedTuple):
+    """A brand as the rules read it (a tuple: every brand is read in a full pass)."""
+
     id: int
     timezone: str
     daily_budget: Decimal
@@ -88,9 +90,10 @@ def brands(conn: Connection, ids: Iterable[int] | None = None) -> dict[int, Bran
     )
     if ids is not None:
         query = query.where(b.c.id.in_(sorted(set(ids))))
-    return {row.id: BrandRow(**{**row._asdict(), "alerts": _percents(row.alerts)}) for row in conn.execute(query).all()}
+    return {row[0]: BrandRow._make((*row[:-1], _percents(row[-1]))) for row in conn.execute(query).all()}
 
 
+@functools.cache
 def _percents(text: str) -> tuple[int, ...]:
     """A brand's stored alert percents ("80,100"; "" for none)."""
     return tuple(int(percent) for percent in text.split(",") if percent)
@@ -194,10 +197,14 @@ def brand_spend(
     zone_today = _zone_today(zones, as_of)
     if zone_today is None:
         return {}
-    daily = select(bd.c.spend).where(bd.c.day == zone_today.c.day, bd.c.brand_id == b.c.id).scalar_subquery()
-    monthly = select(bm.c.spend).where(bm.c.month == zone_today.c.month, bm.c.brand_id == b.c.id).scalar_subquery()
-    query = select(b.c.id, zone_today.c.day, daily, monthly).select_from(
-        b.join(zone_today, zone_today.c.timezone == b.c.timezone)
+    # Joined on the few local days (and months) in play: a hash of their rows for every brand,
+    # index lookups for a few.
+    days = sorted({local_date(as_of, zone) for zone in set(zones)})
+    months = sorted({month_start(day) for day in days})
+    daily = and_(bd.c.day == zone_today.c.day, bd.c.brand_id == b.c.id, bd.c.day.in_(days))
+    monthly = and_(bm.c.month == zone_today.c.month, bm.c.brand_id == b.c.id, bm.c.month.in_(months))
+    query = select(b.c.id, zone_today.c.day, bd.c.spend, bm.c.spend).select_from(
+        b.join(zone_today, zone_today.c.timezone == b.c.timezone).outerjoin(bd, daily).outerjoin(bm, monthly)
     )
     after, stop = _later_days(as_of, zones)
     if len(brand_rows) <= IN_LIST_LIMIT:  # a few brands (an incremental enforcement): looked up, not scanned
