@@ -31,9 +31,10 @@ from sqlalchemy import (
     union,
     update,
 )
+from sqlalchemy.schema import CreateTable
 
 from budget_pipeline.rules.calendar import month_start, next_month_start
-from budget_pipeline.store.bulk import empty_temp_table, temp_table
+from budget_pipeline.store.bulk import analyze_temp, dialect_insert, empty_temp_table, temp_table
 from budget_pipeline.store.schema import (
     brands_table,
     campaigns_table,
@@ -42,6 +43,7 @@ from budget_pipeline.store.schema import (
     dirty_days_table,
     monthly_brand_table,
     monthly_table,
+    months_checked_table,
     raw_table,
 )
 from budget_pipeline.store.types import Money
@@ -53,6 +55,7 @@ monthly_t = monthly_table
 daily_brand_t = daily_brand_table
 monthly_brand_t = monthly_brand_table
 dirty_t = dirty_days_table
+checked_t = months_checked_table
 brands_t = brands_table
 campaigns_t = campaigns_table
 
@@ -306,6 +309,15 @@ _touched_t = temp_table(
 )
 
 
+# The brands whose month a refresh's carry touched, per month: in a month checked whole before,
+# the only brands whose month can have come to differ from their days (months_from_days).
+_month_touched_t = temp_table(
+    "spend_month_touched_brands",
+    Column("month", Date, primary_key=True),
+    Column("brand_id", Integer, primary_key=True),
+)
+
+
 def _months_of(first: dt.date, stop: dt.date) -> dict[dt.date, tuple[dt.date, dt.date]]:
     """The months of days [first, stop), each with the part of the window in it."""
     months: dict[dt.date, tuple[dt.date, dt.date]] = {}
@@ -370,31 +382,42 @@ def _carry_into_month(conn: Connection, month: dt.date, first: dt.date, stop: dt
     # A campaign with no record left in the month has no row, as when the month is summed.
     conn.execute(delete(monthly_t).where(m.month == month, m.records == 0, m.campaign_id.in_(select(ch.campaign_id))))
     touched = select(_touched_t.c.brand_id)
+    conn.execute(CreateTable(_month_touched_t, if_not_exists=True))
+    mt = _month_touched_t.c
+    conn.execute(
+        insert(_month_touched_t).from_select(
+            ["month", "brand_id"],
+            select(literal(month, Date()), _touched_t.c.brand_id).where(
+                ~exists().where(mt.month == month, mt.brand_id == _touched_t.c.brand_id)
+            ),
+        )
+    )
     mb = monthly_brand_t.c
     conn.execute(delete(monthly_brand_t).where(mb.month == month, mb.brand_id.in_(touched)))
     _sum_per_brand(conn, monthly_t, monthly_brand_t, "month", month, touched)
 
 
-def months_agree(conn: Connection, month: dt.date) -> bool:
+def months_agree(conn: Connection, month: dt.date, brand_ids: Any = None) -> bool:
     """Whether each brand's spend and records in monthly_brand_spend for `month` are those of
-    its days in daily_brand_spend (the check a carried month passes, or is summed again)."""
+    its days in daily_brand_spend (the check a carried month passes, or is summed again); only
+    of the brands `brand_ids` selects, when given."""
     db, mb = daily_brand_t.c, monthly_brand_t.c
-    days = (
-        select(db.brand_id, func.sum(db.spend).label("spend"), func.sum(db.records).label("records"))
-        .where(db.day >= month, db.day < next_month_start(month))
-        .group_by(db.brand_id)
-        .subquery()
+    days = select(db.brand_id, func.sum(db.spend).label("spend"), func.sum(db.records).label("records")).where(
+        db.day >= month, db.day < next_month_start(month)
     )
-    kept = select(mb.brand_id, mb.spend, mb.records).where(mb.month == month).subquery()
+    kept = select(mb.brand_id, mb.spend, mb.records).where(mb.month == month)
+    if brand_ids is not None:
+        days, kept = days.where(db.brand_id.in_(brand_ids)), kept.where(mb.brand_id.in_(brand_ids))
+    summed, stored = days.group_by(db.brand_id).subquery(), kept.subquery()
     differ = (
         select(func.count())
-        .select_from(days.join(kept, kept.c.brand_id == days.c.brand_id, full=True))
+        .select_from(summed.join(stored, stored.c.brand_id == summed.c.brand_id, full=True))
         .where(
             or_(
-                days.c.brand_id.is_(None),
-                kept.c.brand_id.is_(None),
-                days.c.spend != kept.c.spend,
-                days.c.records != kept.c.records,
+                summed.c.brand_id.is_(None),
+                stored.c.brand_id.is_(None),
+                summed.c.spend != stored.c.spend,
+                summed.c.records != stored.c.records,
             )
         )
     )
@@ -403,15 +426,30 @@ def months_agree(conn: Connection, month: dt.date) -> bool:
 
 def months_from_days(conn: Connection, months: list[dt.date]) -> dict[dt.date, PeriodTotals]:
     """The `months` whose days were rebuilt with `carry`: what each holds, each summed again from
-    daily_spend where it does not agree with its days (a month never built, say)."""
+    daily_spend where it does not agree with its days. A month checked whole before is checked
+    for the brands the carry touched only (the carry writes no other brand's month); one never
+    checked (an older version may have built its days without it) is checked whole."""
+    conn.execute(CreateTable(_month_touched_t, if_not_exists=True))
+    analyze_temp(conn, _month_touched_t.name)
+    checked = set(conn.execute(select(checked_t.c.month).where(checked_t.c.month.in_(months))).scalars())
     built: dict[dt.date, PeriodTotals] = {}
     for month in months:
-        if months_agree(conn, month):
+        mt = _month_touched_t.c
+        touched = select(mt.brand_id).where(mt.month == month) if month in checked else None
+        if months_agree(conn, month, touched):
             totals = _period_totals(conn, monthly_t.c.month, month, next_month_start(month))
             built[month] = totals.get(month, PeriodTotals())
+            _mark_checked(conn, [month])
         else:
             built.update(rebuild_monthly(conn, month, next_month_start(month)))
+    empty_temp_table(conn, _month_touched_t)
     return built
+
+
+def _mark_checked(conn: Connection, months: list[dt.date]) -> None:
+    if months:
+        upsert = dialect_insert(conn, checked_t)
+        conn.execute(upsert.on_conflict_do_nothing(index_elements=["month"]), [{"month": m} for m in months])
 
 
 def rebuild_monthly(conn: Connection, first: dt.date, stop: dt.date) -> dict[dt.date, PeriodTotals]:
@@ -441,6 +479,7 @@ def rebuild_monthly(conn: Connection, first: dt.date, stop: dt.date) -> dict[dt.
             )
         )
         _sum_per_brand(conn, monthly_t, monthly_brand_t, "month", start)
+    _mark_checked(conn, months)
     built = _period_totals(conn, monthly_t.c.month, first, stop)
     return {month: built.get(month, PeriodTotals()) for month in months}
 

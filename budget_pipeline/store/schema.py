@@ -151,6 +151,15 @@ class DirtySpendDay(Base):
     file_id: Mapped[int] = mapped_column(Integer)
 
 
+class MonthChecked(Base):
+    """A month whose monthly_spend is known to equal its days summed: summed from them, or
+    checked against them whole (0015). A refresh then checks only the brands its carry touched."""
+
+    __tablename__ = "months_checked"
+
+    month: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+
+
 class BrandToEnforce(Base):
     """A brand whose spend (or, for brand 0, whose catalog: every brand) changed since enforcement
     last evaluated it. Marks are only ever added, one per brand and spend file, and removed by
@@ -327,6 +336,7 @@ daily_table = _table(DailySpend)
 monthly_table = _table(MonthlySpend)
 daily_brand_table = _table(DailyBrandSpend)
 monthly_brand_table = _table(MonthlyBrandSpend)
+months_checked_table = _table(MonthChecked)
 status_log_table = _table(StatusLog)
 brands_to_enforce_table = _table(BrandToEnforce)
 enforced_zones_table = _table(EnforcedZone)

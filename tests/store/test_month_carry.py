@@ -24,11 +24,13 @@ from budget_pipeline.store import aggregates
 from budget_pipeline.store.aggregates import rebuild_daily
 from budget_pipeline.store.db import writing
 from budget_pipeline.store.schema import (
+    brands_table,
     campaigns_table,
     daily_brand_table,
     daily_table,
     monthly_brand_table,
     monthly_table,
+    months_checked_table,
     raw_table,
 )
 from budget_pipeline.store.upkeep import days_to_refresh, mark_days_dirty
@@ -62,6 +64,7 @@ DATA = (
     "daily_brand_spend",
     "monthly_spend",
     "monthly_brand_spend",
+    "months_checked",
 )
 
 records = st.lists(
@@ -280,3 +283,42 @@ def test_a_refresh_of_a_marked_day_mends_all_its_brand_sums(engine: Engine, tmp_
     stored, summed, stored_brands, brands_summed = _days_as_summed(engine, {day})
     assert stored == summed and stored_brands == brands_summed
     assert sorted(spend for spend, _ in stored_brands.values()) == [Decimal(3), Decimal(6)]
+
+
+def test_a_checked_month_is_checked_where_the_carry_touched_it(engine: Engine, tmp_path: Path) -> None:
+    """Once a month is checked whole (or summed), a refresh checks it for the brands its carry
+    touched only: a wrong month row of an untouched brand stays (the carry never writes one),
+    one of a touched brand is caught and the month summed again from its days."""
+    apply_yaml(engine, CATALOG)
+    day, month = dt.date(2026, 12, 2), dt.date(2026, 12, 1)
+    rows = ["r1,n1,5,2026-12-02T16:00:00Z", "r2,t1,3,2026-12-02T03:00:00Z"]  # both local Dec 2
+    ingest_file(engine, write_csv(tmp_path / "a.csv", rows), now=AS_OF)
+    build_days_and_months(engine, [day], AS_OF)
+    with engine.connect() as conn:
+        assert list(conn.execute(select(months_checked_table.c.month)).scalars()) == [month]
+
+    def spoil(brand: str) -> None:
+        """A month row off by one, for the campaigns and the brand alike (as a faulty carry would
+        leave it: the brand's row its campaigns' summed)."""
+        with engine.begin() as conn:
+            brand_id = conn.execute(select(brands_table.c.id).where(brands_table.c.name == brand)).scalar_one()
+            for table in (monthly_table, monthly_brand_table):
+                conn.execute(update(table).where(table.c.brand_id == brand_id).values(spend=table.c.spend + Decimal(1)))
+
+    def month_spend() -> dict[str, Decimal]:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                select(brands_table.c.name, monthly_brand_table.c.spend)
+                .join(brands_table, brands_table.c.id == monthly_brand_table.c.brand_id)
+                .where(monthly_brand_table.c.month == month)
+            )
+            return dict(rows.all())
+
+    spoil("Tokyo")
+    ingest_file(engine, write_csv(tmp_path / "b.csv", ["r3,n1,1,2026-12-02T16:30:00Z"]), now=AS_OF)
+    build_days_and_months(engine, [day], AS_OF)
+    assert month_spend() == {"New York": Decimal(6), "Tokyo": Decimal(4)}
+    spoil("New York")
+    ingest_file(engine, write_csv(tmp_path / "c.csv", ["r4,n1,1,2026-12-02T16:40:00Z"]), now=AS_OF)
+    build_days_and_months(engine, [day], AS_OF)
+    assert month_spend() == {"New York": Decimal(7), "Tokyo": Decimal(3)}

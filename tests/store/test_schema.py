@@ -485,3 +485,25 @@ def test_notifications_keep_what_they_say_across_migration_0014(db_url: str, tmp
             ),
             {"id": change.id},
         )
+
+
+def test_months_checked_starts_empty_and_goes_with_a_downgrade(db_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Migration 0015: months built by 0014 are not taken as checked (an older version may have
+    built their days without them), so a refresh checks each whole once; a downgrade drops it."""
+    from alembic import command
+
+    from budget_pipeline.defs.reporting import build_days_and_months
+    from budget_pipeline.store.db import _alembic_config
+
+    engine = make_engine(db_url)
+    upgrade(engine, "0014")
+    old_acme(engine)
+    upgrade(engine)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM months_checked")).scalar_one() == 0
+    build_days_and_months(engine, [dt.date(2026, 11, 25)], dt.datetime(2026, 11, 25, 17, tzinfo=dt.UTC))
+    with engine.connect() as conn:
+        assert [str(m) for m in conn.execute(text("SELECT month FROM months_checked")).scalars()] == ["2026-11-01"]
+    with engine.begin() as conn:
+        command.downgrade(_alembic_config(conn), "0014")
+    assert "months_checked" not in inspect(engine).get_table_names()
