@@ -552,8 +552,8 @@ def budget_use(
 ) -> dict[dt.date, PeriodUse]:
     """Each period's brands in [first, stop) against their daily (or monthly) budgets, read in
     SQL: the count, the `nearest` and the reached brands, never every brand's row (at 100k
-    brands that was most of a refresh). Nearest is ranked by the share of the budget in floating
-    point, then ordered exactly; shares within ~1e-15 of each other may swap at its cut."""
+    brands that was most of a refresh). The nearest are the first by share as the database
+    divides, then by name (a top-N sort, not a sort of every brand)."""
     table, key, budget = (
         (monthly_brand_t, monthly_brand_t.c.month, brands_t.c.monthly_budget)
         if monthly
@@ -567,18 +567,28 @@ def budget_use(
         BrandUse(*row)
         for row in conn.execute(select(*columns).select_from(joined).where(*in_range, table.c.spend >= budget))
     ]
-    share = cast(table.c.spend, Float) / cast(budget, Float)
-    ranked = (
-        select(*columns, func.rank().over(partition_by=key, order_by=share.desc()).label("rank"))
-        .select_from(joined)
-        .where(*in_range)
-        .subquery()
-    )
-    near = [BrandUse(*row) for row in conn.execute(select(*list(ranked.c)[:-1]).where(ranked.c.rank <= nearest))]
-    by_share = _by_period(near, key=share_first)
+    # The share of the budget as the database divides: NUMERIC on PostgreSQL; on SQLite the
+    # micro-units as floats (exact integers, so equal shares are equal floats).
+    spend = table.c.spend if conn.dialect.name == "postgresql" else cast(table.c.spend, Float)
+    by_share = {
+        period: sorted(
+            (
+                BrandUse(*row)
+                for row in conn.execute(
+                    select(*columns)
+                    .select_from(joined)
+                    .where(key == period)
+                    .order_by((spend / budget).desc(), brands_t.c.name)
+                    .limit(nearest)
+                )
+            ),
+            key=share_first,
+        )
+        for period in counts
+    }
     by_overspend = _by_period(reached, key=overspend_first)
     return {
-        period: PeriodUse(brands, tuple(by_share.get(period, [])[:nearest]), tuple(by_overspend.get(period, [])))
+        period: PeriodUse(brands, tuple(by_share[period]), tuple(by_overspend.get(period, [])))
         for period, brands in counts.items()
     }
 

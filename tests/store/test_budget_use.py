@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, delete, insert, select, update
 
@@ -59,6 +59,13 @@ def reference(engine: Engine, monthly: bool, nearest: int) -> dict[dt.date, tupl
     spend=st.dictionaries(brand_days, spend_amounts, max_size=2 * BRANDS),
     nearest=st.integers(1, 12),
     monthly=st.booleans(),
+)
+# Equal shares at the cut, the later id first by name ("Brand 01" before "Brand 10").
+@example(
+    budgets=[Decimal(1)] * BRANDS, spend={(2, DAYS[0]): Decimal(1), (3, DAYS[0]): Decimal(1)}, nearest=1, monthly=False
+)
+@example(
+    budgets=[Decimal(2)] * BRANDS, spend={(2, DAYS[1]): Decimal(4), (3, DAYS[1]): Decimal(4)}, nearest=1, monthly=True
 )
 def test_budget_use_is_every_brand_sorted(
     engine: Engine, budgets: list[Decimal], spend: dict[tuple[int, dt.date], Decimal], nearest: int, monthly: bool
