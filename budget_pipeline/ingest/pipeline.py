@@ -25,7 +25,14 @@ from budget_pipeline.ingest.validation import AcceptedDates, Chunk, Rejection
 from budget_pipeline.store.db import writing
 from budget_pipeline.store.marks import mark_brands_of_campaigns
 from budget_pipeline.store.quarantine import keep_rejected
-from budget_pipeline.store.raw import PreparedRecords, finish_file, insert_records, record_failed_file, start_file
+from budget_pipeline.store.raw import (
+    PreparedRecords,
+    finish_file,
+    insert_records,
+    merge_day_campaigns,
+    record_failed_file,
+    start_file,
+)
 from budget_pipeline.store.raw import campaign_zones as stored_campaign_zones
 from budget_pipeline.store.upkeep import mark_days_dirty
 
@@ -143,6 +150,7 @@ def _store(
     file_id = start_file(conn, name, key, _now())
     result = FileResult(name)
     days: set[dt.date] = set()
+    day_campaigns: dict[dt.date, set[str] | None] = {}  # the campaigns of each day, None: many
     first_days: dict[str, dt.date] = {}  # each campaign's earliest local date in the file
     dialect = conn.dialect.name
     prepared = ((PreparedRecords(dialect, file_id, chunk.valid), chunk.rejections) for chunk in chunks)
@@ -155,6 +163,7 @@ def _store(
         if inserted.accepted:
             # Every day the chunk names: a day that gained only duplicates is rebuilt needlessly, never missed.
             days.update(records.days)
+            merge_day_campaigns(day_campaigns, records.day_campaigns)
             for campaign, day in records.campaign_first_days.items():
                 first_days[campaign] = min(day, first_days.get(campaign, day))
         result.accepted += inserted.accepted
@@ -162,7 +171,8 @@ def _store(
         result.rejected += len(rejections) + len(conflicts)
         if on_rows is not None:
             on_rows(inserted.accepted + inserted.duplicate + len(rejections) + len(conflicts))
-    mark_days_dirty(conn, days, file_id)
+    few = {day: campaigns for day, campaigns in day_campaigns.items() if campaigns is not None}
+    mark_days_dirty(conn, days, file_id, few)
     mark_brands_of_campaigns(conn, first_days)
     finish_file(conn, file_id, _now(), result.accepted, result.duplicate, result.rejected)
     return result

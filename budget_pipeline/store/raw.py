@@ -52,6 +52,19 @@ class InsertResult:
     conflicts: list[tuple[int, str]]  # (line_no, record_id) of conflicting duplicates
 
 
+# A file that touches more campaigns of a day than this marks the whole day for the refresh;
+# fewer, it marks those campaigns, and the refresh sums their records alone.
+MARKED_CAMPAIGNS_PER_DAY = 5_000
+
+
+def merge_day_campaigns(into: dict[dt.date, set[str] | None], more: dict[dt.date, set[str] | None]) -> None:
+    """Add `more` (a chunk's campaigns per day, None for a whole day) to a file's `into`."""
+    for day, campaigns in more.items():
+        before = into.get(day, set())
+        merged = None if campaigns is None or before is None else before | campaigns
+        into[day] = merged if merged is not None and len(merged) <= MARKED_CAMPAIGNS_PER_DAY else None
+
+
 class PreparedRecords:
     """One chunk of validated rows turned into what one database's bulk insert takes, so that
     this work (in Arrow, outside the GIL) is done before the write transaction, beside the
@@ -75,6 +88,15 @@ class PreparedRecords:
         self.campaign_first_days: dict[str, dt.date] = dict(
             zip(firsts["campaign_id"].to_pylist(), firsts["local_date_min"].to_pylist(), strict=True)
         )
+        # The campaigns of each day, for the days of few of them (a day of more is rebuilt whole).
+        self.day_campaigns: dict[dt.date, set[str] | None] = {}
+        counts = valid.group_by("local_date").aggregate([("campaign_id", "count_distinct")])
+        days, distinct = counts["local_date"].to_pylist(), counts["campaign_id_count_distinct"].to_pylist()
+        for day, count in zip(days, distinct, strict=True):
+            self.day_campaigns[day] = None
+            if count <= MARKED_CAMPAIGNS_PER_DAY:
+                of_day = valid.filter(pc.equal(valid["local_date"], pa.scalar(day, pa.date32())))
+                self.day_campaigns[day] = set(pc.unique(of_day["campaign_id"]).to_pylist())
         naive = pc.cast(valid["occurred_at"], pa.timestamp("us")).cast(pa.string())
         if dialect == "sqlite":
             amount, instant = valid["amount_micros"], naive

@@ -149,6 +149,18 @@ class DirtySpendDay(Base):
     # The spend_files.id that marked the day last (0: a catalog change did). A rebuild locks the
     # marks it clears, so a mark made while it runs survives it (store.upkeep.claim_dirty_days).
     file_id: Mapped[int] = mapped_column(Integer)
+    # Only the campaigns of dirty_spend_campaigns changed in the day (spend files that touched a
+    # few): a refresh sums their records alone. False: the whole day (a catalog change, 0016).
+    campaigns_only: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+
+
+class DirtySpendCampaign(Base):
+    """A campaign whose records of a `campaigns_only` dirty day changed since it was built."""
+
+    __tablename__ = "dirty_spend_campaigns"
+
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    campaign_id: Mapped[str] = mapped_column(String(64), primary_key=True)
 
 
 class MonthChecked(Base):
@@ -332,6 +344,7 @@ spend_files_table = _table(SpendFile)
 raw_table = _table(RawSpendRecord)
 quarantine_table = _table(QuarantinedRow)
 dirty_days_table = _table(DirtySpendDay)
+dirty_campaigns_table = _table(DirtySpendCampaign)
 daily_table = _table(DailySpend)
 monthly_table = _table(MonthlySpend)
 daily_brand_table = _table(DailyBrandSpend)

@@ -5,7 +5,7 @@ zone changed. Set-based, except that re-dating computes local dates in Arrow and
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from typing import Any
 
 import numpy as np
@@ -18,6 +18,8 @@ from sqlalchemy import (
     MetaData,
     Select,
     Table,
+    and_,
+    delete,
     select,
     update,
 )
@@ -27,12 +29,14 @@ from budget_pipeline.store.bulk import dialect_insert, empty_temp_table, insert_
 from budget_pipeline.store.schema import (
     brands_table,
     campaigns_table,
+    dirty_campaigns_table,
     dirty_days_table,
     raw_table,
 )
 
 raw_t = raw_table
 dirty_t = dirty_days_table
+dirty_campaigns_t = dirty_campaigns_table
 brands_t = brands_table
 campaigns_t = campaigns_table
 
@@ -40,27 +44,64 @@ campaigns_t = campaigns_table
 CATALOG_CHANGE = 0  # the file_id of a dirty mark made by a catalog change, not by a spend file
 
 
-def mark_days_dirty(conn: Connection, days: Collection[dt.date], file_id: int = CATALOG_CHANGE) -> None:
-    """Mark `days` for the next refresh, noting the spend file that touched them last.
+def mark_days_dirty(
+    conn: Connection,
+    days: Collection[dt.date],
+    file_id: int = CATALOG_CHANGE,
+    campaigns: Mapping[dt.date, Collection[str]] | None = None,
+) -> None:
+    """Mark `days` for the next refresh, noting the spend file that touched them last. A day in
+    `campaigns` is marked for those campaigns only (the rest of it as built), unless it is
+    already marked whole; any other day is marked whole.
 
     In day order, the order in which a rebuild locks them too (`claim_dirty_days`): a mark
-    waits for a rebuild that holds its day, then outlives it."""
+    waits for a rebuild that holds its day, then outlives it. The campaigns are noted after the
+    day, under its lock: a rebuild that claims the day sees them all or waits for them."""
     if not days:
         return
+    campaigns = campaigns or {}
     upsert = dialect_insert(conn, dirty_t)
+    only = dirty_t.c.campaigns_only
     conn.execute(
-        upsert.on_conflict_do_update(index_elements=["day"], set_={"file_id": upsert.excluded.file_id}),
-        [{"day": day, "file_id": file_id} for day in sorted(days)],
+        upsert.on_conflict_do_update(
+            index_elements=["day"],
+            set_={"file_id": upsert.excluded.file_id, "campaigns_only": and_(only, upsert.excluded.campaigns_only)},
+        ),
+        [{"day": day, "file_id": file_id, "campaigns_only": day in campaigns} for day in sorted(days)],
     )
+    rows = [
+        {"day": day, "campaign_id": cid} for day in sorted(campaigns) if day in days for cid in sorted(campaigns[day])
+    ]
+    if rows:
+        marks = dialect_insert(conn, dirty_campaigns_t)
+        conn.execute(marks.on_conflict_do_nothing(index_elements=["day", "campaign_id"]), rows)
 
 
-def claim_dirty_days(conn: Connection, first: dt.date, stop: dt.date) -> list[dt.date]:
-    """The dirty days of [first, stop), locked until this rebuild commits (on PostgreSQL, in
-    day order, as `mark_days_dirty` writes them). A file that marks one of them meanwhile
-    waits and marks it again after the rebuild, whose sums may have missed its records; a day
-    first marked meanwhile is not claimed. Either way the next refresh sees the day."""
-    query = select(dirty_t.c.day).where(dirty_t.c.day >= first, dirty_t.c.day < stop).order_by(dirty_t.c.day)
-    return list(conn.execute(query.with_for_update()).scalars())
+def claim_dirty_days(conn: Connection, first: dt.date, stop: dt.date) -> dict[dt.date, bool]:
+    """The dirty days of [first, stop), each with whether only its marked campaigns changed,
+    locked until this rebuild commits (on PostgreSQL, in day order, as `mark_days_dirty` writes
+    them). A file that marks one of them meanwhile waits and marks it again after the rebuild,
+    whose sums may have missed its records; a day first marked meanwhile is not claimed. Either
+    way the next refresh sees the day."""
+    query = (
+        select(dirty_t.c.day, dirty_t.c.campaigns_only)
+        .where(dirty_t.c.day >= first, dirty_t.c.day < stop)
+        .order_by(dirty_t.c.day)
+    )
+    return {day: bool(only) for day, only in conn.execute(query.with_for_update()).all()}
+
+
+def marked_campaigns(day: dt.date) -> Select[Any]:
+    """The campaigns marked in `day` (a `campaigns_only` dirty day)."""
+    return select(dirty_campaigns_t.c.campaign_id).where(dirty_campaigns_t.c.day == day)
+
+
+def clear_marks(conn: Connection, days: Collection[dt.date]) -> None:
+    """Delete the marks of `days`, which this rebuild claimed (`claim_dirty_days`): no other
+    writer can mark them until it commits."""
+    if days:
+        conn.execute(delete(dirty_campaigns_t).where(dirty_campaigns_t.c.day.in_(sorted(days))))
+        conn.execute(delete(dirty_t).where(dirty_t.c.day.in_(sorted(days))))
 
 
 def dirty_days(conn: Connection) -> list[dt.date]:

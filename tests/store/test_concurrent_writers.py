@@ -9,6 +9,7 @@ import time
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
 from sqlalchemy import Engine, func, select, text
 
 from budget_pipeline.ingest.pipeline import campaign_zones, ingest_file
@@ -87,9 +88,11 @@ def _blocked(engine: Engine, pid: int | None) -> None:
     raise AssertionError("the rebuild never waited for the writer")
 
 
-def _rebuild_in_thread(engine: Engine, outcome: dict[str, object]) -> tuple[threading.Thread, int | None]:
-    """Start rebuilding DAY in a thread; its PostgreSQL backend pid (None on SQLite, where the
-    thread may already be waiting for the write lock)."""
+def _rebuild_in_thread(
+    engine: Engine, outcome: dict[str, object], carry: bool = False
+) -> tuple[threading.Thread, int | None]:
+    """Start rebuilding DAY in a thread (as a refresh does, with `carry`); its PostgreSQL
+    backend pid (None on SQLite, where the thread may already be waiting for the write lock)."""
     pid: list[int] = []
     connected = threading.Event()
 
@@ -99,7 +102,7 @@ def _rebuild_in_thread(engine: Engine, outcome: dict[str, object]) -> tuple[thre
                 if conn.dialect.name == "postgresql":
                     pid.append(conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one())
                     connected.set()
-                outcome["rebuild"] = rebuild_daily(conn, DAY, DAY + dt.timedelta(days=1))
+                outcome["rebuild"] = rebuild_daily(conn, DAY, DAY + dt.timedelta(days=1), carry=carry)
         except Exception as exc:  # handed to the test thread
             outcome["error"] = exc
         finally:
@@ -118,9 +121,11 @@ def _daily_total(engine: Engine) -> object:
         return conn.execute(select(func.sum(DailySpend.spend)).where(DailySpend.day == DAY)).scalar()
 
 
-def test_records_stored_during_a_rebuild_keep_their_day_dirty(acme: Engine, tmp_path: Path) -> None:
+@pytest.mark.parametrize("carry", [False, True], ids=["backfill", "refresh of marked campaigns"])
+def test_records_stored_during_a_rebuild_keep_their_day_dirty(acme: Engine, tmp_path: Path, carry: bool) -> None:
     # A first file has been ingested: its day is dirty. Then a rebuild of that day runs while a
-    # second file, which marked the same day at its end, is still committing.
+    # second file, which marked the same day at its end, is still committing. As a refresh, the
+    # rebuild sums the marked campaigns only: the second file's marks count as much as its day's.
     ingest_file(acme, write_csv(tmp_path / "a.csv", ["r1,acme-search,10,2026-11-24T15:00:00Z"]))
     with acme.connect() as conn:
         file_id = conn.execute(select(func.max(SpendFile.id))).scalar_one() + 1
@@ -130,8 +135,9 @@ def test_records_stored_during_a_rebuild_keep_their_day_dirty(acme: Engine, tmp_
     with writing(acme) as writer:
         records = PreparedRecords(acme.dialect.name, file_id, later.valid)
         insert_records(writer, records)
-        mark_days_dirty(writer, records.days, file_id)
-        thread, pid = _rebuild_in_thread(acme, outcome)
+        campaigns = {day: of_day for day, of_day in records.day_campaigns.items() if of_day is not None}
+        mark_days_dirty(writer, records.days, file_id, campaigns if carry else None)
+        thread, pid = _rebuild_in_thread(acme, outcome, carry)
         _blocked(acme, pid)
     thread.join(30)
     assert "error" not in outcome, outcome.get("error")

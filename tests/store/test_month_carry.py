@@ -15,12 +15,13 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Engine, select, text, update
+from sqlalchemy import Engine, func, select, text, update
 
 from budget_pipeline.defs.reporting import build_daily, build_days_and_months
 from budget_pipeline.ingest.pipeline import ingest_file
 from budget_pipeline.rules.calendar import month_start
 from budget_pipeline.store import aggregates
+from budget_pipeline.store import raw as raw_store
 from budget_pipeline.store.aggregates import rebuild_daily
 from budget_pipeline.store.db import writing
 from budget_pipeline.store.schema import (
@@ -28,6 +29,8 @@ from budget_pipeline.store.schema import (
     campaigns_table,
     daily_brand_table,
     daily_table,
+    dirty_campaigns_table,
+    dirty_days_table,
     monthly_brand_table,
     monthly_table,
     months_checked_table,
@@ -178,6 +181,9 @@ def test_a_carried_month_is_its_days_summed(
     _reset(engine)
     agreed: list[bool] = []
     monkeypatch.setattr(aggregates, "months_agree", lambda *args: agreed.append(real_agree(*args)) or agreed[-1])
+    # A file's day of more than one campaign is marked whole, of one for that campaign; chunks of
+    # two rows, so that a file's chunks merge their marks.
+    monkeypatch.setattr(raw_store, "MARKED_CAMPAIGNS_PER_DAY", 1)
     brand_of = {"n1": "New York", "n2": "New York", "t1": "Tokyo"}
     for n, (kind, arg) in enumerate(steps):
         if kind == "file":
@@ -185,7 +191,7 @@ def test_a_carried_month_is_its_days_summed(
                 f"f{n}-{i},{cid},{Decimal(cents) / 100},{(AS_OF + dt.timedelta(hours=hours)).isoformat()}"
                 for i, (cid, cents, hours) in enumerate(arg)  # type: ignore[attr-defined]
             ]
-            ingest_file(engine, write_csv(tmp_path / f"s{n}.csv", rows), now=AS_OF)
+            ingest_file(engine, write_csv(tmp_path / f"s{n}.csv", rows), chunk_rows=2, now=AS_OF)
         elif kind == "refresh":
             with engine.connect() as conn:
                 days = set(days_to_refresh(conn, AS_OF))
@@ -268,9 +274,10 @@ def test_the_refresh_sums_only_marked_days_and_its_reconciliation_sees_the_rest(
     assert refresh() == (Decimal(5), True)
 
 
-def test_a_refresh_of_a_marked_day_mends_all_its_brand_sums(engine: Engine, tmp_path: Path) -> None:
-    """A marked day's brand sums are its campaign rows summed, whatever they held before (a brand
-    row that drifted is mended, though no campaign of that brand changed)."""
+def test_a_refresh_of_a_day_marked_whole_mends_all_its_brand_sums(engine: Engine, tmp_path: Path) -> None:
+    """A day marked whole (as a catalog change marks it) has its brand sums made its campaign
+    rows summed, whatever they held before (a brand row that drifted is mended, though no
+    campaign of that brand changed)."""
     apply_yaml(engine, CATALOG)
     rows = ["r1,n1,5,2026-12-02T16:00:00Z", "r2,t1,3,2026-12-02T03:00:00Z"]  # both local Dec 2
     ingest_file(engine, write_csv(tmp_path / "a.csv", rows), now=AS_OF)
@@ -278,11 +285,56 @@ def test_a_refresh_of_a_marked_day_mends_all_its_brand_sums(engine: Engine, tmp_
     build_days_and_months(engine, [day], AS_OF)
     with engine.begin() as conn:
         conn.execute(update(daily_brand_table).values(spend=Decimal(99)))
-    ingest_file(engine, write_csv(tmp_path / "b.csv", ["r3,n1,1,2026-12-02T16:30:00Z"]), now=AS_OF)
+    with writing(engine) as conn:
+        mark_days_dirty(conn, [day])
     build_days_and_months(engine, [day], AS_OF)
     stored, summed, stored_brands, brands_summed = _days_as_summed(engine, {day})
     assert stored == summed and stored_brands == brands_summed
-    assert sorted(spend for spend, _ in stored_brands.values()) == [Decimal(3), Decimal(6)]
+    assert sorted(spend for spend, _ in stored_brands.values()) == [Decimal(3), Decimal(5)]
+
+
+def test_a_file_marks_its_campaigns_and_their_days_are_summed_for_them_alone(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A spend file marks its days for its campaigns only: the refresh sums their records and
+    mends their brands' sums, and leaves the day's other rows as built (a drifted row of another
+    brand stays, for a whole-day mark or the reconciliation check to see). A file that touches
+    more campaigns of a day than MARKED_CAMPAIGNS_PER_DAY marks the day whole."""
+    apply_yaml(engine, CATALOG)
+    rows = ["r1,n1,5,2026-12-02T16:00:00Z", "r2,t1,3,2026-12-02T03:00:00Z"]  # both local Dec 2
+    ingest_file(engine, write_csv(tmp_path / "a.csv", rows), now=AS_OF)
+    day = dt.date(2026, 12, 2)
+    build_days_and_months(engine, [day], AS_OF)
+    with engine.begin() as conn:
+        conn.execute(update(daily_brand_table).values(spend=Decimal(99)))
+        conn.execute(update(daily_table).where(daily_table.c.campaign_id == "t1").values(spend=Decimal(98)))
+    ingest_file(engine, write_csv(tmp_path / "b.csv", ["r3,n1,1,2026-12-02T16:30:00Z"]), now=AS_OF)
+    with engine.connect() as conn:
+        marks = conn.execute(select(dirty_days_table.c.day, dirty_days_table.c.campaigns_only)).all()
+        assert marks == [(day, True)]
+        assert conn.execute(select(dirty_campaigns_table.c.campaign_id)).scalars().all() == ["n1"]
+    build_days_and_months(engine, [day], AS_OF)
+
+    def day_rows() -> tuple[dict[str, Decimal], dict[str, Decimal]]:
+        _, _, stored_brands, _ = _days_as_summed(engine, {day})
+        with engine.connect() as conn:
+            campaigns = dict(conn.execute(select(daily_table.c.campaign_id, daily_table.c.spend)).all())
+            names = dict(conn.execute(select(brands_table.c.id, brands_table.c.name)).all())
+        return campaigns, {names[brand]: spend for (_, brand), (spend, _) in stored_brands.items()}
+
+    assert day_rows() == ({"n1": Decimal(6), "t1": Decimal(98)}, {"New York": Decimal(6), "Tokyo": Decimal(99)})
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(dirty_campaigns_table)).scalar_one() == 0
+    monkeypatch.setattr(raw_store, "MARKED_CAMPAIGNS_PER_DAY", 1)
+    two = ["r4,n1,1,2026-12-02T16:40:00Z", "r5,n2,1,2026-12-02T16:40:00Z"]
+    ingest_file(engine, write_csv(tmp_path / "c.csv", two), now=AS_OF)
+    with engine.connect() as conn:
+        assert conn.execute(select(dirty_days_table.c.day, dirty_days_table.c.campaigns_only)).all() == [(day, False)]
+    build_days_and_months(engine, [day], AS_OF)
+    assert day_rows() == (
+        {"n1": Decimal(7), "n2": Decimal(1), "t1": Decimal(3)},
+        {"New York": Decimal(8), "Tokyo": Decimal(3)},
+    )
 
 
 def test_a_checked_month_is_checked_where_the_carry_touched_it(engine: Engine, tmp_path: Path) -> None:

@@ -507,3 +507,25 @@ def test_months_checked_starts_empty_and_goes_with_a_downgrade(db_url: str, tmp_
     with engine.begin() as conn:
         command.downgrade(_alembic_config(conn), "0014")
     assert "months_checked" not in inspect(engine).get_table_names()
+
+
+def test_dirty_marks_made_before_0016_stay_whole_day_marks(db_url: str) -> None:
+    """Migration 0016: a day marked before it is a whole-day mark (its refresh sums every
+    campaign of it); a downgrade drops the campaign marks and the flag."""
+    from alembic import command
+
+    from budget_pipeline.store.db import _alembic_config
+
+    engine = make_engine(db_url)
+    upgrade(engine, "0015")
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO dirty_spend_days (day, file_id) VALUES ('2026-11-25', 3)"))
+    upgrade(engine)
+    with engine.connect() as conn:
+        marks = conn.execute(text("SELECT day, file_id, campaigns_only FROM dirty_spend_days")).all()
+        assert [(str(day), file_id, bool(only)) for day, file_id, only in marks] == [("2026-11-25", 3, False)]
+        assert conn.execute(text("SELECT count(*) FROM dirty_spend_campaigns")).scalar_one() == 0
+    with engine.begin() as conn:
+        command.downgrade(_alembic_config(conn), "0015")
+    assert "dirty_spend_campaigns" not in inspect(engine).get_table_names()
+    assert "campaigns_only" not in {column["name"] for column in inspect(engine).get_columns("dirty_spend_days")}
