@@ -26,10 +26,10 @@ from budget_pipeline.store.db import writing
 from budget_pipeline.store.marks import mark_brands_of_campaigns
 from budget_pipeline.store.quarantine import keep_rejected
 from budget_pipeline.store.raw import (
+    DayCampaigns,
     PreparedRecords,
     finish_file,
     insert_records,
-    merge_day_campaigns,
     record_failed_file,
     start_file,
 )
@@ -150,7 +150,7 @@ def _store(
     file_id = start_file(conn, name, key, _now())
     result = FileResult(name)
     days: set[dt.date] = set()
-    day_campaigns: dict[dt.date, set[str] | None] = {}  # the campaigns of each day, None: many
+    day_campaigns = DayCampaigns()
     first_days: dict[str, dt.date] = {}  # each campaign's earliest local date in the file
     dialect = conn.dialect.name
     prepared = ((PreparedRecords(dialect, file_id, chunk.valid), chunk.rejections) for chunk in chunks)
@@ -163,7 +163,7 @@ def _store(
         if inserted.accepted:
             # Every day the chunk names: a day that gained only duplicates is rebuilt needlessly, never missed.
             days.update(records.days)
-            merge_day_campaigns(day_campaigns, records.day_campaigns)
+            day_campaigns.add(records.day_campaigns)
             for campaign, day in records.campaign_first_days.items():
                 first_days[campaign] = min(day, first_days.get(campaign, day))
         result.accepted += inserted.accepted
@@ -171,8 +171,7 @@ def _store(
         result.rejected += len(rejections) + len(conflicts)
         if on_rows is not None:
             on_rows(inserted.accepted + inserted.duplicate + len(rejections) + len(conflicts))
-    few = {day: campaigns for day, campaigns in day_campaigns.items() if campaigns is not None}
-    mark_days_dirty(conn, days, file_id, few)
+    mark_days_dirty(conn, days, file_id, day_campaigns.few())
     mark_brands_of_campaigns(conn, first_days)
     finish_file(conn, file_id, _now(), result.accepted, result.duplicate, result.rejected)
     return result

@@ -52,17 +52,36 @@ class InsertResult:
     conflicts: list[tuple[int, str]]  # (line_no, record_id) of conflicting duplicates
 
 
-# A file that touches more campaigns of a day than this marks the whole day for the refresh;
-# fewer, it marks those campaigns, and the refresh sums their records alone.
-MARKED_CAMPAIGNS_PER_DAY = 5_000
+# A file with at most this many records of a day marks that day for its campaigns, and the
+# refresh sums their records alone; a file with more marks the whole day.
+MARKED_RECORDS_PER_DAY = 5_000
 
 
-def merge_day_campaigns(into: dict[dt.date, set[str] | None], more: dict[dt.date, set[str] | None]) -> None:
-    """Add `more` (a chunk's campaigns per day, None for a whole day) to a file's `into`."""
-    for day, campaigns in more.items():
-        before = into.get(day, set())
-        merged = None if campaigns is None or before is None else before | campaigns
-        into[day] = merged if merged is not None and len(merged) <= MARKED_CAMPAIGNS_PER_DAY else None
+class DayCampaigns:
+    """The campaigns of each local day a file's stored chunks touch, for the days of few records
+    in the file (`MARKED_RECORDS_PER_DAY`); counted in Arrow, and a day's campaigns read out only
+    while the day has few records, so a big file costs one count per chunk."""
+
+    def __init__(self) -> None:
+        self.records: dict[dt.date, int] = {}
+        self.campaigns: dict[dt.date, set[str]] = {}
+
+    def add(self, rows: pa.Table) -> None:
+        """Add a chunk's stored rows (their local_date and campaign_id columns)."""
+        counts = pc.value_counts(rows["local_date"])
+        for day, n in zip(counts.field("values").to_pylist(), counts.field("counts").to_pylist(), strict=True):
+            self.records[day] = self.records.get(day, 0) + n
+        few = [day for day in counts.field("values").to_pylist() if self.records[day] <= MARKED_RECORDS_PER_DAY]
+        if not few:
+            return
+        of_few = rows.filter(pc.is_in(rows["local_date"], pa.array(few, pa.date32())))
+        pairs = of_few.group_by(["local_date", "campaign_id"]).aggregate([])
+        for day, campaign in zip(pairs["local_date"].to_pylist(), pairs["campaign_id"].to_pylist(), strict=True):
+            self.campaigns.setdefault(day, set()).add(campaign)
+
+    def few(self) -> dict[dt.date, set[str]]:
+        """The campaigns of each day of few records; a day not here is to be marked whole."""
+        return {day: of_day for day, of_day in self.campaigns.items() if self.records[day] <= MARKED_RECORDS_PER_DAY}
 
 
 class PreparedRecords:
@@ -88,15 +107,8 @@ class PreparedRecords:
         self.campaign_first_days: dict[str, dt.date] = dict(
             zip(firsts["campaign_id"].to_pylist(), firsts["local_date_min"].to_pylist(), strict=True)
         )
-        # The campaigns of each day, for the days of few of them (a day of more is rebuilt whole).
-        self.day_campaigns: dict[dt.date, set[str] | None] = {}
-        counts = valid.group_by("local_date").aggregate([("campaign_id", "count_distinct")])
-        days, distinct = counts["local_date"].to_pylist(), counts["campaign_id_count_distinct"].to_pylist()
-        for day, count in zip(days, distinct, strict=True):
-            self.day_campaigns[day] = None
-            if count <= MARKED_CAMPAIGNS_PER_DAY:
-                of_day = valid.filter(pc.equal(valid["local_date"], pa.scalar(day, pa.date32())))
-                self.day_campaigns[day] = set(pc.unique(of_day["campaign_id"]).to_pylist())
+        # Which campaigns on which days, for the file's dirty marks (DayCampaigns).
+        self.day_campaigns = valid.select(["local_date", "campaign_id"])
         naive = pc.cast(valid["occurred_at"], pa.timestamp("us")).cast(pa.string())
         if dialect == "sqlite":
             amount, instant = valid["amount_micros"], naive

@@ -16,7 +16,7 @@ from budget_pipeline.ingest.pipeline import campaign_zones, ingest_file
 from budget_pipeline.ingest.spendfile import read_spend_file
 from budget_pipeline.store.aggregates import rebuild_daily, rebuild_monthly
 from budget_pipeline.store.db import writing
-from budget_pipeline.store.raw import PreparedRecords, insert_records
+from budget_pipeline.store.raw import DayCampaigns, PreparedRecords, insert_records
 from budget_pipeline.store.schema import Campaign, DailySpend, SpendFile, StatusLog
 from budget_pipeline.store.upkeep import dirty_days, mark_days_dirty
 from tests.conftest import apply_yaml, write_csv
@@ -135,8 +135,9 @@ def test_records_stored_during_a_rebuild_keep_their_day_dirty(acme: Engine, tmp_
     with writing(acme) as writer:
         records = PreparedRecords(acme.dialect.name, file_id, later.valid)
         insert_records(writer, records)
-        campaigns = {day: of_day for day, of_day in records.day_campaigns.items() if of_day is not None}
-        mark_days_dirty(writer, records.days, file_id, campaigns if carry else None)
+        marks = DayCampaigns()
+        marks.add(records.day_campaigns)
+        mark_days_dirty(writer, records.days, file_id, marks.few() if carry else None)
         thread, pid = _rebuild_in_thread(acme, outcome, carry)
         _blocked(acme, pid)
     thread.join(30)

@@ -181,9 +181,9 @@ def test_a_carried_month_is_its_days_summed(
     _reset(engine)
     agreed: list[bool] = []
     monkeypatch.setattr(aggregates, "months_agree", lambda *args: agreed.append(real_agree(*args)) or agreed[-1])
-    # A file's day of more than one campaign is marked whole, of one for that campaign; chunks of
-    # two rows, so that a file's chunks merge their marks.
-    monkeypatch.setattr(raw_store, "MARKED_CAMPAIGNS_PER_DAY", 1)
+    # A file's day of more than one record is marked whole, of one for its campaign; chunks of
+    # two rows, so that a file's chunks add up their days.
+    monkeypatch.setattr(raw_store, "MARKED_RECORDS_PER_DAY", 1)
     brand_of = {"n1": "New York", "n2": "New York", "t1": "Tokyo"}
     for n, (kind, arg) in enumerate(steps):
         if kind == "file":
@@ -299,7 +299,7 @@ def test_a_file_marks_its_campaigns_and_their_days_are_summed_for_them_alone(
     """A spend file marks its days for its campaigns only: the refresh sums their records and
     mends their brands' sums, and leaves the day's other rows as built (a drifted row of another
     brand stays, for a whole-day mark or the reconciliation check to see). A file that touches
-    more campaigns of a day than MARKED_CAMPAIGNS_PER_DAY marks the day whole."""
+    more records of a day than MARKED_RECORDS_PER_DAY marks the day whole."""
     apply_yaml(engine, CATALOG)
     rows = ["r1,n1,5,2026-12-02T16:00:00Z", "r2,t1,3,2026-12-02T03:00:00Z"]  # both local Dec 2
     ingest_file(engine, write_csv(tmp_path / "a.csv", rows), now=AS_OF)
@@ -325,7 +325,7 @@ def test_a_file_marks_its_campaigns_and_their_days_are_summed_for_them_alone(
     assert day_rows() == ({"n1": Decimal(6), "t1": Decimal(98)}, {"New York": Decimal(6), "Tokyo": Decimal(99)})
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(dirty_campaigns_table)).scalar_one() == 0
-    monkeypatch.setattr(raw_store, "MARKED_CAMPAIGNS_PER_DAY", 1)
+    monkeypatch.setattr(raw_store, "MARKED_RECORDS_PER_DAY", 1)
     two = ["r4,n1,1,2026-12-02T16:40:00Z", "r5,n2,1,2026-12-02T16:40:00Z"]
     ingest_file(engine, write_csv(tmp_path / "c.csv", two), now=AS_OF)
     with engine.connect() as conn:
