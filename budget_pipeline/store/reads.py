@@ -212,10 +212,18 @@ def brand_spend(
         query = query.where(b.c.id.in_(ids))
         later = _later_spend_of(conn, as_of, brand_rows, after, stop)
     else:
+        # Each brand's own day first, as a table of its own (PostgreSQL would otherwise scan the
+        # later days' rows once per zone): the later days' rows are then read once and hashed.
+        brand_day = (
+            select(b.c.id, zone_today.c.day, zone_today.c.next_month)
+            .select_from(b.join(zone_today, zone_today.c.timezone == b.c.timezone))
+            .cte("brand_day")
+            .prefix_with("MATERIALIZED", dialect="postgresql")
+        )
         later_query = (
             select(bd.c.brand_id, func.sum(bd.c.spend))
-            .select_from(bd.join(b, b.c.id == bd.c.brand_id).join(zone_today, zone_today.c.timezone == b.c.timezone))
-            .where(bd.c.day > after, bd.c.day < stop, bd.c.day > zone_today.c.day, bd.c.day < zone_today.c.next_month)
+            .select_from(bd.join(brand_day, brand_day.c.id == bd.c.brand_id))
+            .where(bd.c.day > after, bd.c.day < stop, bd.c.day > brand_day.c.day, bd.c.day < brand_day.c.next_month)
             .group_by(bd.c.brand_id)
         )
         later = dict(conn.execute(later_query).all())
