@@ -122,8 +122,10 @@ def _budget_presence(
     present, predicted = {}, {}
     for brand in brand_rows.values():
         spend = totals[brand.id]
-        rate = rate_per_minute(recent.get(brand.id, Decimal(0)))
-        minutes = brand.pause_ahead_minutes if brand.id in ahead else None
+        if brand.id in ahead:
+            rate, minutes = rate_per_minute(recent.get(brand.id, Decimal(0))), brand.pause_ahead_minutes
+        else:
+            rate, minutes = Decimal(0), None
         present[brand.id], predicted[brand.id] = brand_budget_presence(
             spend.daily, brand.daily_budget, spend.monthly, brand.monthly_budget, rate, minutes
         )

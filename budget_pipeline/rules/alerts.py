@@ -25,5 +25,7 @@ def threshold(budget: Decimal, percent: int) -> Decimal:
 
 
 def reaches(spend: Decimal, budget: Decimal, percent: int) -> bool:
-    """Whether `spend` reaches `percent` of `budget` (the comparison that pauses, at 100)."""
-    return spend >= threshold(budget, percent)
+    """Whether `spend` reaches `percent` of `budget` (the comparison that pauses, at 100): the
+    same as `spend >= threshold(budget, percent)`, spend being whole micro-units, without
+    rounding (exact: amounts of 20 digits times a percent fit Decimal's 28)."""
+    return spend * 100 >= budget * percent

@@ -26,6 +26,14 @@ MINUTES_PER_WINDOW = Decimal(60)
 HUNDREDTHS = Decimal("0.01")
 
 
+_NONE: Reasons = frozenset()
+_REACHED: dict[tuple[bool, bool], Reasons] = {
+    (daily, monthly): frozenset([DAILY_BUDGET] * daily + [MONTHLY_BUDGET] * monthly)
+    for daily in (False, True)
+    for monthly in (False, True)
+}
+
+
 def rate_per_minute(spend_in_window: Decimal) -> Decimal:
     """Spend per minute of the hour of records before `as_of`."""
     return spend_in_window / MINUTES_PER_WINDOW
@@ -46,6 +54,8 @@ def brand_budget_presence(
 ) -> tuple[Reasons, Reasons]:
     """(reasons present, those of them present only by prediction). Without `ahead_minutes`
     the rule is the reactive one: a budget is reached when spend is at or over it."""
+    if ahead_minutes is None:  # every brand of a full pass without pause_ahead: no sets built
+        return _REACHED[(budget_reached(daily, daily_budget), budget_reached(monthly, monthly_budget))], _NONE
     present, predicted = set(), set()
     for reason, spend, budget in ((DAILY_BUDGET, daily, daily_budget), (MONTHLY_BUDGET, monthly, monthly_budget)):
         if budget_reached(spend, budget):

@@ -18,12 +18,20 @@ def test_a_threshold_is_rounded_up_to_the_micro_unit() -> None:
 
 
 @given(spend=micros, budget=micros, percent=st.integers(1, 1000))
-def test_reaching_is_spend_times_100_at_or_over_budget_times_percent(
+def test_reaching_is_spend_at_or_over_the_threshold_the_store_compares_with(
     spend: Decimal, budget: Decimal, percent: int
 ) -> None:
-    assert reaches(spend, budget, percent) == (spend * 100 >= budget * percent)
+    """`reaches` (Python, a product of exact amounts) and `threshold` (rounded up to the
+    micro-unit, what the store compares spend with) always agree."""
+    assert reaches(spend, budget, percent) == (spend >= threshold(budget, percent)) == (spend * 100 >= budget * percent)
 
 
 @given(spend=micros, budget=micros)
 def test_at_100_it_is_the_comparison_that_pauses(spend: Decimal, budget: Decimal) -> None:
     assert reaches(spend, budget, 100) == budget_reached(spend, budget)
+
+
+@given(budget=micros, percent=st.integers(1, 1000), step=st.integers(-2, 2))
+def test_reaching_agrees_with_the_threshold_a_micro_unit_either_side(budget: Decimal, percent: int, step: int) -> None:
+    spend = max(Decimal(0), threshold(budget, percent) + Decimal(step).scaleb(-6))
+    assert reaches(spend, budget, percent) == (spend >= threshold(budget, percent))
