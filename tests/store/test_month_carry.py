@@ -274,15 +274,21 @@ def test_the_refresh_sums_only_marked_days_and_its_reconciliation_sees_the_rest(
     assert refresh() == (Decimal(5), True)
 
 
-def test_a_refresh_of_a_day_marked_whole_mends_all_its_brand_sums(engine: Engine, tmp_path: Path) -> None:
-    """A day marked whole (as a catalog change marks it) has its brand sums made its campaign
-    rows summed, whatever they held before (a brand row that drifted is mended, though no
-    campaign of that brand changed)."""
+def _both_brands_spent_and_built(engine: Engine, tmp_path: Path) -> dt.date:
+    """The catalog, 5 spent by New York's n1 and 3 by Tokyo's t1 on their Dec 2, refreshed."""
     apply_yaml(engine, CATALOG)
     rows = ["r1,n1,5,2026-12-02T16:00:00Z", "r2,t1,3,2026-12-02T03:00:00Z"]  # both local Dec 2
     ingest_file(engine, write_csv(tmp_path / "a.csv", rows), now=AS_OF)
     day = dt.date(2026, 12, 2)
     build_days_and_months(engine, [day], AS_OF)
+    return day
+
+
+def test_a_refresh_of_a_day_marked_whole_mends_all_its_brand_sums(engine: Engine, tmp_path: Path) -> None:
+    """A day marked whole (as a catalog change marks it) has its brand sums made its campaign
+    rows summed, whatever they held before (a brand row that drifted is mended, though no
+    campaign of that brand changed)."""
+    day = _both_brands_spent_and_built(engine, tmp_path)
     with engine.begin() as conn:
         conn.execute(update(daily_brand_table).values(spend=Decimal(99)))
     with writing(engine) as conn:
@@ -300,11 +306,7 @@ def test_a_file_marks_its_campaigns_and_their_days_are_summed_for_them_alone(
     mends their brands' sums, and leaves the day's other rows as built (a drifted row of another
     brand stays, for a whole-day mark or the reconciliation check to see). A file that touches
     more records of a day than MARKED_RECORDS_PER_DAY marks the day whole."""
-    apply_yaml(engine, CATALOG)
-    rows = ["r1,n1,5,2026-12-02T16:00:00Z", "r2,t1,3,2026-12-02T03:00:00Z"]  # both local Dec 2
-    ingest_file(engine, write_csv(tmp_path / "a.csv", rows), now=AS_OF)
-    day = dt.date(2026, 12, 2)
-    build_days_and_months(engine, [day], AS_OF)
+    day = _both_brands_spent_and_built(engine, tmp_path)
     with engine.begin() as conn:
         conn.execute(update(daily_brand_table).values(spend=Decimal(99)))
         conn.execute(update(daily_table).where(daily_table.c.campaign_id == "t1").values(spend=Decimal(98)))
@@ -341,11 +343,8 @@ def test_a_checked_month_is_checked_where_the_carry_touched_it(engine: Engine, t
     """Once a month is checked whole (or summed), a refresh checks it for the brands its carry
     touched only: a wrong month row of an untouched brand stays (the carry never writes one),
     one of a touched brand is caught and the month summed again from its days."""
-    apply_yaml(engine, CATALOG)
-    day, month = dt.date(2026, 12, 2), dt.date(2026, 12, 1)
-    rows = ["r1,n1,5,2026-12-02T16:00:00Z", "r2,t1,3,2026-12-02T03:00:00Z"]  # both local Dec 2
-    ingest_file(engine, write_csv(tmp_path / "a.csv", rows), now=AS_OF)
-    build_days_and_months(engine, [day], AS_OF)
+    day = _both_brands_spent_and_built(engine, tmp_path)
+    month = month_start(day)
     with engine.connect() as conn:
         assert list(conn.execute(select(months_checked_table.c.month)).scalars()) == [month]
 
