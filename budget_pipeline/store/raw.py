@@ -55,6 +55,8 @@ class InsertResult:
 # A file with at most this many records of a day marks that day for its campaigns, and the
 # refresh sums their records alone; a file with more marks the whole day.
 MARKED_RECORDS_PER_DAY = 5_000
+# ... and marks at most this many (day, campaign) pairs in all; its other days are marked whole.
+MARKED_CAMPAIGNS_PER_FILE = 10_000
 
 
 class DayCampaigns:
@@ -80,8 +82,17 @@ class DayCampaigns:
             self.campaigns.setdefault(day, set()).add(campaign)
 
     def few(self) -> dict[dt.date, set[str]]:
-        """The campaigns of each day of few records; a day not here is to be marked whole."""
-        return {day: of_day for day, of_day in self.campaigns.items() if self.records[day] <= MARKED_RECORDS_PER_DAY}
+        """The campaigns of each day of few records, as many of them as a file may name
+        (`MARKED_CAMPAIGNS_PER_FILE`, the days of fewest first); a day not here is to be marked
+        whole."""
+        few: dict[dt.date, set[str]] = {}
+        named = 0
+        for day, of_day in sorted(self.campaigns.items(), key=lambda item: (len(item[1]), item[0])):
+            if self.records[day] > MARKED_RECORDS_PER_DAY or named + len(of_day) > MARKED_CAMPAIGNS_PER_FILE:
+                continue
+            few[day] = of_day
+            named += len(of_day)
+        return few
 
 
 class PreparedRecords:

@@ -17,9 +17,11 @@ from sqlalchemy import (
     Date,
     MetaData,
     Select,
+    String,
     Table,
     and_,
     delete,
+    func,
     select,
     update,
 )
@@ -69,12 +71,44 @@ def mark_days_dirty(
         ),
         [{"day": day, "file_id": file_id, "campaigns_only": day in campaigns} for day in sorted(days)],
     )
-    rows = [
-        {"day": day, "campaign_id": cid} for day in sorted(campaigns) if day in days for cid in sorted(campaigns[day])
-    ]
-    if rows:
-        marks = dialect_insert(conn, dirty_campaigns_t)
-        conn.execute(marks.on_conflict_do_nothing(index_elements=["day", "campaign_id"]), rows)
+    marked = sorted(set(campaigns) & set(days))
+    if not marked:
+        return
+    staged = [(day.isoformat(), cid) for day in marked for cid in campaigns[day]]
+    empty_temp_table(conn, _staged_marks_t)
+    insert_arrow(
+        conn,
+        _staged_marks_t.name,
+        pa.table({"day": [day for day, _ in staged], "campaign_id": [cid for _, cid in staged]}),
+    )
+    s, d, dc = _staged_marks_t.c, dirty_t.c, dirty_campaigns_t.c
+    # Only where the day is still marked for some campaigns: a day marked whole needs no names.
+    marks = dialect_insert(conn, dirty_campaigns_t).from_select(
+        ["day", "campaign_id"], select(s.day, s.campaign_id).where(s.day.in_(select(d.day).where(d.campaigns_only)))
+    )
+    conn.execute(marks.on_conflict_do_nothing(index_elements=["day", "campaign_id"]))
+    # Many files' marks add up: a day marked for more campaigns than a file may name is summed whole.
+    named = select(func.count()).where(dc.day == d.day).scalar_subquery()
+    conn.execute(
+        update(dirty_t)
+        .where(d.day.in_(marked), d.campaigns_only, named > MARKED_CAMPAIGNS_PER_DAY)
+        .values(campaigns_only=False)
+    )
+
+
+# A file's campaign marks, staged (written in one COPY on PostgreSQL) before they are added.
+_staged_marks_t = Table(
+    "dirty_campaigns_staged",
+    MetaData(),
+    Column("day", Date, nullable=False),
+    Column("campaign_id", String(64), nullable=False),
+    prefixes=["TEMPORARY"],
+    postgresql_on_commit="DELETE ROWS",
+)
+
+# The most campaigns a day is marked for, from every file since its last refresh; more, and the
+# refresh sums the whole day.
+MARKED_CAMPAIGNS_PER_DAY = 5_000
 
 
 def claim_dirty_days(conn: Connection, first: dt.date, stop: dt.date) -> dict[dt.date, bool]:

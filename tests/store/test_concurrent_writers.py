@@ -130,7 +130,7 @@ def test_records_stored_during_a_rebuild_keep_their_day_dirty(acme: Engine, tmp_
     with acme.connect() as conn:
         file_id = conn.execute(select(func.max(SpendFile.id))).scalar_one() + 1
     zones = campaign_zones(acme)
-    (later,) = read_spend_file(write_csv(tmp_path / "b.csv", ["r2,acme-search,5,2026-11-24T16:00:00Z"]), zones)
+    (later,) = read_spend_file(write_csv(tmp_path / "b.csv", ["r2,acme-social,5,2026-11-24T16:00:00Z"]), zones)
     outcome: dict[str, object] = {}
     with writing(acme) as writer:
         records = PreparedRecords(acme.dialect.name, file_id, later.valid)

@@ -20,7 +20,7 @@ from sqlalchemy import Engine, func, select, text, update
 from budget_pipeline.defs.reporting import build_daily, build_days_and_months
 from budget_pipeline.ingest.pipeline import ingest_file
 from budget_pipeline.rules.calendar import month_start
-from budget_pipeline.store import aggregates
+from budget_pipeline.store import aggregates, upkeep
 from budget_pipeline.store import raw as raw_store
 from budget_pipeline.store.aggregates import rebuild_daily
 from budget_pipeline.store.db import writing
@@ -68,6 +68,7 @@ DATA = (
     "monthly_spend",
     "monthly_brand_spend",
     "months_checked",
+    "dirty_spend_campaigns",
 )
 
 records = st.lists(
@@ -169,7 +170,7 @@ def _reset(engine: Engine) -> None:
 
 
 @settings(
-    max_examples=15,
+    max_examples=30,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
@@ -373,3 +374,39 @@ def test_a_checked_month_is_checked_where_the_carry_touched_it(engine: Engine, t
     ingest_file(engine, write_csv(tmp_path / "c.csv", ["r4,n1,1,2026-12-02T16:40:00Z"]), now=AS_OF)
     build_days_and_months(engine, [day], AS_OF)
     assert month_spend() == {"New York": Decimal(7), "Tokyo": Decimal(3)}
+
+
+def test_a_day_marked_whole_stays_whole_and_many_files_marks_add_up_to_it(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Marks of several files before a refresh: a day a file marked whole stays whole when a
+    later file marks it for a campaign (else the first file's other campaigns would not be
+    summed); a day marked for more campaigns in all than MARKED_CAMPAIGNS_PER_DAY becomes whole;
+    a file names at most MARKED_CAMPAIGNS_PER_FILE campaigns, the days of fewest first."""
+    day = _both_brands_spent_and_built(engine, tmp_path)
+    monkeypatch.setattr(raw_store, "MARKED_RECORDS_PER_DAY", 1)
+
+    def ingest(name: str, rows: list[str]) -> list[tuple[str, bool, list[str]]]:
+        ingest_file(engine, write_csv(tmp_path / name, rows), now=AS_OF)
+        with engine.connect() as conn:
+            marks = conn.execute(select(dirty_days_table.c.day, dirty_days_table.c.campaigns_only)).all()
+            named = conn.execute(select(dirty_campaigns_table.c.day, dirty_campaigns_table.c.campaign_id)).all()
+        return [(str(d), bool(only), sorted(c for n, c in named if n == d)) for d, only in sorted(marks)]
+
+    whole = ["w1,n1,1,2026-12-02T16:10:00Z", "w2,n2,2,2026-12-02T16:20:00Z"]  # two records: whole
+    assert ingest("w.csv", whole) == [("2026-12-02", False, [])]
+    assert ingest("x.csv", ["x1,t1,4,2026-12-02T04:00:00Z"]) == [("2026-12-02", False, [])]
+    build_days_and_months(engine, [day], AS_OF)
+    stored, summed, stored_brands, brands_summed = _days_as_summed(engine, {day})
+    assert stored == summed and stored_brands == brands_summed
+
+    monkeypatch.setattr(upkeep, "MARKED_CAMPAIGNS_PER_DAY", 1)
+    assert ingest("y.csv", ["y1,n1,1,2026-12-02T16:30:00Z"]) == [("2026-12-02", True, ["n1"])]
+    assert ingest("z.csv", ["z1,n2,1,2026-12-02T16:40:00Z"]) == [("2026-12-02", False, ["n1", "n2"])]
+    build_days_and_months(engine, [day], AS_OF)
+    stored, summed, stored_brands, brands_summed = _days_as_summed(engine, {day})
+    assert stored == summed and stored_brands == brands_summed
+
+    monkeypatch.setattr(raw_store, "MARKED_CAMPAIGNS_PER_FILE", 1)
+    two_days = ["a1,n1,1,2026-12-01T16:00:00Z", "a2,n2,1,2026-12-02T16:50:00Z"]  # New York's Dec 1 and 2
+    assert ingest("a.csv", two_days) == [("2026-12-01", True, ["n1"]), ("2026-12-02", False, [])]
