@@ -17,6 +17,7 @@ from sqlalchemy import (
     Float,
     Integer,
     MetaData,
+    Numeric,
     Select,
     String,
     Table,
@@ -28,6 +29,7 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    type_coerce,
     union,
     update,
 )
@@ -566,6 +568,9 @@ class PeriodUse:
     reached: tuple[BrandUse, ...] = ()
 
 
+SHARE_ROUNDING = "1e-12"  # relative; a division in floating point is off by ~1e-16 at most
+
+
 def budget_use(
     conn: Connection, *, monthly: bool, first: dt.date, stop: dt.date, nearest: int
 ) -> dict[dt.date, PeriodUse]:
@@ -586,25 +591,23 @@ def budget_use(
         BrandUse(*row)
         for row in conn.execute(select(*columns).select_from(joined).where(*in_range, table.c.spend >= budget))
     ]
-    # The share of the budget as the database divides: NUMERIC on PostgreSQL; on SQLite the
-    # micro-units as floats (exact integers, so equal shares are equal floats).
-    spend = table.c.spend if conn.dialect.name == "postgresql" else cast(table.c.spend, Float)
-    by_share = {
-        period: sorted(
-            (
-                BrandUse(*row)
-                for row in conn.execute(
-                    select(*columns)
-                    .select_from(joined)
-                    .where(key == period)
-                    .order_by((spend / budget).desc(), brands_t.c.name)
-                    .limit(nearest)
-                )
-            ),
-            key=share_first,
-        )
-        for period in counts
-    }
+    # The share of the budget as the database divides (NUMERIC on PostgreSQL, floating point on
+    # SQLite) only finds the candidates: every brand within a hair of the n-th share, which its
+    # rounding may have misplaced, is read and the exact order (Decimal) decides.
+    share: Any = (
+        type_coerce(table.c.spend / budget, Numeric())
+        if conn.dialect.name == "postgresql"
+        else type_coerce(cast(table.c.spend, Float) / budget, Float())
+    )
+    by_share = {}
+    for period in counts:
+        of_period = select(*columns).select_from(joined).where(key == period)
+        nth = conn.execute(
+            select(share).select_from(joined).where(key == period).order_by(share.desc()).offset(nearest - 1).limit(1)
+        ).scalar()
+        if nth is not None:
+            of_period = of_period.where(share >= nth - abs(nth) * type(nth)(SHARE_ROUNDING))
+        by_share[period] = sorted((BrandUse(*row) for row in conn.execute(of_period)), key=share_first)[:nearest]
     by_overspend = _by_period(reached, key=overspend_first)
     return {
         period: PeriodUse(brands, tuple(by_share[period]), tuple(by_overspend.get(period, [])))

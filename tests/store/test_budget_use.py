@@ -67,6 +67,14 @@ def reference(engine: Engine, monthly: bool, nearest: int) -> dict[dt.date, tupl
 @example(
     budgets=[Decimal(2)] * BRANDS, spend={(2, DAYS[1]): Decimal(4), (3, DAYS[1]): Decimal(4)}, nearest=1, monthly=True
 )
+# Shares that differ in the 17th digit (0.5453834146338434999 and ...5063), equal as floats: the
+# higher one, of the later name ("Brand 05" against "Brand 00"), must still come first.
+@example(
+    budgets=[Decimal("96645.56"), Decimal("96647.61")] + [Decimal(1)] * (BRANDS - 2),
+    spend={(0, DAYS[0]): Decimal("52708.885522"), (1, DAYS[0]): Decimal("52710.003558")},
+    nearest=1,
+    monthly=False,
+)
 def test_budget_use_is_every_brand_sorted(
     engine: Engine, budgets: list[Decimal], spend: dict[tuple[int, dt.date], Decimal], nearest: int, monthly: bool
 ) -> None:
