@@ -7,7 +7,7 @@ from pathlib import Path
 from dagster import ConfigurableResource, EnvVar, Failure, InitResourceContext, OpExecutionContext
 from pydantic import Field, PrivateAttr
 from sqlalchemy import Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from budget_pipeline import settings
 from budget_pipeline.delivery import TIMEOUT_SECONDS, Webhook
@@ -31,9 +31,10 @@ class BudgetDatabase(ConfigurableResource):
             raise Failure(str(exc)) from None
         try:
             revision = current_revision(engine)
-        except OperationalError as exc:
+        except DBAPIError as exc:  # unreachable, or not a database (a SQLite file of something else)
             engine.dispose()
-            raise Failure(f"cannot reach the budget database: {str(exc.orig).strip().splitlines()[0]}") from None
+            verb = "reach" if isinstance(exc, OperationalError) else "use"
+            raise Failure(f"cannot {verb} the budget database: {str(exc.orig).strip().splitlines()[0]}") from None
         except StoreError as exc:
             engine.dispose()
             raise Failure(str(exc)) from None

@@ -69,3 +69,10 @@ def test_a_sqlite_folder_that_cannot_be_made_is_one_failure(monkeypatch: pytest.
     cls_name, message = resource_failure(monkeypatch, f"sqlite:///{tmp_path / 'file' / 'budget.db'}")
     assert cls_name == "Failure"
     assert "cannot create the folder of the SQLite database" in message
+
+
+def test_a_sqlite_file_that_is_not_a_database_is_one_failure(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    (tmp_path / "budget.db").write_bytes(b"not a database, " * 512)
+    cls_name, message = resource_failure(monkeypatch, f"sqlite:///{tmp_path / 'budget.db'}")
+    assert cls_name == "Failure"
+    assert message.endswith("cannot use the budget database: file is not a database"), message
