@@ -35,6 +35,7 @@ from budget_pipeline.store.aggregates import (
     PeriodTotals,
     PeriodUse,
     budget_use,
+    days_of_moved_campaigns,
     months_from_days,
     raw_totals_by_day,
     rebuild_daily,
@@ -192,11 +193,19 @@ def build_daily(
     in one transaction; a report per day (with the pace at `as_of` of the brands whose today it
     is). The months are rebuilt with their days: a day's rebuild clears its dirty marks, so were
     its month rebuilt later in a transaction of its own, an enforcement in between would read
-    the month's aggregate without the late spend it no longer adds from the records."""
+    the month's aggregate without the late spend it no longer adds from the records.
+
+    A month is summed from all its days: a day of it that still holds a campaign under a brand
+    the campaign has since left (a day marked by the move, not yet refreshed) is rebuilt too, and
+    reported, or the month would hold two rows of that campaign."""
     built = _Built()
+    months = (month_start(first), next_month_start(stop - dt.timedelta(days=1)))
     with writing(engine) as conn:
         built.add_days(conn, rebuild_daily(conn, first, stop), first, stop)
-        rebuild_monthly(conn, month_start(first), next_month_start(stop - dt.timedelta(days=1)))
+        for day in days_of_moved_campaigns(conn, *months):
+            after = day + dt.timedelta(days=1)
+            built.add_days(conn, rebuild_daily(conn, day, after), day, after)
+        rebuild_monthly(conn, *months)
         return built.reports(conn, as_of)
 
 

@@ -42,6 +42,7 @@ from budget_pipeline.store.schema import (
     campaigns_table,
     daily_brand_table,
     daily_table,
+    dirty_days_table,
     monthly_brand_table,
     monthly_table,
     months_checked_table,
@@ -471,6 +472,23 @@ def _mark_checked(conn: Connection, months: list[dt.date]) -> None:
     if months:
         upsert = dialect_insert(conn, checked_t)
         conn.execute(upsert.on_conflict_do_nothing(index_elements=["month"]), [{"month": m} for m in months])
+
+
+def days_of_moved_campaigns(conn: Connection, first: dt.date, stop: dt.date) -> list[dt.date]:
+    """The days in [first, stop) whose daily_spend rows hold a campaign under a brand it has left
+    since: a month summed from its days would hold two rows of it. Usually none. Only a marked
+    day can (the move marked all of the campaign's days; their rebuild writes its brand now), so
+    only the marked days' rows are read."""
+    d, c = daily_t.c, campaigns_t.c
+    marked = select(dirty_days_table.c.day).where(dirty_days_table.c.day >= first, dirty_days_table.c.day < stop)
+    query = (
+        select(d.day)
+        .join(campaigns_t, c.id == d.campaign_id)
+        .where(d.day.in_(marked), d.brand_id != c.brand_id)
+        .distinct()
+        .order_by(d.day)
+    )
+    return list(conn.execute(query).scalars())
 
 
 def rebuild_monthly(conn: Connection, first: dt.date, stop: dt.date) -> dict[dt.date, PeriodTotals]:

@@ -36,7 +36,7 @@ from budget_pipeline.store.schema import (
     months_checked_table,
     raw_table,
 )
-from budget_pipeline.store.upkeep import days_to_refresh, mark_days_dirty
+from budget_pipeline.store.upkeep import days_to_refresh, dirty_days, mark_days_dirty
 from tests.conftest import apply_yaml, write_csv
 
 CATALOG = """
@@ -410,3 +410,29 @@ def test_a_day_marked_whole_stays_whole_and_many_files_marks_add_up_to_it(
     monkeypatch.setattr(raw_store, "MARKED_CAMPAIGNS_PER_FILE", 1)
     two_days = ["a1,n1,1,2026-12-01T16:00:00Z", "a2,n2,1,2026-12-02T16:50:00Z"]  # New York's Dec 1 and 2
     assert ingest("a.csv", two_days) == [("2026-12-01", True, ["n1"]), ("2026-12-02", False, [])]
+
+
+def test_a_backfilled_day_after_a_move_brings_its_months_other_marked_days_along(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """A campaign moves to the other brand (every day of it marked), then one daily partition is
+    backfilled before any refresh: the month, summed from its days, would hold the campaign under
+    both brands (its primary key refuses that), so the backfill also rebuilds, and reports, the
+    month's days that still hold it under the brand it left."""
+    apply_yaml(engine, CATALOG)
+    # 14:00Z is the same date in New York (09:00) and Tokyo (23:00): the move leaves n1's days.
+    rows = ["r1,n1,5,2026-11-29T14:00:00Z", "r2,n1,7,2026-11-30T14:00:00Z", "r3,t1,3,2026-11-30T03:00:00Z"]
+    ingest_file(engine, write_csv(tmp_path / "a.csv", rows), now=AS_OF)
+    build_daily(engine, dt.date(2026, 11, 28), dt.date(2026, 12, 2), AS_OF)
+    apply_yaml(engine, _moved({"n1": "Tokyo", "n2": "New York", "t1": "Tokyo"}))
+    with engine.connect() as conn:
+        marked = set(dirty_days(conn))
+    assert marked == {dt.date(2026, 11, 29), dt.date(2026, 11, 30)}
+    first = min(marked)
+    reports = build_daily(engine, first, first + dt.timedelta(days=1), AS_OF)
+    assert {r.key for r in reports} == {day.isoformat() for day in marked}
+    stored, summed, stored_brands, brands_summed = _months_as_summed(engine)
+    assert stored == summed and stored_brands == brands_summed
+    everything = {dt.date(2026, 11, 1) + dt.timedelta(days=n) for n in range(40)}
+    stored, summed, stored_brands, brands_summed = _days_as_summed(engine, everything)
+    assert stored == summed and stored_brands == brands_summed
