@@ -33,10 +33,9 @@ from sqlalchemy import (
     union,
     update,
 )
-from sqlalchemy.schema import CreateTable
 
 from budget_pipeline.rules.calendar import month_start, next_month_start
-from budget_pipeline.store.bulk import analyze_temp, dialect_insert, empty_temp_table, temp_table
+from budget_pipeline.store.bulk import analyze_temp, dialect_insert, empty_temp_table, ensure_temp_table, temp_table
 from budget_pipeline.store.schema import (
     brands_table,
     campaigns_table,
@@ -49,7 +48,7 @@ from budget_pipeline.store.schema import (
     raw_table,
 )
 from budget_pipeline.store.types import Money
-from budget_pipeline.store.upkeep import claim_dirty_days, clear_marks, marked_campaigns
+from budget_pipeline.store.upkeep import claim_dirty_days, clear_dirty_days, marked_campaigns
 
 raw_t = raw_table
 daily_t = daily_table
@@ -160,7 +159,7 @@ def rebuild_daily(
             _rewrite_changed_rows(conn, day, campaigns)
     else:
         _rewrite_days(conn, first, stop)
-    clear_marks(conn, claimed)
+    clear_dirty_days(conn, claimed)
     if carry:
         for month, (start, end) in _months_of(first, stop).items():
             _carry_into_month(conn, month, start, end)
@@ -404,7 +403,7 @@ def _carry_into_month(conn: Connection, month: dt.date, first: dt.date, stop: dt
     # A campaign with no record left in the month has no row, as when the month is summed.
     conn.execute(delete(monthly_t).where(m.month == month, m.records == 0, m.campaign_id.in_(select(ch.campaign_id))))
     touched = select(_touched_t.c.brand_id)
-    conn.execute(CreateTable(_month_touched_t, if_not_exists=True))
+    ensure_temp_table(conn, _month_touched_t)
     mt = _month_touched_t.c
     conn.execute(
         insert(_month_touched_t).from_select(
@@ -451,12 +450,12 @@ def months_from_days(conn: Connection, months: list[dt.date]) -> dict[dt.date, P
     daily_spend where it does not agree with its days. A month checked whole before is checked
     for the brands the carry touched only (the carry writes no other brand's month); one never
     checked (an older version may have built its days without it) is checked whole."""
-    conn.execute(CreateTable(_month_touched_t, if_not_exists=True))
+    ensure_temp_table(conn, _month_touched_t)
     analyze_temp(conn, _month_touched_t.name)
     checked = set(conn.execute(select(checked_t.c.month).where(checked_t.c.month.in_(months))).scalars())
+    mt = _month_touched_t.c
     built: dict[dt.date, PeriodTotals] = {}
     for month in months:
-        mt = _month_touched_t.c
         touched = select(mt.brand_id).where(mt.month == month) if month in checked else None
         if months_agree(conn, month, touched):
             totals = _period_totals(conn, monthly_t.c.month, month, next_month_start(month))
@@ -594,8 +593,8 @@ def budget_use(
 ) -> dict[dt.date, PeriodUse]:
     """Each period's brands in [first, stop) against their daily (or monthly) budgets, read in
     SQL: the count, the `nearest` and the reached brands, never every brand's row (at 100k
-    brands that was most of a refresh). The nearest are the first by share as the database
-    divides, then by name (a top-N sort, not a sort of every brand)."""
+    brands that was most of a refresh). The nearest are cut by exact shares, then names: the
+    database's division finds the n-th share and every brand within SHARE_ROUNDING of it."""
     table, key, budget = (
         (monthly_brand_t, monthly_brand_t.c.month, brands_t.c.monthly_budget)
         if monthly

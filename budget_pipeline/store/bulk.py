@@ -27,12 +27,17 @@ def temp_table(name: str, *columns: Column[Any]) -> Table:
     return Table(name, MetaData(), *columns, prefixes=["TEMPORARY"], postgresql_on_commit="DELETE ROWS")
 
 
+def ensure_temp_table(conn: Connection, table: Table) -> None:
+    """Make `table` (a TEMPORARY table) exist in this session, keeping what it holds."""
+    conn.execute(CreateTable(table, if_not_exists=True))
+
+
 def empty_temp_table(conn: Connection, table: Table) -> None:
     """Make `table` (a TEMPORARY table) exist in this session, empty. Declare it with
     `postgresql_on_commit="DELETE ROWS"`: PostgreSQL then truncates it at every commit, and so
     does this within a transaction. A DELETE would leave its rows behind, dead, for every later
     scan of the table to step over (autovacuum never looks at temp tables)."""
-    conn.execute(CreateTable(table, if_not_exists=True))
+    ensure_temp_table(conn, table)
     if conn.dialect.name == "postgresql":
         conn.exec_driver_sql(f"TRUNCATE {table.name}")
     else:

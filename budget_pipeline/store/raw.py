@@ -71,9 +71,10 @@ class DayCampaigns:
     def add(self, rows: pa.Table) -> None:
         """Add a chunk's stored rows (their local_date and campaign_id columns)."""
         counts = pc.value_counts(rows["local_date"])
-        for day, n in zip(counts.field("values").to_pylist(), counts.field("counts").to_pylist(), strict=True):
+        days = counts.field("values").to_pylist()
+        for day, n in zip(days, counts.field("counts").to_pylist(), strict=True):
             self.records[day] = self.records.get(day, 0) + n
-        few = [day for day in counts.field("values").to_pylist() if self.records[day] <= MARKED_RECORDS_PER_DAY]
+        few = [day for day in days if self.records[day] <= MARKED_RECORDS_PER_DAY]
         if not few:
             return
         of_few = rows.filter(pc.is_in(rows["local_date"], pa.array(few, pa.date32())))

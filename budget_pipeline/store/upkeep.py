@@ -27,7 +27,7 @@ from sqlalchemy import (
 )
 
 from budget_pipeline.rules.calendar import current_days, local_dates
-from budget_pipeline.store.bulk import dialect_insert, empty_temp_table, insert_arrow
+from budget_pipeline.store.bulk import dialect_insert, empty_temp_table, insert_arrow, temp_table
 from budget_pipeline.store.schema import (
     brands_table,
     campaigns_table,
@@ -97,13 +97,10 @@ def mark_days_dirty(
 
 
 # A file's campaign marks, staged (written in one COPY on PostgreSQL) before they are added.
-_staged_marks_t = Table(
+_staged_marks_t = temp_table(
     "dirty_campaigns_staged",
-    MetaData(),
     Column("day", Date, nullable=False),
     Column("campaign_id", String(64), nullable=False),
-    prefixes=["TEMPORARY"],
-    postgresql_on_commit="DELETE ROWS",
 )
 
 # The most campaigns a day is marked for, from every file since its last refresh; more, and the
@@ -130,8 +127,8 @@ def marked_campaigns(day: dt.date) -> Select[Any]:
     return select(dirty_campaigns_t.c.campaign_id).where(dirty_campaigns_t.c.day == day)
 
 
-def clear_marks(conn: Connection, days: Collection[dt.date]) -> None:
-    """Delete the marks of `days`, which this rebuild claimed (`claim_dirty_days`): no other
+def clear_dirty_days(conn: Connection, days: Collection[dt.date]) -> None:
+    """Delete the dirty marks (and campaign marks) of `days`, which this rebuild claimed (`claim_dirty_days`): no other
     writer can mark them until it commits."""
     if days:
         conn.execute(delete(dirty_campaigns_t).where(dirty_campaigns_t.c.day.in_(sorted(days))))
