@@ -39,9 +39,30 @@ def empty_temp_table(conn: Connection, table: Table) -> None:
     scan of the table to step over (autovacuum never looks at temp tables)."""
     ensure_temp_table(conn, table)
     if conn.dialect.name == "postgresql":
+        if not _used_before_in_transaction(conn, table):
+            return  # empty: its rows went at the last commit or rollback (a TRUNCATE costs ~0.5-1.5 ms)
         conn.exec_driver_sql(f"TRUNCATE {table.name}")
     else:
         conn.execute(delete(table))  # SQLite drops the pages of a DELETE without WHERE at once
+
+
+def _used_before_in_transaction(conn: Connection, table: Table) -> bool:
+    """Whether this transaction may have put rows in `table` already: always, unless the table
+    is emptied at every commit (PostgreSQL's ON COMMIT DELETE ROWS; a rollback drops its rows
+    too) and this is the transaction's first use of it."""
+    transaction = conn.get_transaction()
+    if transaction is None or table.dialect_options["postgresql"]["on_commit"] != "DELETE ROWS":
+        return True
+    used = conn.info.get(_USED_KEY)
+    if used is None or used[0] is not transaction:
+        used = conn.info[_USED_KEY] = (transaction, set[str]())
+    if table.name in used[1]:
+        return True
+    used[1].add(table.name)
+    return False
+
+
+_USED_KEY = "budget_pipeline.temp_tables_used"  # (the transaction, the temp tables it emptied)
 
 
 def analyze_temp(conn: Connection, temp_table: str) -> None:

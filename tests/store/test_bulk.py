@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Column, Connection, Engine, Integer, func, insert, select, text
 
 from budget_pipeline.store import bulk
 from budget_pipeline.store.db import make_engine, writing
@@ -43,3 +43,41 @@ def test_sqlite_statements_stay_within_the_bound_parameter_limit(tmp_path: Path)
         conn.rollback()
     engine.dispose()
     assert stored == EXPECTED
+
+
+_staged = bulk.temp_table("bulk_staged", Column("n", Integer, nullable=False))
+
+
+def _count(conn: Connection) -> int:
+    return conn.execute(select(func.count()).select_from(_staged)).scalar_one()
+
+
+def _fill(conn: Connection, *numbers: int) -> None:
+    bulk.empty_temp_table(conn, _staged)
+    if numbers:
+        conn.execute(insert(_staged), [{"n": n} for n in numbers])
+
+
+def test_an_emptied_temp_table_holds_nothing_of_before(engine: Engine) -> None:
+    """empty_temp_table skips PostgreSQL's TRUNCATE at a transaction's first use of the table (its
+    rows went at the last commit or rollback): later uses in the same transaction, a rolled-back
+    savepoint's, and the next transactions on the same connection must still find it empty."""
+    with engine.connect() as conn:
+        _fill(conn, 1, 2, 3)
+        _fill(conn)  # the same transaction's second use
+        assert _count(conn) == 0
+        _fill(conn, 4)
+        conn.commit()
+        _fill(conn)  # the next transaction's first use
+        assert _count(conn) == 0
+        _fill(conn, 5, 6)
+        conn.rollback()
+        _fill(conn)
+        assert _count(conn) == 0
+        _fill(conn, 7, 8)
+        with conn.begin_nested() as savepoint:
+            _fill(conn, 9)
+            savepoint.rollback()  # the table holds 7 and 8 again
+        _fill(conn)
+        assert _count(conn) == 0
+        conn.rollback()
