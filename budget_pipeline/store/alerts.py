@@ -12,6 +12,7 @@ not recorded yet, and one more writes their notifications."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -114,6 +115,7 @@ def _money(conn: Connection, amounts: list[Decimal] | list[Decimal | None]) -> p
 MONEY_CEILING = Decimal(10) ** (20 - MONEY_SCALE)  # NUMERIC(20, 6): no amount stored reaches it
 
 
+@functools.lru_cache(maxsize=4096)  # few distinct budgets as a rule; each brand has several percents
 def _stored_threshold(budget: Decimal, percent: int) -> Decimal | None:
     """rules.alerts.threshold as a Money column holds it; None when no amount it holds reaches it."""
     amount = threshold(budget, percent)
@@ -153,15 +155,13 @@ def record_alerts(
     }
     # Only the current periods at or over their brand's lowest percent can have a new alert (the
     # database compares each percent on exact amounts again); most brands, most passes, have none.
-    current = [
-        (brand.id, period, start, amount)
-        for brand in watched
-        for period, start, amount, budget in (
-            (DAILY, spend[brand.id].local_date, spend[brand.id].daily, brand.daily_budget),
-            (MONTHLY, month_start(spend[brand.id].local_date), spend[brand.id].monthly, brand.monthly_budget),
-        )
-        if reaches(amount, budget, min(brand.alerts))
-    ]
+    current = []
+    for brand in watched:
+        used, lowest = spend[brand.id], brand.alerts[0]  # the percents are sorted
+        if reaches(used.daily, brand.daily_budget, lowest):
+            current.append((brand.id, DAILY, used.local_date, used.daily))
+        if reaches(used.monthly, brand.monthly_budget, lowest):
+            current.append((brand.id, MONTHLY, month_start(used.local_date), used.monthly))
     if not current and not late:
         return 0
     in_play = {row[0] for row in current} | set(late)

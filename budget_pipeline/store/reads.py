@@ -95,8 +95,8 @@ def brands(conn: Connection, ids: Iterable[int] | None = None) -> dict[int, Bran
 
 @functools.cache
 def _percents(text: str) -> tuple[int, ...]:
-    """A brand's stored alert percents ("80,100"; "" for none)."""
-    return tuple(int(percent) for percent in text.split(",") if percent)
+    """A brand's stored alert percents ("80,100"; "" for none), sorted."""
+    return tuple(sorted(int(percent) for percent in text.split(",") if percent))
 
 
 def _zone_today(zones: Iterable[str], as_of: dt.datetime) -> CTE | None:
@@ -198,17 +198,20 @@ def brand_spend(
     if zone_today is None:
         return {}
     # Joined on the few local days (and months) in play: a hash of their rows for every brand,
-    # index lookups for a few.
+    # index lookups for a few (each table named by the brands' ids, so it is read only for them).
+    few = len(brand_rows) <= IN_LIST_LIMIT  # an incremental enforcement's brands: looked up, not scanned
+    ids = sorted(brand_rows) if few else []
     days = sorted({local_date(as_of, zone) for zone in set(zones)})
     months = sorted({month_start(day) for day in days})
     daily = and_(bd.c.day == zone_today.c.day, bd.c.brand_id == b.c.id, bd.c.day.in_(days))
     monthly = and_(bm.c.month == zone_today.c.month, bm.c.brand_id == b.c.id, bm.c.month.in_(months))
+    if few:
+        daily, monthly = and_(daily, bd.c.brand_id.in_(ids)), and_(monthly, bm.c.brand_id.in_(ids))
     query = select(b.c.id, zone_today.c.day, bd.c.spend, bm.c.spend).select_from(
         b.join(zone_today, zone_today.c.timezone == b.c.timezone).outerjoin(bd, daily).outerjoin(bm, monthly)
     )
     after, stop = _later_days(as_of, zones)
-    if len(brand_rows) <= IN_LIST_LIMIT:  # a few brands (an incremental enforcement): looked up, not scanned
-        ids = sorted(brand_rows)
+    if few:
         query = query.where(b.c.id.in_(ids))
         later = _later_spend_of(conn, as_of, brand_rows, after, stop)
     else:
