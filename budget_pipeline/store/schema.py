@@ -56,6 +56,16 @@ class Brand(Base):
     last_daily_reset: Mapped[dt.date | None] = mapped_column(Date)
     last_monthly_reset: Mapped[dt.date | None] = mapped_column(Date)
 
+    # The brands with a pause_ahead, which every incremental enforcement reads (migration 0017).
+    __table_args__ = (
+        Index(
+            "ix_brands_pause_ahead",
+            "id",
+            postgresql_where=text("pause_ahead_minutes IS NOT NULL"),
+            sqlite_where=text("pause_ahead_minutes IS NOT NULL"),
+        ),
+    )
+
 
 class Campaign(Base):
     __tablename__ = "campaigns"
