@@ -44,7 +44,7 @@ from budget_pipeline.rules.calendar import month_start
 from budget_pipeline.rules.notifications import BUDGET_ALERT
 from budget_pipeline.store.bulk import analyze_temp, empty_temp_table, insert_arrow, temp_table
 from budget_pipeline.store.notifications import write_prefix
-from budget_pipeline.store.reads import BrandRow, BrandSpend, unrefreshed_brand_days
+from budget_pipeline.store.reads import IN_LIST_LIMIT, BrandRow, BrandSpend, unrefreshed_brand_days
 from budget_pipeline.store.schema import alerts_table, brands_table, daily_brand_table, notifications_table
 from budget_pipeline.store.types import MONEY_SCALE, Money, to_micros
 
@@ -162,6 +162,7 @@ def record_alerts(
             current.append((brand.id, DAILY, used.local_date, used.daily))
         if reaches(used.monthly, brand.monthly_budget, lowest):
             current.append((brand.id, MONTHLY, month_start(used.local_date), used.monthly))
+    current = _unrecorded(conn, current, brand_rows)
     if not current and not late:
         return 0
     in_play = {row[0] for row in current} | set(late)
@@ -201,6 +202,35 @@ def record_alerts(
     before = conn.execute(select(func.coalesce(func.max(a.c.id), 0))).scalar_one()
     _insert_new_alerts(conn, as_of, run_id)
     return _write_notifications(conn, before)
+
+
+def _unrecorded(
+    conn: Connection, periods: list[tuple[int, str, dt.date, Decimal]], brand_rows: Mapping[int, BrandRow]
+) -> list[tuple[int, str, dt.date, Decimal]]:
+    """Of `periods` (brand, period, start, spend), those with a percent reached whose alert is not
+    recorded yet: the others have nothing to record. A brand that reached a percent is, as a
+    rule, still over it at the next pass, which would otherwise stage its periods again (a
+    steady full pass at 10k brands spent 0.15 s of 0.42 s on that); the alerts of the periods in
+    play are read instead, once."""
+    if not periods:
+        return periods
+    query = select(a.c.brand_id, a.c.period, a.c.period_start, a.c.percent).where(
+        a.c.period_start.in_(sorted({start for _, _, start, _ in periods}))
+    )
+    brand_ids = sorted({brand_id for brand_id, _, _, _ in periods})
+    if len(brand_ids) <= IN_LIST_LIMIT:
+        query = query.where(a.c.brand_id.in_(brand_ids))
+    recorded = {tuple(row) for row in conn.execute(query)}
+    pending = []
+    for brand_id, period, start, amount in periods:
+        brand = brand_rows[brand_id]
+        budget = brand.daily_budget if period == DAILY else brand.monthly_budget
+        if any(
+            reaches(amount, budget, percent) and (brand_id, period, start, percent) not in recorded
+            for percent in brand.alerts
+        ):
+            pending.append((brand_id, period, start, amount))
+    return pending
 
 
 def _stage_late_periods(conn: Connection, late: Mapping[int, tuple[dt.date, dt.date]]) -> None:
