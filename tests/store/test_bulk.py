@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
-from sqlalchemy import Column, Connection, Engine, Integer, func, insert, select, text
+from sqlalchemy import Column, Connection, Engine, Integer, create_engine, func, insert, select, text
+from sqlalchemy.pool import StaticPool
 
 from budget_pipeline.store import bulk
 from budget_pipeline.store.db import make_engine, writing
@@ -60,8 +61,9 @@ def _fill(conn: Connection, *numbers: int) -> None:
 
 def test_an_emptied_temp_table_holds_nothing_of_before(engine: Engine) -> None:
     """empty_temp_table skips PostgreSQL's TRUNCATE at a transaction's first use of the table (its
-    rows went at the last commit or rollback): later uses in the same transaction, a rolled-back
-    savepoint's, and the next transactions on the same connection must still find it empty."""
+    rows went at the last commit or rollback): later uses in the same transaction (also after
+    ensure_temp_table and an INSERT), a rolled-back savepoint's, and the next transactions on the
+    same connection must still find it empty."""
     with engine.connect() as conn:
         _fill(conn, 1, 2, 3)
         _fill(conn)  # the same transaction's second use
@@ -74,6 +76,11 @@ def test_an_emptied_temp_table_holds_nothing_of_before(engine: Engine) -> None:
         conn.rollback()
         _fill(conn)
         assert _count(conn) == 0
+        conn.rollback()
+        bulk.ensure_temp_table(conn, _staged)  # a transaction that fills it first, then empties it
+        conn.execute(insert(_staged), [{"n": 10}, {"n": 11}])
+        _fill(conn)
+        assert _count(conn) == 0
         _fill(conn, 7, 8)
         with conn.begin_nested() as savepoint:
             _fill(conn, 9)
@@ -81,3 +88,27 @@ def test_an_emptied_temp_table_holds_nothing_of_before(engine: Engine) -> None:
         _fill(conn)
         assert _count(conn) == 0
         conn.rollback()
+
+
+def test_connections_that_share_a_database_session_still_empty_it(db_url: str) -> None:
+    """Where two Connections share one DBAPI connection (StaticPool), or the session is in
+    AUTOCOMMIT with a transaction begun by hand, a first use in one SQLAlchemy transaction is no
+    proof that the table is empty: empty_temp_table truncates."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("SQLite empties a temp table with a DELETE every time")
+    shared = create_engine(db_url, poolclass=StaticPool)
+    with shared.connect() as first, shared.connect() as second:
+        _fill(first, 1, 2, 3)
+        _fill(second)
+        assert _count(second) == 0
+        first.rollback()
+    shared.dispose()
+    autocommit = create_engine(db_url, isolation_level="AUTOCOMMIT")
+    with autocommit.connect() as conn:
+        conn.exec_driver_sql("BEGIN")
+        _fill(conn, 1, 2)
+        conn.commit()  # the DBAPI commits nothing in AUTOCOMMIT: the transaction begun by hand goes on
+        _fill(conn)
+        assert _count(conn) == 0
+        conn.exec_driver_sql("ROLLBACK")
+    autocommit.dispose()
