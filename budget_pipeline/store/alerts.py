@@ -112,14 +112,20 @@ def _money(conn: Connection, amounts: list[Decimal] | list[Decimal | None]) -> p
     return pa.array([None if amount is None else to_micros(amount) for amount in amounts], pa.int64())
 
 
-MONEY_CEILING = Decimal(10) ** (20 - MONEY_SCALE)  # NUMERIC(20, 6): no amount stored reaches it
+# The largest amount a Money column holds: NUMERIC(20, 6) on PostgreSQL, signed 64-bit micro-units
+# on SQLite (9,223,372,036,854.775807; a budget of up to 10^12 times a percent up to 1000 goes past it).
+LARGEST_AMOUNT = {
+    "postgresql": Decimal(10) ** (20 - MONEY_SCALE) - Decimal(1).scaleb(-MONEY_SCALE),
+    "sqlite": Decimal(2**63 - 1).scaleb(-MONEY_SCALE),
+}
 
 
 @functools.lru_cache(maxsize=4096)  # few distinct budgets as a rule; each brand has several percents
-def _stored_threshold(budget: Decimal, percent: int) -> Decimal | None:
-    """rules.alerts.threshold as a Money column holds it; None when no amount it holds reaches it."""
+def _stored_threshold(budget: Decimal, percent: int, largest: Decimal) -> Decimal | None:
+    """rules.alerts.threshold as a Money column holds it; None when it is over the `largest`
+    amount the column holds, which no spend then reaches."""
     amount = threshold(budget, percent)
-    return amount if amount < MONEY_CEILING else None
+    return amount if amount <= largest else None
 
 
 def _dates(days: list[dt.date]) -> pa.Array:
@@ -166,12 +172,13 @@ def record_alerts(
     if not current and not late:
         return 0
     in_play = {row[0] for row in current} | set(late)
+    largest = LARGEST_AMOUNT[conn.dialect.name]
     percents = [
         (
             brand.id,
             percent,
-            _stored_threshold(brand.daily_budget, percent),
-            _stored_threshold(brand.monthly_budget, percent),
+            _stored_threshold(brand.daily_budget, percent, largest),
+            _stored_threshold(brand.monthly_budget, percent, largest),
         )
         for brand in watched
         if brand.id in in_play

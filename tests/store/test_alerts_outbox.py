@@ -444,6 +444,26 @@ brands:
     assert _keys(engine) == [("Huge", "daily", "2026-11-25", 50), ("Huge", "daily", "2026-11-25", 100)]
 
 
+def test_a_percent_of_the_largest_budget_past_what_the_store_holds_never_fires(engine: Engine, tmp_path: Path) -> None:
+    """The largest budget the catalog takes with a 1000% alert: its threshold is past what a
+    Money column holds on SQLite (64-bit micro-units), so no spend reaches it; enforcement stages
+    it as none instead of failing, and the 1% alert fires as ever."""
+    apply_yaml(
+        engine,
+        """
+brands:
+  - name: Big
+    daily_budget: "999999999999.99"
+    monthly_budget: "999999999999.99"
+    alerts: [1, 1000]
+    campaigns: [{id: big1, name: Big 1}]
+""",
+    )
+    _spend(engine, tmp_path, "a.csv", [f"r{i},big1,999999999,2026-11-25T15:00:00Z" for i in range(11)])
+    control.enforce_budgets(engine, NOON, "big")
+    assert _keys(engine) == [("Big", "daily", "2026-11-25", 1), ("Big", "monthly", "2026-11-01", 1)]
+
+
 X_WITH_50 = """
 brands:
   - name: X
