@@ -42,11 +42,13 @@ from budget_pipeline.store.marks import (
     zones_turned,
 )
 from budget_pipeline.store.reads import (
+    IN_LIST_LIMIT,
     BrandRow,
     BrandSpend,
     CampaignRow,
     brand_spend,
     brands,
+    capped_campaign_groups,
     capped_campaigns_with_spend,
     recent_spend,
 )
@@ -170,13 +172,41 @@ def _budget_changes(
         for key, ids in group_members(conn, [group for group, _ in changed.values()]).items()
         for cid in ids
     ]
-    capped = capped_campaigns_with_spend(conn, as_of, brand_rows, brand_ids)
+    capped, evaluated_capped = _capped_to_decide(conn, as_of, brand_rows, brand_ids, presence, decide)
     for row in capped:
         after = decide(row.reasons, row.enabled, presence.present[row.brand_id] | _caps(row))
         if after != row.reasons:
             changes.append(change(row.id, row.brand_id, row.reasons, after))
-    evaluated = sum(group.members for group in groups) + len(capped)
+    evaluated = sum(group.members for group in groups) + evaluated_capped
     return evaluated, sorted(changes, key=lambda ch: ch.campaign_id), spend
+
+
+def _capped_to_decide(
+    conn: Connection,
+    as_of: dt.datetime,
+    brand_rows: dict[int, BrandRow],
+    brand_ids: set[int] | None,
+    presence: BudgetPresence,
+    decide: Callable[[frozenset[str], bool, frozenset[str]], frozenset[str]],
+) -> tuple[list[CampaignRow], int]:
+    """(the campaigns with caps of their own to decide one by one, how many such campaigns were
+    evaluated). A few brands' are read as they are. Every brand's are first decided as groups
+    (their caps compared in the database); only the brands with a group that changes are read
+    campaign by campaign, and those campaigns decided again, the same way."""
+    if brand_ids is not None or (groups := capped_campaign_groups(conn, as_of, brand_rows)) is None:
+        capped = capped_campaigns_with_spend(conn, as_of, brand_rows, brand_ids)
+        return capped, len(capped)
+    changed = {
+        group.brand_id
+        for group in groups
+        if decide(group.reasons, group.enabled, presence.present[group.brand_id] | group.caps) != group.reasons
+    }
+    evaluated = sum(group.members for group in groups)
+    if not changed:
+        return [], evaluated
+    few = changed if len(changed) <= IN_LIST_LIMIT else None  # many: read every one, keep theirs
+    rows = capped_campaigns_with_spend(conn, as_of, brand_rows, few)
+    return [row for row in rows if row.brand_id in changed], evaluated
 
 
 INCREMENTAL_BRANDS = 1000  # more brands to look at than this, and a full pass costs no more

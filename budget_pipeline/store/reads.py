@@ -9,14 +9,17 @@ import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     CTE,
     Connection,
     Date,
+    Join,
+    Select,
     String,
     and_,
+    case,
     func,
     literal,
     or_,
@@ -26,7 +29,7 @@ from sqlalchemy import (
 
 from budget_pipeline.rules.calendar import local_date, month_start, next_month_start
 from budget_pipeline.rules.pacing import RATE_WINDOW
-from budget_pipeline.rules.reasons import Reasons, parse_reasons
+from budget_pipeline.rules.reasons import CAMPAIGN_DAILY_BUDGET, CAMPAIGN_MONTHLY_BUDGET, Reasons, parse_reasons
 from budget_pipeline.store.schema import (
     brands_table,
     campaigns_table,
@@ -265,6 +268,89 @@ def _later_spend_of(
     return later
 
 
+class CappedGroup(NamedTuple):
+    """Campaigns with caps of their own, of one brand, that share `enabled`, reasons and the cap
+    reasons their own spend makes present: every budget decision about them is the same."""
+
+    brand_id: int
+    enabled: bool
+    reasons: Reasons
+    caps: Reasons
+    members: int
+
+
+def capped_campaign_groups(
+    conn: Connection, as_of: dt.datetime, brand_rows: dict[int, BrandRow]
+) -> list[CappedGroup] | None:
+    """Every campaign with a cap of its own, grouped as CappedGroup: each one's spend compared with
+    its caps in the database (as capped_campaigns_with_spend counts it and `_caps` compares it),
+    so a full pass brings groups into Python, not 200k campaigns. None when a day in play is
+    not refreshed yet: its spend is then corrected campaign by campaign, there."""
+    zones = {row.timezone for row in brand_rows.values()}
+    zone_today = _zone_today(zones, as_of)
+    if zone_today is None:
+        return []
+    if _unrefreshed_days(conn, as_of, zones):
+        return None
+    later = _capped_later_spend(zone_today, as_of, zones).subquery("later")
+    own_monthly = func.coalesce(m.c.spend, 0) - func.coalesce(later.c.spend, 0)
+    daily_capped = case((and_(c.c.daily_cap.is_not(None), func.coalesce(d.c.spend, 0) >= c.c.daily_cap), 1), else_=0)
+    monthly_capped = case((and_(c.c.monthly_cap.is_not(None), own_monthly >= c.c.monthly_cap), 1), else_=0)
+    keys = (c.c.brand_id, c.c.enabled, c.c.pause_reasons, daily_capped, monthly_capped)
+    query = (
+        select(*keys, func.count())
+        .select_from(_capped_with_spend(zone_today, as_of, zones).outerjoin(later, later.c.campaign_id == c.c.id))
+        .where(or_(c.c.daily_cap.is_not(None), c.c.monthly_cap.is_not(None)))
+        .group_by(*keys)
+    )
+    return [
+        CappedGroup(brand_id, enabled, parse_reasons(reasons), _CAPS[(bool(day), bool(month))], n)
+        for brand_id, enabled, reasons, day, month, n in conn.execute(query).all()
+    ]
+
+
+_CAPS: dict[tuple[bool, bool], Reasons] = {
+    (day, month): frozenset(
+        reason for reason, present in ((CAMPAIGN_DAILY_BUDGET, day), (CAMPAIGN_MONTHLY_BUDGET, month)) if present
+    )
+    for day in (False, True)
+    for month in (False, True)
+}
+
+
+def _capped_with_spend(zone_today: CTE, as_of: dt.datetime, zones: set[str]) -> Join:
+    """Campaigns, their brand's local day and month at `as_of`, and their own rows of that day
+    and month (outer). Joined, not looked up per campaign: the spend rows of the few local days
+    (and months) in play are read in one pass of the aggregates' brand index and hashed."""
+    days = sorted({local_date(as_of, zone) for zone in zones})
+    months = sorted({month_start(day) for day in days})
+    daily = and_(d.c.day == zone_today.c.day, d.c.brand_id == c.c.brand_id, d.c.campaign_id == c.c.id)
+    monthly = and_(m.c.month == zone_today.c.month, m.c.brand_id == c.c.brand_id, m.c.campaign_id == c.c.id)
+    return (
+        c.join(b, b.c.id == c.c.brand_id)
+        .join(zone_today, zone_today.c.timezone == b.c.timezone)
+        .outerjoin(d, and_(daily, d.c.day.in_(days)))
+        .outerjoin(m, and_(monthly, m.c.month.in_(months)))
+    )
+
+
+def _capped_later_spend(zone_today: CTE, as_of: dt.datetime, zones: set[str]) -> Select[Any]:
+    """Each campaign with a monthly cap: its spend on the days after its brand's local date of
+    `as_of` in that month (what a month-to-date leaves out of the month's row)."""
+    after, stop = _later_days(as_of, zones)
+    return (
+        select(d.c.campaign_id.label("campaign_id"), func.sum(d.c.spend).label("spend"))
+        .select_from(
+            d.join(c, c.c.id == d.c.campaign_id)
+            .join(b, b.c.id == c.c.brand_id)
+            .join(zone_today, zone_today.c.timezone == b.c.timezone)
+        )
+        .where(d.c.day > after, d.c.day < stop, d.c.day > zone_today.c.day, d.c.day < zone_today.c.next_month)
+        .where(c.c.monthly_cap.is_not(None))
+        .group_by(d.c.campaign_id)
+    )
+
+
 def capped_campaigns_with_spend(
     conn: Connection, as_of: dt.datetime, brand_rows: dict[int, BrandRow], brand_ids: Iterable[int] | None = None
 ) -> list[CampaignRow]:
@@ -275,42 +361,20 @@ def capped_campaigns_with_spend(
     zone_today = _zone_today(zones, as_of)
     if zone_today is None:
         return []
-    days = sorted({local_date(as_of, zone) for zone in zones})
-    months = sorted({month_start(day) for day in days})
-    # Joined, not looked up per campaign: the spend rows of the few local days (and months) in
-    # play are read in one pass of the aggregates' brand index and hashed, then matched.
-    daily = and_(d.c.day == zone_today.c.day, d.c.brand_id == c.c.brand_id, d.c.campaign_id == c.c.id)
-    monthly = and_(m.c.month == zone_today.c.month, m.c.brand_id == c.c.brand_id, m.c.campaign_id == c.c.id)
     query = (
         select(
             c.c.id, c.c.brand_id, c.c.enabled, c.c.pause_reasons, c.c.daily_cap, c.c.monthly_cap, d.c.spend, m.c.spend
         )
-        .select_from(
-            c.join(b, b.c.id == c.c.brand_id)
-            .join(zone_today, zone_today.c.timezone == b.c.timezone)
-            .outerjoin(d, and_(daily, d.c.day.in_(days)))
-            .outerjoin(m, and_(monthly, m.c.month.in_(months)))
-        )
+        .select_from(_capped_with_spend(zone_today, as_of, zones))
         .where(or_(c.c.daily_cap.is_not(None), c.c.monthly_cap.is_not(None)))
     )
-    after, stop = _later_days(as_of, zones)
-    later_query = (
-        select(d.c.campaign_id, func.sum(d.c.spend))
-        .select_from(
-            d.join(c, c.c.id == d.c.campaign_id)
-            .join(b, b.c.id == c.c.brand_id)
-            .join(zone_today, zone_today.c.timezone == b.c.timezone)
-        )
-        .where(d.c.day > after, d.c.day < stop, d.c.day > zone_today.c.day, d.c.day < zone_today.c.next_month)
-        .where(c.c.monthly_cap.is_not(None))
-        .group_by(d.c.campaign_id)
-    )
+    later_query = _capped_later_spend(zone_today, as_of, zones)
     if brand_ids is not None:
         ids = sorted(set(brand_ids))
         # Named on brands too: the planner then looks the few brands up instead of hashing all.
         query = query.where(c.c.brand_id.in_(ids), b.c.id.in_(ids))
         later_query = later_query.where(c.c.brand_id.in_(ids), b.c.id.in_(ids))
-    later = dict(conn.execute(later_query).all())
+    later: dict[str, Decimal] = {cid: spend for cid, spend in conn.execute(later_query)}
     correction = _unrefreshed_spend(conn, _unrefreshed_days(conn, as_of, zones), per="campaign")
     today = {row.id: local_date(as_of, row.timezone) for row in brand_rows.values()}
     rows = []
