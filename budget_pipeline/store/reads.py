@@ -144,12 +144,20 @@ Correction = dict[object, dict[dt.date, Decimal]]
 def _unrefreshed_spend(conn: Connection, days: list[dt.date], *, per: str) -> Correction:
     """For each brand or campaign, and each of its dirty days: raw spend minus the spend its
     partition holds, so that a sum over the aggregates plus this is exact before the next
-    refresh too."""
+    refresh too. A campaign's own rows are read under its brand, as the reads they correct
+    join them: a campaign that moved brand has its rows under the brand it left until its
+    (dirty) days are rebuilt, and its spend is then its raw records'."""
     if not days:
         return {}
-    owner, built, built_owner = (
-        (c.c.brand_id, bd, bd.c.brand_id) if per == "brand" else (raw_table.c.campaign_id, d, d.c.campaign_id)
-    )
+    if per == "brand":
+        owner, built = c.c.brand_id, select(bd.c.brand_id, bd.c.day, bd.c.spend).where(bd.c.day.in_(days))
+    else:
+        owner = raw_table.c.campaign_id
+        built = (
+            select(d.c.campaign_id, d.c.day, d.c.spend)
+            .select_from(d.join(c, and_(c.c.id == d.c.campaign_id, c.c.brand_id == d.c.brand_id)))
+            .where(d.c.day.in_(days))
+        )
     correction: Correction = {}
     raw = (
         select(owner, raw_table.c.local_date, func.sum(raw_table.c.amount))
@@ -159,7 +167,7 @@ def _unrefreshed_spend(conn: Connection, days: list[dt.date], *, per: str) -> Co
     )
     for key, day, spend in conn.execute(raw):
         correction.setdefault(key, {})[day] = spend
-    for key, day, spend in conn.execute(select(built_owner, built.c.day, built.c.spend).where(built.c.day.in_(days))):
+    for key, day, spend in conn.execute(built):
         of_key = correction.setdefault(key, {})
         of_key[day] = of_key.get(day, ZERO) - spend
     return correction
@@ -346,7 +354,7 @@ def _capped_later_spend(zone_today: CTE, as_of: dt.datetime, zones: set[str]) ->
             .join(zone_today, zone_today.c.timezone == b.c.timezone)
         )
         .where(d.c.day > after, d.c.day < stop, d.c.day > zone_today.c.day, d.c.day < zone_today.c.next_month)
-        .where(c.c.monthly_cap.is_not(None))
+        .where(c.c.monthly_cap.is_not(None), d.c.brand_id == c.c.brand_id)  # its rows under its brand, as the month's
         .group_by(d.c.campaign_id)
     )
 

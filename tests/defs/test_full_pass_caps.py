@@ -95,3 +95,39 @@ def test_a_day_not_refreshed_is_decided_campaign_by_campaign(engine: Engine, tmp
         states = {cid: reasons for cid, (_, _, reasons) in campaign_states(conn).items()}
     assert states["day-under"] == {CAMPAIGN_DAILY_BUDGET}  # 5.00 with the unrefreshed record
     assert states["month-under"] == set()
+
+
+MOVED_BEFORE = """
+brands:
+  - {name: A, timezone: UTC, daily_budget: "1000", monthly_budget: "10000",
+     campaigns: [{id: x, name: X, daily_budget: "5.00", monthly_budget: "8.00"}, {id: z, name: Z}]}
+  - {name: B, timezone: UTC, daily_budget: "1000", monthly_budget: "10000", campaigns: [{id: y, name: Y}]}
+"""
+MOVED_AFTER = """
+brands:
+  - {name: A, timezone: UTC, daily_budget: "1000", monthly_budget: "10000", campaigns: [{id: z, name: Z}]}
+  - {name: B, timezone: UTC, daily_budget: "1000", monthly_budget: "10000",
+     campaigns: [{id: y, name: Y}, {id: x, name: X, daily_budget: "5.00", monthly_budget: "8.00"}]}
+"""
+
+
+def test_a_capped_campaign_moved_to_another_brand_keeps_its_own_spend_before_the_refresh(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """Its day and month rows are still under the brand it left until the refresh rebuilds its
+    (dirty) days: its own spend is read from the raw records meanwhile, not as nothing (it was
+    resumed over its caps, then paused again by the refresh, two notifications)."""
+    apply_yaml(engine, MOVED_BEFORE)
+    rows = ["r1,x,6.00,2026-11-20T09:00:00Z", "r2,x,3.00,2026-11-02T09:00:00Z", "r3,x,4.00,2026-11-22T09:00:00Z"]
+    ingest_file(engine, write_csv(tmp_path / "spend.csv", rows), now=INGESTED)
+    _refresh(engine)
+    control.enforce_budgets(engine, AS_OF, "before", full=True)
+    paused = {CAMPAIGN_DAILY_BUDGET, CAMPAIGN_MONTHLY_BUDGET}  # 6.00 today; 9.00 to date (4.00 later)
+    with engine.connect() as conn:
+        assert campaign_states(conn)["x"][2] == paused
+    apply_yaml(engine, MOVED_AFTER)
+    assert control.enforce_budgets(engine, AS_OF, "moved", full=True).changes == []
+    _refresh(engine)
+    assert control.enforce_budgets(engine, AS_OF, "refreshed", full=True).changes == []
+    with engine.connect() as conn:
+        assert campaign_states(conn)["x"][2] == paused
