@@ -13,7 +13,6 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 from sqlalchemy import Column, Connection, MetaData, Table, delete
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.pool import SingletonThreadPool, StaticPool
 from sqlalchemy.schema import CreateTable
 
 
@@ -30,8 +29,7 @@ def temp_table(name: str, *columns: Column[Any]) -> Table:
 
 def ensure_temp_table(conn: Connection, table: Table) -> None:
     """Make `table` (a TEMPORARY table) exist in this session, keeping what it holds."""
-    conn.execute(CreateTable(table, if_not_exists=True))  # (which begins the transaction)
-    _used_before_in_transaction(conn, table)  # from here on, this transaction may have filled it
+    conn.execute(CreateTable(table, if_not_exists=True))
 
 
 def empty_temp_table(conn: Connection, table: Table) -> None:
@@ -39,39 +37,11 @@ def empty_temp_table(conn: Connection, table: Table) -> None:
     `postgresql_on_commit="DELETE ROWS"`: PostgreSQL then truncates it at every commit, and so
     does this within a transaction. A DELETE would leave its rows behind, dead, for every later
     scan of the table to step over (autovacuum never looks at temp tables)."""
-    conn.execute(CreateTable(table, if_not_exists=True))  # (which begins the transaction)
+    ensure_temp_table(conn, table)
     if conn.dialect.name == "postgresql":
-        if not _used_before_in_transaction(conn, table):
-            return  # empty: its rows went at the last commit or rollback (a TRUNCATE costs ~0.5-1.5 ms)
         conn.exec_driver_sql(f"TRUNCATE {table.name}")
     else:
         conn.execute(delete(table))  # SQLite drops the pages of a DELETE without WHERE at once
-
-
-def _used_before_in_transaction(conn: Connection, table: Table) -> bool:
-    """Whether this transaction may have put rows in `table` already (and note that it may from
-    now on): always, unless the table is emptied at every commit (PostgreSQL's ON COMMIT DELETE
-    ROWS; a rollback drops its rows too), this is the transaction's first touch of it through
-    ensure_temp_table or empty_temp_table, and this Connection has its DBAPI connection to
-    itself, in a transaction of its own (a QueuePool's or NullPool's, not AUTOCOMMIT)."""
-    transaction = conn.get_transaction()
-    if (
-        transaction is None
-        or table.dialect_options["postgresql"]["on_commit"] != "DELETE ROWS"
-        or isinstance(conn.engine.pool, (StaticPool, SingletonThreadPool))
-        or getattr(conn.connection.dbapi_connection, "autocommit", False)  # psycopg2's AUTOCOMMIT
-    ):
-        return True
-    used = conn.info.get(_USED_KEY)
-    if used is None or used[0] is not transaction:
-        used = conn.info[_USED_KEY] = (transaction, set[str]())
-    if table.name in used[1]:
-        return True
-    used[1].add(table.name)
-    return False
-
-
-_USED_KEY = "budget_pipeline.temp_tables_used"  # (the transaction, the temp tables it touched)
 
 
 def analyze_temp(conn: Connection, temp_table: str) -> None:
