@@ -71,12 +71,25 @@ def campaign_cap_reasons(
     daily_spend: Decimal | None, daily_cap: Decimal | None, monthly_spend: Decimal | None, monthly_cap: Decimal | None
 ) -> Reasons:
     """A campaign's own caps compare that campaign's spend alone; no cap, no reason."""
-    present = set()
-    if daily_cap is not None and budget_reached(daily_spend or Decimal(0), daily_cap):
-        present.add(CAMPAIGN_DAILY_BUDGET)
-    if monthly_cap is not None and budget_reached(monthly_spend or Decimal(0), monthly_cap):
-        present.add(CAMPAIGN_MONTHLY_BUDGET)
-    return frozenset(present)
+    return cap_reasons(
+        daily_cap is not None and budget_reached(daily_spend or Decimal(0), daily_cap),
+        monthly_cap is not None and budget_reached(monthly_spend or Decimal(0), monthly_cap),
+    )
+
+
+def cap_reasons(daily_reached: bool, monthly_reached: bool) -> Reasons:
+    """The reasons of a campaign's own caps that are reached (the store may compare the amounts
+    itself, with the same `>=`)."""
+    return _CAP_REASONS[(daily_reached, monthly_reached)]
+
+
+_CAP_REASONS: dict[tuple[bool, bool], Reasons] = {
+    (daily, monthly): frozenset(
+        reason for reason, reached in ((CAMPAIGN_DAILY_BUDGET, daily), (CAMPAIGN_MONTHLY_BUDGET, monthly)) if reached
+    )
+    for daily in (False, True)
+    for monthly in (False, True)
+}
 
 
 def manual_reasons(enabled: bool) -> Reasons:

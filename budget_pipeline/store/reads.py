@@ -29,7 +29,7 @@ from sqlalchemy import (
 
 from budget_pipeline.rules.calendar import local_date, month_start, next_month_start
 from budget_pipeline.rules.pacing import RATE_WINDOW
-from budget_pipeline.rules.reasons import CAMPAIGN_DAILY_BUDGET, CAMPAIGN_MONTHLY_BUDGET, Reasons, parse_reasons
+from budget_pipeline.rules.reasons import Reasons, cap_reasons, parse_reasons
 from budget_pipeline.store.schema import (
     brands_table,
     campaigns_table,
@@ -312,18 +312,9 @@ def capped_campaign_groups(
         .group_by(*keys)
     )
     return [
-        CappedGroup(brand_id, enabled, parse_reasons(reasons), _CAPS[(bool(day), bool(month))], n)
+        CappedGroup(brand_id, enabled, parse_reasons(reasons), cap_reasons(bool(day), bool(month)), n)
         for brand_id, enabled, reasons, day, month, n in conn.execute(query).all()
     ]
-
-
-_CAPS: dict[tuple[bool, bool], Reasons] = {
-    (day, month): frozenset(
-        reason for reason, present in ((CAMPAIGN_DAILY_BUDGET, day), (CAMPAIGN_MONTHLY_BUDGET, month)) if present
-    )
-    for day in (False, True)
-    for month in (False, True)
-}
 
 
 def _capped_with_spend(zone_today: CTE, as_of: dt.datetime, zones: set[str]) -> Join:
