@@ -39,8 +39,14 @@ def parse_reasons(text: str) -> Reasons:
 
 def format_reasons(reasons: Iterable[str]) -> str:
     """Stable text form: the reasons in the contract's table order, comma-separated."""
-    present = set(reasons)
-    return ",".join(r for r in ALL_REASONS if r in present)
+    return _formatted(reasons if isinstance(reasons, frozenset) else frozenset(reasons))
+
+
+@lru_cache(maxsize=256)
+def _formatted(reasons: Reasons) -> str:
+    # Few distinct sets: a mass change formats three per campaign (its log row's before, after
+    # and changed reasons), 0.7 s of a 4.4 s first pass at 100k campaigns before this cache.
+    return ",".join(r for r in ALL_REASONS if r in reasons)
 
 
 def apply_rule(current: Reasons, owned: Reasons, present: Reasons) -> Reasons:
