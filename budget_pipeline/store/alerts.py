@@ -1,13 +1,14 @@
 """Budget alerts in the store: each (brand, period, period start, percent) recorded once, with
 its notification, in the enforcement's transaction; and the alerts as people read them.
 
-An enforcement right after a month of spend was ingested at once records every day's alerts of
-that month: hundreds of thousands at 10k brands. So the alerts are decided and written in the
-database, set by set: the periods in play are staged (today's and this month's spend as the
-rules read it, and, for a brand whose new spend reaches back to an earlier day, each day from
-that one and each whole month before this one, summed from the per-brand aggregate with the
-spend not yet refreshed added), then one INSERT … SELECT records every percent reached that is
-not recorded yet, and one more writes their notifications."""
+Today's and this month's alerts are decided here, from the spend the rules read, against the
+alerts those periods have already, and written set-based from one stage. An enforcement right
+after a month of spend was ingested at once also records every earlier day's alerts of that
+month: hundreds of thousands at 10k brands. Those are decided and written in the database, set
+by set: for a brand whose new spend reaches back to an earlier day, each day from that one and
+each whole month before this one are staged, summed from the per-brand aggregate with the spend
+not yet refreshed added, then one INSERT … SELECT records every percent reached that is not
+recorded yet. One more statement writes the notifications of all of a write's alerts."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 import pyarrow as pa
 from sqlalchemy import (
@@ -34,6 +35,7 @@ from sqlalchemy import (
     insert,
     literal,
     select,
+    tuple_,
     union_all,
 )
 from sqlalchemy.ext.compiler import compiles
@@ -67,6 +69,17 @@ _periods = temp_table(
     Column("period", String(8), nullable=False),
     Column("period_start", Date, nullable=False),
     Column("spend", Money, nullable=False),
+)
+# Today's and this month's new alerts, decided in Python: staged to be written set-based.
+_new = temp_table(
+    "alert_new",
+    Column("brand_id", Integer, nullable=False),
+    Column("period", String(8), nullable=False),
+    Column("period_start", Date, nullable=False),
+    Column("percent", Integer, nullable=False),
+    Column("spend", Money, nullable=False),
+    Column("budget", Money, nullable=False),
+    Column("currency", String(3), nullable=False),
 )
 # The brands whose new spend reaches back before their local today: from which day, in which
 # month, and their today and this month.
@@ -132,12 +145,13 @@ def _dates(days: list[dt.date]) -> pa.Array:
     return pa.array([day.isoformat() for day in days], pa.string())
 
 
-def _stage(conn: Connection, table: Table, columns: dict[str, pa.Array]) -> None:
+def _stage(conn: Connection, table: Table, columns: dict[str, pa.Array], *, analyze: bool = True) -> None:
     empty_temp_table(conn, table)
     rows = pa.table(columns)
     if rows.num_rows:
         insert_arrow(conn, table.name, rows)
-    analyze_temp(conn, table.name)
+    if analyze:
+        analyze_temp(conn, table.name)
 
 
 def record_alerts(
@@ -159,8 +173,8 @@ def record_alerts(
         for brand in watched
         if (first := first_days.get(brand.id)) is not None and first < spend[brand.id].local_date
     }
-    # Only the current periods at or over their brand's lowest percent can have a new alert (the
-    # database compares each percent on exact amounts again); most brands, most passes, have none.
+    # Only the current periods at or over their brand's lowest percent can have a new alert; most
+    # brands, most passes, have none.
     current = []
     for brand in watched:
         used, lowest = spend[brand.id], brand.alerts[0]  # the percents are sorted
@@ -168,21 +182,117 @@ def record_alerts(
             current.append((brand.id, DAILY, used.local_date, used.daily))
         if reaches(used.monthly, brand.monthly_budget, lowest):
             current.append((brand.id, MONTHLY, month_start(used.local_date), used.monthly))
-    current = _unrecorded(conn, current, brand_rows)
-    if not current and not late:
+    new = _new_current_alerts(conn, current, brand_rows)
+    if not new and not late:
         return 0
-    in_play = {row[0] for row in current} | set(late)
+    before = conn.execute(select(func.coalesce(func.max(a.c.id), 0))).scalar_one()
+    if late:  # the earlier periods first: a write's alerts are numbered in the order of their periods
+        _insert_late_alerts(conn, late, brand_rows, as_of, run_id)
+    if new:
+        _insert_alerts(conn, new, as_of, run_id)
+    return _write_notifications(conn, before)
+
+
+class _NewAlert(NamedTuple):
+    brand_id: int
+    period: str
+    period_start: dt.date
+    percent: int
+    spend: Decimal
+    budget: Decimal
+    currency: str
+
+
+def _new_current_alerts(
+    conn: Connection, periods: list[tuple[int, str, dt.date, Decimal]], brand_rows: Mapping[int, BrandRow]
+) -> list[_NewAlert]:
+    """The alerts of `periods` (brand, period, start, spend: today's and this month's) that their
+    spend reaches and that are not recorded yet, decided here on exact amounts (rules.alerts.
+    reaches) against the alerts already recorded for those periods, read once. A brand that
+    reached a percent is, as a rule, still over it at the next pass: the recorded alerts say
+    there is nothing to write."""
+    if not periods:
+        return []
+    query = select(a.c.brand_id, a.c.period, a.c.period_start, a.c.percent)
+    if len(periods) <= IN_LIST_LIMIT:
+        # A few brands' own periods: one index lookup each (naming the starts and the brands
+        # apart, PostgreSQL read every alert of the starts and filtered the brands).
+        query = query.where(
+            tuple_(a.c.period_start, a.c.period, a.c.brand_id).in_(
+                sorted({(start, period, brand_id) for brand_id, period, start, _ in periods})
+            )
+        )
+    else:
+        query = query.where(a.c.period_start.in_(sorted({start for _, _, start, _ in periods})))
+    recorded = {tuple(row) for row in conn.execute(query)}
+    new: list[_NewAlert] = []
+    for brand_id, period, start, amount in periods:
+        brand = brand_rows[brand_id]
+        budget = brand.daily_budget if period == DAILY else brand.monthly_budget
+        new.extend(
+            _NewAlert(brand_id, period, start, percent, amount, budget, brand.currency)
+            for percent in brand.alerts
+            if reaches(amount, budget, percent) and (brand_id, period, start, percent) not in recorded
+        )
+    return sorted(new, key=lambda alert: (alert.brand_id, alert.period_start, alert.period, alert.percent))
+
+
+def _insert_alerts(conn: Connection, new: list[_NewAlert], as_of: dt.datetime, run_id: str) -> None:
+    """Record the `new` alerts, in their order: staged in bulk, then written set-based with this
+    write's instant and run."""
+    _stage(
+        conn,
+        _new,
+        {
+            "brand_id": pa.array([alert.brand_id for alert in new], pa.int64()),
+            "period": pa.array([alert.period for alert in new], pa.string()),
+            "period_start": _dates([alert.period_start for alert in new]),
+            "percent": pa.array([alert.percent for alert in new], pa.int64()),
+            "spend": _money(conn, [alert.spend for alert in new]),
+            "budget": _money(conn, [alert.budget for alert in new]),
+            "currency": pa.array([alert.currency for alert in new], pa.string()),
+        },
+        analyze=False,  # read in one scan, joined with nothing
+    )
+    s = _new.c
+    conn.execute(
+        insert(a).from_select(
+            ["brand_id", "period", "period_start", "percent", "spend", "budget", "at", "run_id", "currency"],
+            select(
+                s.brand_id,
+                s.period,
+                s.period_start,
+                s.percent,
+                s.spend,
+                s.budget,
+                literal(as_of, a.c.at.type),
+                literal(run_id, a.c.run_id.type),
+                s.currency,
+            ).order_by(s.brand_id, s.period_start, s.period, s.percent),
+        )
+    )
+
+
+def _insert_late_alerts(
+    conn: Connection,
+    late: Mapping[int, tuple[dt.date, dt.date]],
+    brand_rows: Mapping[int, BrandRow],
+    as_of: dt.datetime,
+    run_id: str,
+) -> None:
+    """Record the alerts of the earlier days and months that late spend reached: their periods
+    summed in the database (a month ingested at once has hundreds of thousands), each compared
+    there with its brand's percents."""
     largest = LARGEST_AMOUNT[conn.dialect.name]
     percents = [
         (
-            brand.id,
+            brand_id,
             percent,
-            _stored_threshold(brand.daily_budget, percent, largest),
-            _stored_threshold(brand.monthly_budget, percent, largest),
+            _stored_threshold(brand_rows[brand_id].daily_budget, percent, largest),
+            _stored_threshold(brand_rows[brand_id].monthly_budget, percent, largest),
         )
-        for brand in watched
-        if brand.id in in_play
-        for percent in brand.alerts
+        for brand_id in sorted(late)
+        for percent in brand_rows[brand_id].alerts
     ]
     _stage(
         conn,
@@ -194,56 +304,15 @@ def record_alerts(
             "monthly_threshold": _money(conn, [row[3] for row in percents]),
         },
     )
-    _stage(
-        conn,
-        _periods,
-        {
-            "brand_id": pa.array([row[0] for row in current], pa.int64()),
-            "period": pa.array([row[1] for row in current], pa.string()),
-            "period_start": _dates([row[2] for row in current]),
-            "spend": _money(conn, [row[3] for row in current]),
-        },
-    )
-    if late:
-        _stage_late_periods(conn, late)
-    before = conn.execute(select(func.coalesce(func.max(a.c.id), 0))).scalar_one()
+    _stage_late_periods(conn, late)
     _insert_new_alerts(conn, as_of, run_id)
-    return _write_notifications(conn, before)
-
-
-def _unrecorded(
-    conn: Connection, periods: list[tuple[int, str, dt.date, Decimal]], brand_rows: Mapping[int, BrandRow]
-) -> list[tuple[int, str, dt.date, Decimal]]:
-    """Of `periods` (brand, period, start, spend), those with a percent reached whose alert is not
-    recorded yet: the others have nothing to record. A brand that reached a percent is, as a
-    rule, still over it at the next pass, which would otherwise stage its periods again (a
-    steady full pass at 10k brands spent 0.15 s of 0.42 s on that); the alerts of the periods in
-    play are read instead, once."""
-    if not periods:
-        return periods
-    query = select(a.c.brand_id, a.c.period, a.c.period_start, a.c.percent).where(
-        a.c.period_start.in_(sorted({start for _, _, start, _ in periods}))
-    )
-    brand_ids = sorted({brand_id for brand_id, _, _, _ in periods})
-    if len(brand_ids) <= IN_LIST_LIMIT:
-        query = query.where(a.c.brand_id.in_(brand_ids))
-    recorded = {tuple(row) for row in conn.execute(query)}
-    pending = []
-    for brand_id, period, start, amount in periods:
-        brand = brand_rows[brand_id]
-        budget = brand.daily_budget if period == DAILY else brand.monthly_budget
-        if any(
-            reaches(amount, budget, percent) and (brand_id, period, start, percent) not in recorded
-            for percent in brand.alerts
-        ):
-            pending.append((brand_id, period, start, amount))
-    return pending
 
 
 def _stage_late_periods(conn: Connection, late: Mapping[int, tuple[dt.date, dt.date]]) -> None:
-    """Add to the staged periods each late brand's days from its first to yesterday, and its
-    whole months before this one from its first day's month, summed from the aggregate per
-    brand and day with the spend not yet refreshed added."""
+    """Stage as the periods each late brand's days from its first to yesterday, and its whole
+    months before this one from its first day's month, summed from the aggregate per brand and
+    day with the spend not yet refreshed added."""
+    empty_temp_table(conn, _periods)
     ids = sorted(late)
     _stage(
         conn,
