@@ -285,6 +285,8 @@ def test_a_sqlite_database_below_a_regular_file_is_one_line(tmp_path: Path) -> N
         ]
 
 
+# A setting is read and checked before any database is opened: one backend is enough.
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 @pytest.mark.parametrize(
     ("variable", "value", "message"),
     [
@@ -327,6 +329,8 @@ def test_a_bad_setting_is_one_line_naming_it(
     assert "Stack Trace" not in validate.stderr and "Traceback" not in validate.stderr
 
 
+# --as-of is checked before any database is opened: one backend is enough.
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 @pytest.mark.parametrize("instant", ["9999-12-31T23:59:59Z", "0001-01-01T00:00:00+05:45", "9999-12-31T23:00:00-05:00"])
 def test_an_as_of_at_the_calendar_edge_is_one_line(ready: str, tmp_path: Path, instant: str) -> None:
     for command in ("status", "tick"):
