@@ -53,8 +53,8 @@ from budget_pipeline.store.types import MONEY_SCALE, Money, to_micros
 a, b, bd, n = alerts_table, brands_table, daily_brand_table, notifications_table
 
 
-# The alert percents of the brands in play, and the spend that reaches each of the daily and the
-# monthly budget (none when no spend the database can hold reaches it).
+# The alert percents of the brands with late spend, and the spend that reaches each of the daily
+# and the monthly budget (none when no spend the database can hold reaches it).
 _percents = temp_table(
     "alert_percents",
     Column("brand_id", Integer, nullable=False),
@@ -62,7 +62,7 @@ _percents = temp_table(
     Column("daily_threshold", Money),
     Column("monthly_threshold", Money),
 )
-# A period's spend of a brand: today's and this month's, and the earlier ones late spend reopened.
+# A period's spend of a brand: the earlier days and months that late spend reopened.
 _periods = temp_table(
     "alert_periods",
     Column("brand_id", Integer, nullable=False),
