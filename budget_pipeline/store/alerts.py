@@ -186,7 +186,7 @@ def record_alerts(
     if not new and not late:
         return 0
     before = conn.execute(select(func.coalesce(func.max(a.c.id), 0))).scalar_one()
-    if late:  # the earlier periods first: a write's alerts are numbered in the order of their periods
+    if late:  # late spend's alerts are numbered first (by brand, period start), then today's and this month's
         _insert_late_alerts(conn, late, brand_rows, as_of, run_id)
     if new:
         _insert_alerts(conn, new, as_of, run_id)
