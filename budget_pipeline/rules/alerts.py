@@ -8,6 +8,7 @@ exact amounts (tests/store/test_alerts_property.py checks it against sums of the
 
 from __future__ import annotations
 
+from collections.abc import Container, Iterable
 from decimal import ROUND_CEILING, Decimal
 
 DAILY = "daily"
@@ -29,3 +30,9 @@ def reaches(spend: Decimal, budget: Decimal, percent: int) -> bool:
     same as `spend >= threshold(budget, percent)`, spend being whole micro-units, without
     rounding (exact: amounts of 20 digits times a percent fit Decimal's 28)."""
     return spend * 100 >= budget * percent
+
+
+def new_percents(spend: Decimal, budget: Decimal, percents: Iterable[int], recorded: Container[int]) -> list[int]:
+    """The `percents` of `budget` that `spend` reaches and that are not `recorded` yet for its
+    period: the alerts a pass records for that period."""
+    return [percent for percent in percents if percent not in recorded and reaches(spend, budget, percent)]

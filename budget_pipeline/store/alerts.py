@@ -41,7 +41,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
-from budget_pipeline.rules.alerts import DAILY, MONTHLY, reaches, threshold
+from budget_pipeline.rules.alerts import DAILY, MONTHLY, new_percents, reaches, threshold
 from budget_pipeline.rules.calendar import month_start
 from budget_pipeline.rules.notifications import BUDGET_ALERT
 from budget_pipeline.store.bulk import analyze_temp, empty_temp_table, insert_arrow, temp_table
@@ -207,8 +207,8 @@ def _new_current_alerts(
     conn: Connection, periods: list[tuple[int, str, dt.date, Decimal]], brand_rows: Mapping[int, BrandRow]
 ) -> list[_NewAlert]:
     """The alerts of `periods` (brand, period, start, spend: today's and this month's) that their
-    spend reaches and that are not recorded yet, decided here on exact amounts (rules.alerts.
-    reaches) against the alerts already recorded for those periods, read once. A brand that
+    spend reaches and that are not recorded yet (rules.alerts.new_percents, on exact amounts),
+    against the alerts already recorded for those periods, read once. A brand that
     reached a percent is, as a rule, still over it at the next pass: the recorded alerts say
     there is nothing to write."""
     if not periods:
@@ -224,15 +224,16 @@ def _new_current_alerts(
         )
     else:
         query = query.where(a.c.period_start.in_(sorted({start for _, _, start, _ in periods})))
-    recorded = {tuple(row) for row in conn.execute(query)}
+    recorded: dict[tuple[int, str, dt.date], set[int]] = {}
+    for brand_id, period, start, percent in conn.execute(query):
+        recorded.setdefault((brand_id, period, start), set()).add(percent)
     new: list[_NewAlert] = []
     for brand_id, period, start, amount in periods:
         brand = brand_rows[brand_id]
         budget = brand.daily_budget if period == DAILY else brand.monthly_budget
         new.extend(
             _NewAlert(brand_id, period, start, percent, amount, budget, brand.currency)
-            for percent in brand.alerts
-            if reaches(amount, budget, percent) and (brand_id, period, start, percent) not in recorded
+            for percent in new_percents(amount, budget, brand.alerts, recorded.get((brand_id, period, start), ()))
         )
     return sorted(new, key=lambda alert: (alert.brand_id, alert.period_start, alert.period, alert.percent))
 
