@@ -199,50 +199,40 @@ def brand_spend(
     conn: Connection, as_of: dt.datetime, brand_rows: dict[int, BrandRow] | None = None
 ) -> dict[int, BrandSpend]:
     """Each brand's spend on its local date of `as_of`, and in that local month up to and
-    including that date: the sums over all of its campaigns. The day and the month are looked up
-    by primary key in the per-brand aggregates; spend on days after the date in the same month
-    (a past `as_of`, or records for the brand's tomorrow) is read in one pass and taken off, and
-    spend of days not yet refreshed is read from the raw records."""
+    including that date: the sums over all of its campaigns, from the per-brand aggregates (spend
+    on days after the date in the same month, from a past `as_of` or records for the brand's
+    tomorrow, taken off), with the spend of days not yet refreshed read from the raw records."""
     brand_rows = brands(conn) if brand_rows is None else brand_rows
+    if len(brand_rows) <= IN_LIST_LIMIT:
+        return _few_brands_spend(conn, as_of, brand_rows)
     zones = [row.timezone for row in brand_rows.values()]
     zone_today = _zone_today(zones, as_of)
     if zone_today is None:
         return {}
-    # Joined on the few local days (and months) in play: a hash of their rows for every brand,
-    # index lookups for a few (on PostgreSQL each table named by the brands' ids, which its
-    # planner needs to read them only for those; SQLite looks them up as it is, and binds each
-    # id once: before 3.32 it took at most 999 values a statement).
-    few = len(brand_rows) <= IN_LIST_LIMIT  # an incremental enforcement's brands: looked up, not scanned
-    ids = sorted(brand_rows) if few else []
+    # Every brand: joined on the few local days (and months) in play, a hash of their rows.
     days = sorted({local_date(as_of, zone) for zone in set(zones)})
     months = sorted({month_start(day) for day in days})
     daily = and_(bd.c.day == zone_today.c.day, bd.c.brand_id == b.c.id, bd.c.day.in_(days))
     monthly = and_(bm.c.month == zone_today.c.month, bm.c.brand_id == b.c.id, bm.c.month.in_(months))
-    if few and conn.dialect.name == "postgresql":
-        daily, monthly = and_(daily, bd.c.brand_id.in_(ids)), and_(monthly, bm.c.brand_id.in_(ids))
     query = select(b.c.id, zone_today.c.day, bd.c.spend, bm.c.spend).select_from(
         b.join(zone_today, zone_today.c.timezone == b.c.timezone).outerjoin(bd, daily).outerjoin(bm, monthly)
     )
     after, stop = _later_days(as_of, zones)
-    if few:
-        query = query.where(b.c.id.in_(ids))
-        later = _later_spend_of(conn, as_of, brand_rows, after, stop)
-    else:
-        # Each brand's own day first, as a table of its own (PostgreSQL would otherwise scan the
-        # later days' rows once per zone): the later days' rows are then read once and hashed.
-        brand_day = (
-            select(b.c.id, zone_today.c.day, zone_today.c.next_month)
-            .select_from(b.join(zone_today, zone_today.c.timezone == b.c.timezone))
-            .cte("brand_day")
-            .prefix_with("MATERIALIZED", dialect="postgresql")
-        )
-        later_query = (
-            select(bd.c.brand_id, func.sum(bd.c.spend))
-            .select_from(bd.join(brand_day, brand_day.c.id == bd.c.brand_id))
-            .where(bd.c.day > after, bd.c.day < stop, bd.c.day > brand_day.c.day, bd.c.day < brand_day.c.next_month)
-            .group_by(bd.c.brand_id)
-        )
-        later = dict(conn.execute(later_query).all())
+    # Each brand's own day first, as a table of its own (PostgreSQL would otherwise scan the later
+    # days' rows once per zone): the later days' rows are then read once and hashed.
+    brand_day = (
+        select(b.c.id, zone_today.c.day, zone_today.c.next_month)
+        .select_from(b.join(zone_today, zone_today.c.timezone == b.c.timezone))
+        .cte("brand_day")
+        .prefix_with("MATERIALIZED", dialect="postgresql")
+    )
+    later_query = (
+        select(bd.c.brand_id, func.sum(bd.c.spend))
+        .select_from(bd.join(brand_day, brand_day.c.id == bd.c.brand_id))
+        .where(bd.c.day > after, bd.c.day < stop, bd.c.day > brand_day.c.day, bd.c.day < brand_day.c.next_month)
+        .group_by(bd.c.brand_id)
+    )
+    later = dict(conn.execute(later_query).all())
     correction = _unrefreshed_spend(conn, _unrefreshed_days(conn, as_of, zones), per="brand")
     spend = {}
     for brand_id, day, day_spend, month_spend in conn.execute(query).all():
@@ -256,24 +246,39 @@ def brand_spend(
     return spend
 
 
-def _later_spend_of(
-    conn: Connection, as_of: dt.datetime, brand_rows: dict[int, BrandRow], after: dt.date, stop: dt.date
-) -> dict[int, Decimal]:
-    """Each of a few brands' spend on the days after its local date of `as_of` in that month:
-    their rows of the later days read by brand (the ids in the index condition, not a filter
-    over every brand's rows of those days), then matched to each brand's own date here."""
-    rows = conn.execute(
-        select(bd.c.brand_id, bd.c.day, bd.c.spend).where(
-            bd.c.day > after, bd.c.day < stop, bd.c.brand_id.in_(sorted(brand_rows))
-        )
+def _few_brands_spend(conn: Connection, as_of: dt.datetime, brand_rows: dict[int, BrandRow]) -> dict[int, BrandSpend]:
+    """brand_spend of a few brands (an incremental enforcement's), looked up by their ids: each
+    one's day rows from the earliest local date in play to the end of the latest month, and its
+    month's row; its own date and month-to-date are then picked out here. Two index range reads
+    and no join with the zones' days: for 100 of 10k brands about 0.6 of the joined form's time
+    (README, "Measured")."""
+    if not brand_rows:
+        return {}
+    today = {brand_id: local_date(as_of, row.timezone) for brand_id, row in brand_rows.items()}
+    ids = sorted(brand_rows)
+    first, stop = min(today.values()), max(next_month_start(day) for day in today.values())
+    days: dict[int, dict[dt.date, Decimal]] = {}
+    day_rows = select(bd.c.brand_id, bd.c.day, bd.c.spend).where(
+        bd.c.brand_id.in_(ids), bd.c.day >= first, bd.c.day < stop
     )
-    later: dict[int, Decimal] = {}
-    today = {zone: local_date(as_of, zone) for zone in {row.timezone for row in brand_rows.values()}}
-    for brand_id, day, spend in rows:
-        own = today[brand_rows[brand_id].timezone]
-        if own < day < next_month_start(own):
-            later[brand_id] = later.get(brand_id, ZERO) + spend
-    return later
+    for brand_id, day, spend in conn.execute(day_rows):
+        days.setdefault(brand_id, {})[day] = spend
+    months = sorted({month_start(day) for day in today.values()})
+    month_rows = select(bm.c.brand_id, bm.c.month, bm.c.spend).where(bm.c.month.in_(months), bm.c.brand_id.in_(ids))
+    monthly = {(brand_id, month): spend for brand_id, month, spend in conn.execute(month_rows)}
+    zones = {row.timezone for row in brand_rows.values()}
+    correction = _unrefreshed_spend(conn, _unrefreshed_days(conn, as_of, zones), per="brand")
+    spend = {}
+    for brand_id, day in today.items():
+        own, end = days.get(brand_id, {}), next_month_start(day)
+        on_day = own.get(day, ZERO)
+        to_date = monthly.get((brand_id, month_start(day)), ZERO) - sum(
+            (spend for other, spend in own.items() if day < other < end), ZERO
+        )
+        if correction:
+            on_day, to_date = _corrected(correction, brand_id, day, on_day, to_date)
+        spend[brand_id] = BrandSpend(day, on_day, to_date)
+    return spend
 
 
 class CappedGroup(NamedTuple):

@@ -31,22 +31,11 @@ def test_a_few_brands_read_as_every_brand_is(acme: Engine, tmp_path: Path, refre
     if refreshed:
         build_daily(acme, dt.date(2026, 11, 1), dt.date(2026, 12, 1))
         build_monthly(acme, dt.date(2026, 11, 1), dt.date(2026, 12, 1))
-    with acme.connect() as conn:
-        brand_rows = reads.brands(conn)
-        few = reads.brand_spend(conn, AS_OF, brand_rows)
-        limit = reads.IN_LIST_LIMIT
-        reads.IN_LIST_LIMIT = 0  # as for more brands than an IN list takes: the scan
-        try:
-            many = reads.brand_spend(conn, AS_OF, brand_rows)
-        finally:
-            reads.IN_LIST_LIMIT = limit
-    names = {row.id: row.name for row in brand_rows.values()}
-    by_name = {names[bid]: (s.local_date.isoformat(), s.daily, s.monthly) for bid, s in few.items()}
+    by_name = _read_both_ways(acme, AS_OF)
     assert by_name == {
         "Acme": ("2026-11-25", Decimal("10"), Decimal("10")),
         "Tokyo Foods": ("2026-11-26", Decimal("5"), Decimal("25")),
     }
-    assert many == few
 
 
 def test_a_day_rebuilt_alone_keeps_its_month_in_step(acme: Engine, tmp_path: Path) -> None:
@@ -67,3 +56,45 @@ def test_a_day_rebuilt_alone_keeps_its_month_in_step(acme: Engine, tmp_path: Pat
     assert acme_month() == Decimal("15")  # the late record, read from the records
     build_daily(acme, dt.date(2026, 11, 20), dt.date(2026, 11, 21))
     assert acme_month() == Decimal("15")  # now from the aggregates, the month's too
+
+
+@pytest.mark.parametrize("refreshed", [True, False], ids=["from the aggregates", "from the records"])
+def test_at_a_months_end_each_brand_reads_its_own_month(acme: Engine, tmp_path: Path, refreshed: bool) -> None:
+    """At 20:00 UTC on 30 November it is still November in New York and already 1 December in
+    Tokyo: each brand's day and month-to-date are its own month's, for a few brands (looked up)
+    as for every brand (scanned)."""
+    as_of = dt.datetime(2026, 11, 30, 20, tzinfo=dt.UTC)
+    rows = [
+        "r1,acme-search,10.00,2026-11-03T15:00:00Z",  # New York: earlier in its month
+        "r2,acme-search,4.00,2026-11-30T15:00:00Z",  # New York's today
+        "r3,acme-social,2.00,2026-12-01T15:00:00Z",  # New York's tomorrow, in its next month
+        "r4,tokyo-display,20.00,2026-11-29T03:00:00Z",  # Tokyo's last month
+        "r5,tokyo-display,5.00,2026-11-30T16:00:00Z",  # Tokyo's today (1 December, 01:00)
+        "r6,tokyo-display,9.00,2026-12-03T03:00:00Z",  # Tokyo's later day, in its month
+    ]
+    ingest_file(acme, write_csv(tmp_path / "s.csv", rows), now=as_of + dt.timedelta(days=5))
+    if refreshed:
+        build_daily(acme, dt.date(2026, 11, 1), dt.date(2027, 1, 1))
+        build_monthly(acme, dt.date(2026, 11, 1), dt.date(2027, 1, 1))
+    by_name = _read_both_ways(acme, as_of)
+    assert by_name == {
+        "Acme": ("2026-11-30", Decimal("4"), Decimal("14")),
+        "Tokyo Foods": ("2026-12-01", Decimal("5"), Decimal("5")),
+    }
+
+
+def _read_both_ways(engine: Engine, as_of: dt.datetime) -> dict[str, tuple[str, Decimal, Decimal]]:
+    """Each brand's (local date, daily, monthly) spend by name, read as a few brands are (looked
+    up by id) after asserting that every brand's read (the scan) gives the same."""
+    with engine.connect() as conn:
+        brand_rows = reads.brands(conn)
+        few = reads.brand_spend(conn, as_of, brand_rows)
+        limit = reads.IN_LIST_LIMIT
+        reads.IN_LIST_LIMIT = 0  # as for more brands than an IN list takes: the scan
+        try:
+            many = reads.brand_spend(conn, as_of, brand_rows)
+        finally:
+            reads.IN_LIST_LIMIT = limit
+    assert many == few
+    names = {row.id: row.name for row in brand_rows.values()}
+    return {names[bid]: (s.local_date.isoformat(), s.daily, s.monthly) for bid, s in few.items()}
