@@ -27,10 +27,7 @@ def test_a_few_brands_read_as_every_brand_is(acme: Engine, tmp_path: Path, refre
         "r3,tokyo-display,20.00,2026-11-25T03:00:00Z",  # Tokyo's yesterday (the 25th)
         "r4,tokyo-display,5.00,2026-11-25T16:00:00Z",  # Tokyo's today (the 26th, 01:00)
     ]
-    ingest_file(acme, write_csv(tmp_path / "s.csv", rows), now=AS_OF + dt.timedelta(days=2))
-    if refreshed:
-        build_daily(acme, dt.date(2026, 11, 1), dt.date(2026, 12, 1))
-        build_monthly(acme, dt.date(2026, 11, 1), dt.date(2026, 12, 1))
+    _ingest(acme, tmp_path, rows, refreshed=refreshed)
     by_name = _read_both_ways(acme, AS_OF)
     assert by_name == {
         "Acme": ("2026-11-25", Decimal("10"), Decimal("10")),
@@ -72,15 +69,20 @@ def test_at_a_months_end_each_brand_reads_its_own_month(acme: Engine, tmp_path: 
         "r5,tokyo-display,5.00,2026-11-30T16:00:00Z",  # Tokyo's today (1 December, 01:00)
         "r6,tokyo-display,9.00,2026-12-03T03:00:00Z",  # Tokyo's later day, in its month
     ]
-    ingest_file(acme, write_csv(tmp_path / "s.csv", rows), now=as_of + dt.timedelta(days=5))
-    if refreshed:
-        build_daily(acme, dt.date(2026, 11, 1), dt.date(2027, 1, 1))
-        build_monthly(acme, dt.date(2026, 11, 1), dt.date(2027, 1, 1))
+    _ingest(acme, tmp_path, rows, refreshed=refreshed)
     by_name = _read_both_ways(acme, as_of)
     assert by_name == {
         "Acme": ("2026-11-30", Decimal("4"), Decimal("14")),
         "Tokyo Foods": ("2026-12-01", Decimal("5"), Decimal("5")),
     }
+
+
+def _ingest(engine: Engine, tmp_path: Path, rows: list[str], *, refreshed: bool) -> None:
+    """`rows` ingested, and with `refreshed` November's and December's aggregates built."""
+    ingest_file(engine, write_csv(tmp_path / "s.csv", rows), now=dt.datetime(2026, 12, 10, tzinfo=dt.UTC))
+    if refreshed:
+        build_daily(engine, dt.date(2026, 11, 1), dt.date(2027, 1, 1))
+        build_monthly(engine, dt.date(2026, 11, 1), dt.date(2027, 1, 1))
 
 
 def _read_both_ways(engine: Engine, as_of: dt.datetime) -> dict[str, tuple[str, Decimal, Decimal]]:
