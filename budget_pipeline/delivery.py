@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import queue
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -73,28 +76,130 @@ def body(row: OutboxRow) -> bytes:
     return json.dumps(row.payload(), separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def post(session: requests.Session, webhook: Webhook, row: OutboxRow) -> str | None:
-    """POST one notification; None when the receiver took it (2xx), else why not. An error never
-    repeats the URL (it may carry a token) nor the secret."""
-    assert webhook.url is not None
-    data = body(row)
-    headers = {"Content-Type": "application/json", "Idempotency-Key": row.id}
-    if webhook.secret:
-        headers["X-Budget-Signature"] = signature(webhook.secret, data)
+class Poster:
+    """POSTs notifications, each within the webhook's timeout from connecting to its answer's
+    last byte. requests' own timeout bounds each socket read, so a receiver that answers a byte at
+    a time, or never stops, would hold a delivery for ever and fill memory: the POSTs are made on
+    a thread (kept from one POST to the next, with its session's kept-alive connection), waited
+    for until the deadline; a POST still going then is left to its thread, which ends it at the
+    latest one socket read later, and the next POST gets a new thread and session."""
+
+    def __init__(self, webhook: Webhook) -> None:
+        self.webhook = webhook
+        self._idle: _PostingThread | None = None
+
+    def close(self) -> None:
+        if self._idle is not None:
+            self._idle.stop()
+            self._idle = None
+
+    def post(self, row: OutboxRow) -> str | None:
+        """POST one notification; None when the receiver took it (2xx), else why not. An error
+        never repeats the URL (it may carry a token) nor the secret."""
+        data = body(row)
+        headers = {"Content-Type": "application/json", "Idempotency-Key": row.id}
+        if self.webhook.secret:
+            headers["X-Budget-Signature"] = signature(self.webhook.secret, data)
+        worker, self._idle = self._idle or _PostingThread(self.webhook), None
+        deadline = time.monotonic() + self.webhook.timeout
+        replies = worker.post(data, headers, deadline)
+        outcome = _reply(replies, deadline)
+        if outcome is _NOTHING:
+            worker.stop()
+            return no_answer(self.webhook)
+        if _reply(replies, deadline) is _DONE:
+            self._idle = worker  # free again, its connection kept for the next POST
+        else:
+            worker.stop()  # still reading the answer: left to end it
+        assert outcome is None or isinstance(outcome, str)
+        return outcome
+
+
+def no_answer(webhook: Webhook) -> str:
+    return f"no answer within {webhook.timeout:g} s"
+
+
+_DONE, _NOTHING = object(), object()  # a POSTing thread's last reply; no reply by the deadline
+Replies = queue.SimpleQueue[object]  # a POST's replies: its outcome (None or why not), then _DONE
+
+
+def _reply(replies: Replies, deadline: float) -> object:
     try:
-        # A redirect is a failure (not 2xx), never followed: a GET after a 303 proves nothing.
-        with session.post(
-            webhook.url, data=data, headers=headers, timeout=webhook.timeout, allow_redirects=False
-        ) as response:
-            _ = response.content  # read to the end, so the connection is kept for the next one
-            status = response.status_code
-    except requests.Timeout:
-        return f"no answer within {webhook.timeout:g} s"
-    except requests.ConnectionError as exc:
+        return replies.get(timeout=max(0.0, deadline - time.monotonic()))
+    except queue.Empty:
+        return _NOTHING
+
+
+class _PostingThread:
+    """A thread that makes the POSTs it is given, one at a time, on a session of its own. For each
+    it replies the outcome as soon as the status line is in (or the error), then _DONE once the
+    answer is read."""
+
+    def __init__(self, webhook: Webhook) -> None:
+        assert webhook.url is not None
+        self.webhook, self.url = webhook, webhook.url
+        self.session = _session(self.url)
+        self.jobs: queue.SimpleQueue[tuple[bytes, dict[str, str], float, Replies] | None] = queue.SimpleQueue()
+        threading.Thread(target=self._run, daemon=True, name="webhook-post").start()
+
+    def post(self, data: bytes, headers: dict[str, str], deadline: float) -> Replies:
+        replies: Replies = queue.SimpleQueue()
+        self.jobs.put((data, headers, deadline, replies))
+        return replies
+
+    def stop(self) -> None:
+        """End the thread once it has made the POSTs it was given."""
+        self.jobs.put(None)
+
+    def _run(self) -> None:
+        try:
+            while (job := self.jobs.get()) is not None:
+                data, headers, deadline, replies = job
+                self._post(data, headers, deadline, replies)
+                replies.put(_DONE)
+        finally:
+            self.session.close()
+
+    def _post(self, data: bytes, headers: dict[str, str], deadline: float, replies: Replies) -> None:
+        """POST; reply the outcome as soon as it is known, then read the answer to its end."""
+        told = False
+        try:
+            # A redirect is a failure (not 2xx), never followed: a GET after a 303 proves nothing.
+            with self.session.post(
+                self.url, data=data, headers=headers, timeout=self.webhook.timeout, allow_redirects=False, stream=True
+            ) as response:
+                status = response.status_code
+                replies.put(None if 200 <= status < 300 else f"HTTP {status}")
+                told = True
+                _read_to_the_end(response, deadline)
+        except Exception as exc:  # noqa: BLE001 - every failure of a POST is its outcome
+            if not told:
+                replies.put(_failure(exc, self.webhook))
+
+
+def _failure(exc: Exception, webhook: Webhook) -> str:
+    """Why a POST failed, in words that never repeat the URL (the message of `exc` may)."""
+    if isinstance(exc, requests.Timeout):
+        return no_answer(webhook)
+    if isinstance(exc, requests.ConnectionError):
         return "connection refused" if _refused(exc) else "could not connect"
-    except requests.RequestException as exc:
-        return f"request failed ({type(exc).__name__})"
-    return None if 200 <= status < 300 else f"HTTP {status}"
+    return f"request failed ({type(exc).__name__})"
+
+
+ANSWER_READ_AT_MOST = 64 * 1024  # bytes of an answer's body read, so its connection is kept
+
+
+def _read_to_the_end(response: requests.Response, deadline: float) -> None:
+    """Read the answer's body to its end (an answer read whole gives its connection back for the
+    next POST), a socket read at a time; one longer than ANSWER_READ_AT_MOST or still coming at
+    `deadline` is left unread, and its connection closed with the response."""
+    read = 0
+    while read <= ANSWER_READ_AT_MOST and time.monotonic() < deadline:
+        chunk = response.raw.read1(8192)
+        if not chunk:
+            return
+        read += len(chunk)
+    response.raw.close()
 
 
 def _refused(exc: requests.ConnectionError) -> bool:
@@ -135,7 +240,8 @@ def _deliver_due(engine: Engine, webhook: Webhook, now: dt.datetime) -> Delivery
     blocked: set[str] = set()
     outcomes: list[Attempt] = []
     in_a_row = 0
-    with _session(webhook.url) as session:
+    poster = Poster(webhook)
+    try:
         for row in _pending_rows(engine):
             if in_a_row >= STOP_AFTER_FAILURES:  # this one and the rest wait for the next run
                 done.stopped = True
@@ -148,7 +254,7 @@ def _deliver_due(engine: Engine, webhook: Webhook, now: dt.datetime) -> Delivery
                 blocked.add(stream)
                 done.waiting += 1
                 continue
-            error = post(session, webhook, row)
+            error = poster.post(row)
             outcome = _outcome(row, error, now)
             outcomes.append(outcome)
             if outcome.status == DELIVERED:
@@ -163,6 +269,8 @@ def _deliver_due(engine: Engine, webhook: Webhook, now: dt.datetime) -> Delivery
                     done.errors.append(error)
             if len(outcomes) >= WRITE_EVERY:
                 _write(engine, outcomes)
+    finally:
+        poster.close()
     _write(engine, outcomes)
     return done
 

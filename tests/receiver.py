@@ -4,6 +4,8 @@ port, answering each POST with the next of a list of statuses (or hanging), and 
 from __future__ import annotations
 
 import json
+import socket
+import socketserver
 import threading
 import time
 from collections.abc import Iterator
@@ -19,6 +21,7 @@ HANG = -1  # an "answer" that waits `hang_seconds` before answering 200
 class Received:
     headers: dict[str, str]
     body: bytes
+    client: tuple[str, int] = ("", 0)  # the address it came from: one per connection
 
     @property
     def json(self) -> dict[str, Any]:
@@ -44,7 +47,7 @@ def receiver(*answers: int) -> Iterator[Receiver]:
 
         def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
             body = self.rfile.read(int(self.headers["Content-Length"]))
-            got = Received({k: v for k, v in self.headers.items()}, body)
+            got = Received({k: v for k, v in self.headers.items()}, body, self.client_address)
             with lock:
                 state.received.append(got)
                 answer = state.answers.pop(0) if state.answers else 200
@@ -80,9 +83,79 @@ def receiver(*answers: int) -> Iterator[Receiver]:
 
 def closed_port_url() -> str:
     """A URL on which nothing listens (connection refused)."""
-    import socket
-
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     return f"http://127.0.0.1:{port}/hook"
+
+
+# A receiver that answers as no well-behaved server does (misbehaving):
+TRICKLE_BODY = "trickle body"  # 200 and a body of 1,000 bytes, one byte each 0.2 s
+ENDLESS_BODY = "endless body"  # 200 and a chunked body that never ends, as fast as it goes
+TRICKLE_HEADERS = "trickle headers"  # a status line, then a header one byte each 0.2 s, for ever
+
+
+@dataclass
+class Misbehaving:
+    url: str
+    requests: int = 0  # POSTs read whole
+    sent: int = 0  # bytes of answers sent, until the client went away
+
+
+@contextmanager
+def misbehaving(mode: str) -> Iterator[Misbehaving]:
+    """A receiver on a free port that reads each POST, then answers it the way `mode` says until
+    the client goes away; the server's threads end with the block."""
+    state = Misbehaving("")
+    lock, stopping = threading.Lock(), threading.Event()
+
+    def send(conn: socket.socket, data: bytes) -> None:
+        conn.sendall(data)
+        with lock:
+            state.sent += len(data)
+
+    class Handler(socketserver.BaseRequestHandler):
+        def handle(self) -> None:
+            conn, buffer = self.request, b""
+            while b"\r\n\r\n" not in buffer:
+                if not (got := conn.recv(65536)):
+                    return
+                buffer += got
+            head, _, rest = buffer.partition(b"\r\n\r\n")
+            fields = dict(line.lower().split(b":", 1) for line in head.split(b"\r\n")[1:])
+            while len(rest) < int(fields[b"content-length"]):
+                if not (got := conn.recv(65536)):
+                    return
+                rest += got
+            with lock:
+                state.requests += 1
+            try:
+                if mode == TRICKLE_BODY:
+                    send(conn, b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n")
+                    for _ in range(1000):
+                        if stopping.wait(0.2):
+                            return
+                        send(conn, b"x")
+                elif mode == ENDLESS_BODY:
+                    send(conn, b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+                    chunk = b"10000\r\n" + b"x" * 0x10000 + b"\r\n"
+                    while not stopping.is_set():
+                        send(conn, chunk)
+                else:
+                    send(conn, b"HTTP/1.1 200 OK\r\nX-Slow: ")
+                    while not stopping.wait(0.2):
+                        send(conn, b"x")
+            except OSError:
+                pass  # the client went away: what this receiver waits for
+
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    state.url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield state
+    finally:
+        stopping.set()
+        server.shutdown()
+        server.server_close()

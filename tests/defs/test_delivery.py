@@ -22,7 +22,7 @@ from budget_pipeline.delivery import BUSY, URL_NOT_SET, Webhook, deliver_due
 from budget_pipeline.ingest.pipeline import ingest_file
 from budget_pipeline.store.notifications import outbox
 from tests.conftest import write_csv
-from tests.receiver import HANG, closed_port_url, receiver
+from tests.receiver import ENDLESS_BODY, HANG, TRICKLE_BODY, TRICKLE_HEADERS, closed_port_url, misbehaving, receiver
 
 NOON = dt.datetime(2026, 11, 25, 17, tzinfo=dt.UTC)
 SECRET = "s3cr3t-do-not-show"
@@ -138,6 +138,50 @@ def test_a_hanging_receiver_times_out_and_never_holds_up_enforcement(acme: Engin
     with acme.connect() as conn:
         errors = {r.last_error for r in outbox(conn) if r.attempts}
     assert errors == {"no answer within 1 s"}
+
+
+def _deliver_in_a_thread(engine: Engine, webhook: Webhook, seconds: float) -> delivery.Delivery:
+    """deliver_due run on a thread of its own, which must be done within `seconds` (a delivery
+    held by its receiver would never end)."""
+    result: dict[str, delivery.Delivery] = {}
+    worker = threading.Thread(target=lambda: result.setdefault("done", deliver_due(engine, webhook, NOON)))
+    worker.start()
+    worker.join(timeout=seconds)
+    assert not worker.is_alive(), "the receiver held up the delivery"
+    return result["done"]
+
+
+# What the receiver does cannot depend on the database: these run on SQLite.
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("mode", [TRICKLE_BODY, ENDLESS_BODY], ids=["a byte at a time", "a body without end"])
+def test_an_answer_that_does_not_end_is_left_at_the_timeout(acme: Engine, tmp_path: Path, mode: str) -> None:
+    """A 200 came at once, so each notification is delivered; the rest of the answer is read for
+    at most the timeout (1,000 bytes at 5 a second took 200 s a POST, and a body without end
+    filled memory, before), and no more of it than a connection's worth is taken in."""
+    _pause(acme, tmp_path)
+    with misbehaving(mode) as hook:
+        done = _deliver_in_a_thread(acme, Webhook(hook.url, SECRET, timeout=1.0), seconds=20)
+        assert (done.sent, done.retried, hook.requests) == (4, 0, 4)
+        assert hook.sent < 64 * 2**20  # the client stopped reading: what the sockets' buffers took
+    assert set(_status(acme).values()) == {("delivered", 1)}
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_status_line_that_never_ends_is_no_answer(acme: Engine, tmp_path: Path) -> None:
+    _pause(acme, tmp_path)
+    with misbehaving(TRICKLE_HEADERS) as hook:
+        done = _deliver_in_a_thread(acme, Webhook(hook.url, SECRET, timeout=1.0), seconds=20)
+    assert (done.sent, done.retried) == (0, 4)
+    with acme.connect() as conn:
+        assert {r.last_error for r in outbox(conn)} == {"no answer within 1 s"}
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_one_connection_is_kept_for_every_post(acme: Engine, tmp_path: Path) -> None:
+    _pause(acme, tmp_path)
+    with receiver() as hook:
+        assert deliver_due(acme, Webhook(hook.url, SECRET), NOON).sent == 4
+    assert len({got.client for got in hook.delivered}) == 1
 
 
 @pytest.mark.parametrize("page", [delivery.PAGE, 1], ids=["one page", "a page per notification"])
