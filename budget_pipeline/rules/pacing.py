@@ -7,7 +7,8 @@
 - A projected day is its spend plus the recent rate over the rest of the local day.
 - A projected month is its spend so far, plus the rest of today as projected, plus for each day
   still to come the mean spend of the completed days of the month that fall on the same weekday
-  (the mean of all completed days where there is none; today's projection on the first day).
+  (a day without spend among them, at zero; the mean of all completed days where there is none;
+  today's projection on the first day).
   Projections are never below the spend so far.
 """
 
@@ -111,10 +112,13 @@ def projected_month(
 ) -> Decimal:
     """The month's spend if today goes on at the recent rate and each day still to come spends
     what completed days of this month on its weekday spent on average (all completed days where
-    none fell on it; today's projection when none is completed yet)."""
+    none fell on it; today's projection when none is completed yet). `completed_days` has the
+    spend of the month's days before `today`; a day it leaves out spent nothing, and counts."""
     by_weekday: dict[int, list[Decimal]] = {}
-    for day, spend in completed_days.items():
-        by_weekday.setdefault(day.weekday(), []).append(spend)
+    day = today.replace(day=1)
+    while day < today:
+        by_weekday.setdefault(day.weekday(), []).append(completed_days.get(day, Decimal(0)))
+        day += dt.timedelta(days=1)
     everything = [spend for spends in by_weekday.values() for spend in spends]
     overall = sum(everything, Decimal(0)) / len(everything) if everything else today_projected
     future = Decimal(0)

@@ -352,9 +352,9 @@ def test_status_and_history_as_text(ready: str, tmp_path: Path) -> None:
         "as of 2026-11-25T18:00:00+00:00",
         "Acme (America/New_York, 2026-11-25): day 100.00 USD / 100.00 USD, month 100.00 USD / 2,000.00 USD",
         # 13:00 in New York: 100 / (100 × 13/24) and 100 / (2,000 × (24 d 13 h) / 30 d); the record
-        # is older than the hour before as_of (no recent rate), so today stays at 100 and each of
-        # the five days left in November is projected at today's 100.
-        "  pace: day 1.85, month 0.06; projected: day 100.00 USD, month 600.00 USD",
+        # is older than the hour before as_of (no recent rate), so today stays at 100, and the
+        # five days left in November spend what its 24 completed days spent on their weekdays: 0.
+        "  pace: day 1.85, month 0.06; projected: day 100.00 USD, month 100.00 USD",
         "  acme-search              paused: daily_budget",
         "  acme-social              paused: daily_budget",
         "Tokyo Foods (Asia/Tokyo, 2026-11-26): day 0.00 USD / 50.00 USD, month 0.00 USD / 1,000.00 USD",

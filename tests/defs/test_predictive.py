@@ -60,7 +60,9 @@ def test_status_shows_pace_and_projections(env: Engine, db_url: str, tmp_path: P
     assert brand["daily_pace"] == "1.04"  # 26 / (50 x 0.5)
     # The last hour spent 6: 0.1 a minute for the 720 minutes left, 26 + 72.
     assert brand["projected_daily_spend"] == "98.00"
-    assert float(brand["projected_monthly_spend"]) >= 26
+    # The month: those 98, and the days to come spend what November's 24 completed days spent
+    # on their weekdays: nothing (a day without spend counts, at zero).
+    assert brand["projected_monthly_spend"] == "98.00"
     assert set(brand) >= {"daily_pace", "monthly_pace", "projected_daily_spend", "projected_monthly_spend"}
     at_midnight = cli_json(db_url, "status", "--brand", "Brand A", "--as-of", "2026-11-25T05:00:00Z")
     assert at_midnight["brands"][0]["daily_pace"] is None  # type: ignore[index]
@@ -86,10 +88,11 @@ def test_pace_is_on_the_campaign_status_page_and_on_the_current_spend_partitions
     metadata = status.materialization.metadata
     assert metadata["brands_ahead_of_daily_pace"].value == 1  # 1.04: A; B and C spent nothing today
     # A's month: 66 by noon on the 25th, about 0.82 of November gone: pace 66 / 817 = 0.08. The
-    # rest of today at the last hour's rate adds 72; the five days to come (no completed Thursday
-    # to Monday) each spend the completed days' mean, 40: 66 + 72 + 200.
+    # rest of today at the last hour's rate adds 72; the five days to come (Thursday to Monday)
+    # each spend what November's completed days on their weekday spent: nothing (only Tuesday the
+    # 24th spent): 66 + 72.
     [row] = [line for line in metadata["pace"].value.splitlines() if line.startswith("| Brand A |")]
-    assert row == "| Brand A | 26.00 / 50.00 USD | 1.04 | 98.00 USD | 66.00 / 1000.00 USD | 0.08 | 338.00 USD |"
+    assert row == "| Brand A | 26.00 / 50.00 USD | 1.04 | 98.00 USD | 66.00 / 1000.00 USD | 0.08 | 138.00 USD |"
 
     days = {
         m.materialization.partition: m.materialization.metadata["brands_by_budget_use"].value

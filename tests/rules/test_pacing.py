@@ -56,9 +56,18 @@ def test_a_projected_month_weights_the_days_to_come_by_weekday() -> None:
     # On the first day nothing is completed: each day to come spends what today is projected to.
     first = dt.date(2026, 11, 1)
     assert projected_month(Decimal(5), Decimal(5), Decimal(9), {}, first) == 5 + 4 + 29 * 9
-    # Days with no completed day on their weekday take the mean of all completed days.
-    two = {dt.date(2026, 11, 2): Decimal(10), dt.date(2026, 11, 3): Decimal(30)}  # Mon, Tue
-    assert projected_month(Decimal(40), Decimal(0), Decimal(0), two, dt.date(2026, 11, 3)) > 40
+    # Days with no completed day on their weekday take the mean of all completed days: on the
+    # 3rd, Sunday 1st (no spend) and Monday 2nd (10) are completed; the 27 days to come hold
+    # 4 Sundays (0), 4 Mondays (10) and 19 other days (the mean, 5).
+    two = {dt.date(2026, 11, 2): Decimal(10)}
+    assert projected_month(Decimal(10), Decimal(0), Decimal(0), two, dt.date(2026, 11, 3)) == 10 + 40 + 95
+
+
+def test_a_completed_day_without_spend_counts_as_nothing_spent() -> None:
+    # 120 on Sunday 1 November, nothing since: on Friday the 20th the three Sundays gone spent
+    # 40 on average and every other weekday nothing, so the two Sundays to come add 80.
+    completed = {dt.date(2026, 11, 1): Decimal(120)}
+    assert projected_month(Decimal(120), Decimal(0), Decimal(0), completed, dt.date(2026, 11, 20)) == 200
 
 
 money = st.decimals(min_value=0, max_value=10**6, places=2)
