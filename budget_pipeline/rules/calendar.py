@@ -7,9 +7,11 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-# Every instant the rules evaluate at: its local date in any zone (UTC-12 .. UTC+14), the day
-# after it and the end of its month all lie within years 1 to 9999.
-EARLIEST_INSTANT = dt.datetime(1, 1, 2, tzinfo=dt.UTC)
+# Every instant the rules evaluate at: in any zone its local date, the day after it, and the
+# start and end of its month, as local dates and as UTC instants, lie within years 1 to 9999
+# (zones' offsets in year 1 are their local mean times, -15:56 to +15:13). From 2 January, a
+# zone east of UTC has its month start in year 0 in UTC (tests/rules/test_calendar.py).
+EARLIEST_INSTANT = dt.datetime(1, 2, 1, tzinfo=dt.UTC)
 LATEST_INSTANT = dt.datetime(9999, 11, 30, tzinfo=dt.UTC)  # exclusive
 
 

@@ -331,13 +331,16 @@ def test_a_bad_setting_is_one_line_naming_it(
 
 # --as-of is checked before any database is opened: one backend is enough.
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
-@pytest.mark.parametrize("instant", ["9999-12-31T23:59:59Z", "0001-01-01T00:00:00+05:45", "9999-12-31T23:00:00-05:00"])
+@pytest.mark.parametrize(
+    "instant",
+    ["9999-12-31T23:59:59Z", "0001-01-01T00:00:00+05:45", "9999-12-31T23:00:00-05:00", "0001-01-02T00:00:00Z"],
+)
 def test_an_as_of_at_the_calendar_edge_is_one_line(ready: str, tmp_path: Path, instant: str) -> None:
     for command in ("status", "tick"):
         done = cli(ready, command, "--as-of", instant, home=tmp_path / "home")
         assert done.returncode == 2
         assert done.stderr.strip().splitlines() == [
-            f"error: --as-of: {instant!r} is outside the instants this product can evaluate (0001-01-02 to 9999-11-29)"
+            f"error: --as-of: {instant!r} is outside the instants this product can evaluate (0001-02-01 to 9999-11-29)"
         ]
 
 

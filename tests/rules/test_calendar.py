@@ -1,11 +1,21 @@
 import datetime as dt
+import zoneinfo
 
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from budget_pipeline.rules.calendar import current_days, local_date, local_dates, month_start, next_month_start
+from budget_pipeline.rules.calendar import (
+    EARLIEST_INSTANT,
+    LATEST_INSTANT,
+    current_days,
+    local_date,
+    local_dates,
+    month_start,
+    next_month_start,
+)
+from budget_pipeline.rules.pacing import day_elapsed, month_elapsed
 
 UTC = dt.UTC
 
@@ -58,3 +68,19 @@ def test_current_days_span_the_zones() -> None:
     instant = dt.datetime(2026, 11, 25, 20, 0, tzinfo=UTC)
     assert current_days(instant, {"America/New_York", "Asia/Tokyo"}) == {dt.date(2026, 11, 25), dt.date(2026, 11, 26)}
     assert current_days(instant, set()) == {dt.date(2026, 11, 25)}
+
+
+@pytest.mark.parametrize(
+    "instant",
+    [EARLIEST_INSTANT, LATEST_INSTANT - dt.timedelta(microseconds=1)],
+    ids=["the earliest instant", "the latest instant"],
+)
+def test_the_edges_of_the_evaluable_instants_hold_in_every_zone(instant: dt.datetime) -> None:
+    """Whatever its zone, a brand's day and month around an instant the CLI accepts can be
+    evaluated: their bounds and elapsed shares exist (before, 2 January of year 1 put a month's
+    start east of UTC in year 0)."""
+    for zone in sorted(zoneinfo.available_timezones()):
+        day = local_date(instant, zone)
+        assert month_start(day) <= day < next_month_start(day)
+        day_elapsed(instant, zone)
+        month_elapsed(instant, zone)
