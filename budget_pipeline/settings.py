@@ -134,21 +134,41 @@ def webhook_url() -> str | None:
 
 
 def check_webhook_url(text: str, name: str = "BUDGET_WEBHOOK_URL") -> None:
-    """An http(s) URL with a host. The message never repeats it: a chat webhook's URL is a secret."""
+    """An http(s) URL with a host, and no space or control character in it (which no request
+    can carry: each would fail, and be retried for a day). The message never repeats it: a chat
+    webhook's URL is a secret."""
     try:
         parts = urlsplit(text)
         valid = parts.scheme in ("http", "https") and bool(parts.hostname)
         parts.port  # noqa: B018 - raises on a port that is not a number
     except ValueError:
         valid = False
-    if not valid:
+    if not valid or any(char.isspace() or not char.isprintable() for char in text):
         raise SettingError(f"{name}: not an http:// or https:// URL with a host")
+
+
+def webhook_secret() -> str | None:
+    """BUDGET_WEBHOOK_SECRET: the key of the notifications' signature; None leaves them unsigned."""
+    text = _value("BUDGET_WEBHOOK_SECRET")
+    if text is not None:
+        check_webhook_secret(text)
+    return text
+
+
+def check_webhook_secret(text: str, name: str = "BUDGET_WEBHOOK_SECRET") -> None:
+    """Text the signature can key with: UTF-8 (bytes the environment gave that are not UTF-8 come
+    to Python as lone surrogates). The message says nothing of the secret."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        raise SettingError(f"{name}: not UTF-8 text") from None
 
 
 def check() -> None:
     """Read every setting once, so a bad one is reported before any work starts."""
     database_url()
     webhook_url()
+    webhook_secret()
     start_date()
     settle_seconds()
     ingest_chunk_rows()

@@ -110,12 +110,15 @@ class WebhookResource(ConfigurableResource):
     timeout_seconds: float = Field(default=TIMEOUT_SECONDS, description="seconds to wait for the receiver's answer")
 
     def webhook(self) -> Webhook:
-        """The webhook to deliver to; a bad URL is a one-line Failure that does not repeat it."""
-        if self.url:
-            try:
+        """The webhook to deliver to; a bad URL or secret is a one-line Failure that repeats
+        neither."""
+        try:
+            if self.url:
                 settings.check_webhook_url(self.url)
-            except settings.SettingError as exc:
-                raise Failure(str(exc)) from None
+            if self.secret:
+                settings.check_webhook_secret(self.secret)
+        except settings.SettingError as exc:
+            raise Failure(str(exc)) from None
         return Webhook(self.url or None, self.secret or None, self.timeout_seconds)
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.cli.conftest import cli
 from tests.conftest import write_csv
 from tests.receiver import receiver
@@ -73,9 +75,22 @@ def test_alerts_and_notifications_text_and_json(ready: str, tmp_path: Path) -> N
     assert len(hook.delivered) == 3 and all(SECRET not in g.body.decode() for g in hook.received)
 
 
-def test_a_bad_webhook_url_is_one_line(ready: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("BUDGET_WEBHOOK_URL", "ftp://user:hunter2@example.com/x"),
+        ("BUDGET_WEBHOOK_URL", "http://user:hunter2@a b.example.com/x"),  # no request can carry it
+        ("BUDGET_WEBHOOK_SECRET", "hunter2\udcff"),  # a byte that is not UTF-8, as Python reads it
+    ],
+    ids=["not http", "a space", "not UTF-8"],
+)
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # settings are read before any database
+def test_a_bad_webhook_setting_is_one_line_that_keeps_its_secret(
+    ready: str, tmp_path: Path, name: str, value: str
+) -> None:
     home = tmp_path / "home"
     home.mkdir()
-    done = cli(ready, "tick", home=home, BUDGET_WEBHOOK_URL="ftp://user:hunter2@example.com/x")
-    assert done.returncode != 0
-    assert "BUDGET_WEBHOOK_URL" in done.stderr and "hunter2" not in done.stderr + done.stdout
+    done = cli(ready, "tick", home=home, **{name: value})
+    assert done.returncode == 2
+    [line] = done.stderr.splitlines()
+    assert line.startswith(f"error: {name}: ") and "hunter2" not in done.stderr + done.stdout

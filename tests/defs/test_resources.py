@@ -7,10 +7,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from dagster import DagsterEventType, DagsterInstance
+from dagster import DagsterEventType, DagsterInstance, Failure
 from sqlalchemy import Engine, text
 
 from budget_pipeline.definitions import defs
+from budget_pipeline.defs.resources import WebhookResource
 from budget_pipeline.defs.schedules import clock_config
 from budget_pipeline.store.db import head_revision, make_engine
 from tests.conftest import PG_URL
@@ -76,3 +77,22 @@ def test_a_sqlite_file_that_is_not_a_database_is_one_failure(monkeypatch: pytest
     cls_name, message = resource_failure(monkeypatch, f"sqlite:///{tmp_path / 'budget.db'}")
     assert cls_name == "Failure"
     assert message.endswith("cannot use the budget database: file is not a database"), message
+
+
+@pytest.mark.parametrize(
+    ("url", "secret", "name"),
+    [
+        ("http://a b.example.com/hook", None, "BUDGET_WEBHOOK_URL"),
+        ("http://example.com/hook", "k3y\udcff", "BUDGET_WEBHOOK_SECRET"),
+    ],
+    ids=["a URL with a space", "a secret that is not UTF-8"],
+)
+def test_a_run_with_a_bad_webhook_fails_in_one_line_that_keeps_its_secret(
+    url: str, secret: str | None, name: str
+) -> None:
+    """What a run's resource says when the code location was given a bad setting (the CLI checks
+    them before it starts; `dagster dev` does not)."""
+    with pytest.raises(Failure) as failed:
+        WebhookResource(url=url, secret=secret).webhook()
+    message = failed.value.description or ""
+    assert message.startswith(f"{name}: ") and "\n" not in message and "k3y" not in message and "a b" not in message
