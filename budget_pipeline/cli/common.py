@@ -112,6 +112,25 @@ def progress_bar(label: str) -> Iterator[ProgressUpdate]:
         yield update
 
 
+MOST_ENTRIES = 1_000_000_000  # a --limit above it is a typo (and past what SQLite's LIMIT takes)
+
+
+class Limit(click.ParamType):
+    """`--limit N`: a whole number of entries from 1 to MOST_ENTRIES, or one line and exit status 2
+    (a click usage error is three, and an int too large for SQLite was a traceback)."""
+
+    name = "N"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        text = str(value).strip()
+        if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= MOST_ENTRIES:
+            fail(f"--limit: {text!r} is not a whole number from 1 to {MOST_ENTRIES:,}", EXIT_BAD_INPUT)
+        return int(text)
+
+
+LIMIT = Limit()
+
+
 def as_of_option(fn: Callable[..., Any]) -> Callable[..., Any]:
     return click.option(
         "--as-of",

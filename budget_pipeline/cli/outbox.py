@@ -8,7 +8,7 @@ import json
 
 import click
 
-from budget_pipeline.cli.common import database_errors, fail_unknown_brand, ready_engine, table_width
+from budget_pipeline.cli.common import LIMIT, database_errors, fail_unknown_brand, ready_engine, table_width
 from budget_pipeline.report import shown_money, table_text
 from budget_pipeline.rules.money import money_text
 
@@ -19,7 +19,7 @@ def _instant(value: dt.datetime | None) -> str | None:
 
 @click.command()
 @click.option("--brand", "brand_name", metavar="NAME", help="Only this brand's alerts.")
-@click.option("--limit", type=int, default=None, help="At most this many entries.")
+@click.option("--limit", type=LIMIT, default=None, help="At most this many entries.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
 def alerts(brand_name: str | None, limit: int | None, as_json: bool) -> None:
     """The budget alerts recorded, newest first: a brand's spend reaching a percent of its daily
@@ -69,7 +69,7 @@ def alerts(brand_name: str | None, limit: int | None, as_json: bool) -> None:
 
 @click.command()
 @click.option("--pending", "only_pending", is_flag=True, help="Only notifications not yet delivered.")
-@click.option("--limit", type=int, default=None, help="At most this many entries.")
+@click.option("--limit", type=LIMIT, default=None, help="At most this many entries.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
 def notifications(only_pending: bool, limit: int | None, as_json: bool) -> None:
     """The notification outbox, newest first: each status change and alert, whether it was

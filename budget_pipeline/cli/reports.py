@@ -8,6 +8,7 @@ import json
 import click
 
 from budget_pipeline.cli.common import (
+    LIMIT,
     as_of_option,
     database_errors,
     fail_unknown_brand,
@@ -40,7 +41,7 @@ def status(as_of: str | None, brand_name: str | None, paused: bool, as_json: boo
 
 @click.command()
 @click.option("--campaign", "campaign_id", metavar="ID", help="Only this campaign's changes.")
-@click.option("--limit", type=int, default=None, help="At most this many entries.")
+@click.option("--limit", type=LIMIT, default=None, help="At most this many entries.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
 def history(campaign_id: str | None, limit: int | None, as_json: bool) -> None:
     """The status log: every change of a campaign's state and why, newest first."""
@@ -81,7 +82,7 @@ def history(campaign_id: str | None, limit: int | None, as_json: bool) -> None:
 
 @click.command()
 @click.option("--file", "file_name", metavar="NAME", help="Only rows of spend files with this name.")
-@click.option("--limit", type=click.IntRange(min=1), default=None, help="At most this many rows.")
+@click.option("--limit", type=LIMIT, default=None, help="At most this many rows.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
 def quarantine(file_name: str | None, limit: int | None, as_json: bool) -> None:
     """The rejected rows of spend files, newest first: file, line, reason and the row as it was."""

@@ -94,3 +94,16 @@ def test_a_bad_webhook_setting_is_one_line_that_keeps_its_secret(
     assert done.returncode == 2
     [line] = done.stderr.splitlines()
     assert line.startswith(f"error: {name}: ") and "hunter2" not in done.stderr + done.stdout
+
+
+@pytest.mark.parametrize("command", ["alerts", "notifications", "history", "quarantine"])
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # read before any database
+def test_a_limit_out_of_range_is_one_line(ready: str, command: str) -> None:
+    """0, a negative number (every row on SQLite, an error on PostgreSQL) and one past what
+    SQLite's LIMIT takes (a traceback) are each one line; every command reads --limit alike."""
+    values = ("0", "-1", "99999999999999999999", "ten") if command == "alerts" else ("99999999999999999999",)
+    for value in values:
+        done = cli(ready, command, "--limit", value)
+        assert done.returncode == 2
+        assert done.stderr.splitlines() == [f"error: --limit: {value!r} is not a whole number from 1 to 1,000,000,000"]
+    assert cli(ready, command, "--limit", "1000000000").returncode == 0
