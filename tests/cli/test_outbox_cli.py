@@ -3,6 +3,7 @@ a real receiver without ever printing the secret."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -51,6 +52,7 @@ def test_alerts_and_notifications_text_and_json(ready: str, tmp_path: Path) -> N
     assert "BUDGET_WEBHOOK_URL is not set" in table and "Acme: campaign Acme Search (acme-search) paused" in table
 
     with receiver(503) as hook:
+        before = dt.datetime.now(dt.UTC)
         done = cli(
             ready,
             "tick",
@@ -60,17 +62,18 @@ def test_alerts_and_notifications_text_and_json(ready: str, tmp_path: Path) -> N
             BUDGET_WEBHOOK_URL=hook.url,
             BUDGET_WEBHOOK_SECRET=SECRET,
         )
+        after = dt.datetime.now(dt.UTC)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[-1].endswith("3 sent")
     assert SECRET not in done.stdout + done.stderr
-    after = json.loads(cli(ready, "notifications", "--json").stdout)
-    assert sorted(n["status"] for n in after) == ["delivered", "delivered", "delivered", "pending"]
-    retrying = next(n for n in after if n["status"] == "pending")
-    assert (retrying["attempts"], retrying["last_error"], retrying["next_attempt_at"]) == (
-        1,
-        "HTTP 503",
-        "2026-11-25T18:01:30+00:00",
-    )
+    listed = json.loads(cli(ready, "notifications", "--json").stdout)
+    assert sorted(n["status"] for n in listed) == ["delivered", "delivered", "delivered", "pending"]
+    retrying = next(n for n in listed if n["status"] == "pending")
+    assert (retrying["attempts"], retrying["last_error"]) == (1, "HTTP 503")
+    # Retried 30 s after the attempt, on the wall clock: not at --as-of's instant plus 30 s
+    # (days ago, so due at once; or years off, for a --as-of years ahead).
+    retry = dt.datetime.fromisoformat(retrying["next_attempt_at"])
+    assert before + dt.timedelta(seconds=30) <= retry <= after + dt.timedelta(seconds=30)
     assert [n["id"] for n in json.loads(cli(ready, "notifications", "--pending", "--json").stdout)] == [retrying["id"]]
     assert len(hook.delivered) == 3 and all(SECRET not in g.body.decode() for g in hook.received)
 
