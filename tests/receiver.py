@@ -69,16 +69,8 @@ def receiver(*answers: int) -> Iterator[Receiver]:
         def handle_error(self, request: Any, client_address: Any) -> None:
             pass  # a client that gave up (a timeout test) closed the socket: not news
 
-    server = Server(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    state.url = f"http://127.0.0.1:{server.server_address[1]}/hook"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with _serving(Server(("127.0.0.1", 0), Handler)) as state.url:
         yield state
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def closed_port_url() -> str:
@@ -148,14 +140,22 @@ def misbehaving(mode: str) -> Iterator[Misbehaving]:
             except OSError:
                 pass  # the client went away: what this receiver waits for
 
-    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    state.url = f"http://127.0.0.1:{server.server_address[1]}/hook"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with _serving(socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler), stopping) as state.url:
         yield state
+
+
+@contextmanager
+def _serving(server: socketserver.ThreadingMixIn, stopping: threading.Event | None = None) -> Iterator[str]:
+    """`server` answering on a thread of its own while the block runs, each request on a daemon
+    thread; its URL. At the end `stopping` is set (for handlers that answer until told), then the
+    server is shut down."""
+    assert isinstance(server, socketserver.TCPServer)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/hook"
     finally:
-        stopping.set()
+        if stopping is not None:
+            stopping.set()
         server.shutdown()
         server.server_close()
