@@ -416,7 +416,9 @@ def month_days(
     conn: Connection, as_of: dt.datetime, brand_rows: dict[int, BrandRow]
 ) -> dict[int, dict[dt.date, Decimal]]:
     """Each of `brand_rows`' spend on each completed local day of its month before its local date
-    of `as_of` (days without spend left out)."""
+    of `as_of` (days without spend left out), with the spend of days not yet refreshed read from
+    the raw records, as `brand_spend` reads it (a projection counts a day left out as nothing
+    spent)."""
     zone_today = _zone_today((row.timezone for row in brand_rows.values()), as_of)
     if zone_today is None:
         return {}
@@ -433,6 +435,14 @@ def month_days(
     for brand_id, day, spend in conn.execute(query):
         if brand_id in brand_rows:
             days.setdefault(brand_id, {})[day] = spend
+    for brand_id, deltas in unrefreshed_brand_days(conn, first, last).items():
+        if (brand := brand_rows.get(brand_id)) is None:
+            continue
+        today = local_date(as_of, brand.timezone)
+        for day, delta in deltas.items():
+            if month_start(today) <= day < today:
+                own = days.setdefault(brand_id, {})
+                own[day] = own.get(day, ZERO) + delta
     return days
 
 

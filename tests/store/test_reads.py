@@ -13,6 +13,7 @@ from sqlalchemy import Engine
 
 from budget_pipeline.defs.reporting import build_daily, build_monthly
 from budget_pipeline.ingest.pipeline import ingest_file
+from budget_pipeline.pace import brand_paces
 from budget_pipeline.store import reads
 from tests.conftest import write_csv
 
@@ -100,3 +101,22 @@ def _read_both_ways(engine: Engine, as_of: dt.datetime) -> dict[str, tuple[str, 
     assert many == few
     names = {row.id: row.name for row in brand_rows.values()}
     return {names[bid]: (s.local_date.isoformat(), s.daily, s.monthly) for bid, s in few.items()}
+
+
+def test_a_projected_month_counts_completed_days_not_yet_refreshed(acme: Engine, tmp_path: Path) -> None:
+    """Acme spent 50 on each of 1-19 November: on the 20th its month projects 950 + 10 days x 50,
+    read from the records before the refresh as from the aggregates after it (a completed day
+    not refreshed counted as nothing spent)."""
+    as_of = dt.datetime(2026, 11, 20, 17, tzinfo=dt.UTC)
+    rows = [f"r{day},acme-search,50.00,2026-11-{day:02d}T15:00:00Z" for day in range(1, 20)]
+    _ingest(acme, tmp_path, rows, refreshed=False)
+
+    def projected() -> Decimal:
+        with acme.connect() as conn:
+            rows = {bid: row for bid, row in reads.brands(conn).items() if row.name == "Acme"}
+            (pace,) = brand_paces(conn, as_of, rows).values()
+        return pace.projected_monthly
+
+    assert projected() == Decimal("1450.00")
+    build_daily(acme, dt.date(2026, 11, 1), dt.date(2026, 12, 1))
+    assert projected() == Decimal("1450.00")
