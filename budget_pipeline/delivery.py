@@ -77,12 +77,16 @@ def body(row: OutboxRow) -> bytes:
 
 
 class Poster:
-    """POSTs notifications, each within the webhook's timeout from connecting to its answer's
-    last byte. requests' own timeout bounds each socket read, so a receiver that answers a byte at
-    a time, or never stops, would hold a delivery for ever and fill memory: the POSTs are made on
-    a thread (kept from one POST to the next, with its session's kept-alive connection), waited
-    for until the deadline; a POST still going then is left to its thread, which ends it at the
-    latest one socket read later, and the next POST gets a new thread and session."""
+    """POSTs notifications, each given the webhook's timeout from its start: its status by then
+    decides it (a 2xx whose body is still coming is delivered), else it is no answer. requests'
+    own timeout bounds each socket read, so a receiver that answers a byte at a time, or never
+    stops, would hold a delivery for ever and fill memory: the POSTs are made on a thread (kept
+    from one POST to the next, with its session's kept-alive connection), waited for until the
+    deadline. A POST still going then is left to its thread and the next gets a new thread and
+    session. A body still coming is dropped one socket read after the deadline; headers that
+    never end (http.client reads up to 100 of 64 KiB each, for as long as they come) keep their
+    thread and socket until they stop or the process ends: at most five a run, which stops
+    after five failures in a row."""
 
     def __init__(self, webhook: Webhook) -> None:
         self.webhook = webhook

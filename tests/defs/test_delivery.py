@@ -167,7 +167,7 @@ def test_an_answer_that_does_not_end_is_left_at_the_timeout(acme: Engine, tmp_pa
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
-def test_a_status_line_that_never_ends_is_no_answer(acme: Engine, tmp_path: Path) -> None:
+def test_headers_that_never_end_are_no_answer(acme: Engine, tmp_path: Path) -> None:
     _pause(acme, tmp_path)
     with misbehaving(TRICKLE_HEADERS) as hook:
         done = _deliver_in_a_thread(acme, Webhook(hook.url, SECRET, timeout=1.0), seconds=20)
