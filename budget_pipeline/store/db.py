@@ -51,8 +51,6 @@ def make_engine(url: str | None = None) -> Engine:
         raise StoreError(str(exc)) from None
     try:
         if parsed.get_backend_name() == "sqlite":
-            if (path := sqlite_file(parsed)) is not None:
-                _make_parent(path)
             engine = create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
             event.listen(engine, "connect", _sqlite_pragmas)
             return engine
@@ -68,6 +66,13 @@ def sqlite_file(url: URL) -> Path | None:
     if database and database.startswith("file:"):
         database = database.removeprefix("file:").split("?", 1)[0]
     return Path(database) if database and database != ":memory:" else None
+
+
+def _missing_sqlite_file(engine: Engine) -> Path | None:
+    """The file of a SQLite engine's database when it does not exist yet, else None."""
+    if engine.dialect.name != "sqlite" or (path := sqlite_file(engine.url)) is None:
+        return None
+    return None if path.exists() else path
 
 
 def _make_parent(database: Path) -> None:
@@ -88,8 +93,12 @@ def _alembic_config(connection: Connection) -> Config:
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Create or upgrade the schema to `revision`; running it again changes nothing."""
+    """Create or upgrade the schema to `revision` (and a SQLite file, with its folder);
+    running it again changes nothing."""
     from alembic import command
+
+    if (path := _missing_sqlite_file(engine)) is not None:
+        _make_parent(path)
 
     with engine.begin() as connection:
         command.upgrade(_alembic_config(connection), revision)
@@ -101,7 +110,10 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 
 
 def current_revision(engine: Engine) -> str | None:
-    """The schema's migration, None before `init-db`."""
+    """The schema's migration, None before `init-db` (a SQLite file that does not exist is not
+    made by asking: a mistyped path leaves nothing behind)."""
+    if _missing_sqlite_file(engine) is not None:
+        return None
     with engine.connect() as connection:
         if not inspect(connection).has_table("alembic_version"):
             return None

@@ -275,14 +275,24 @@ def test_two_ticks_at_once_both_succeed_and_ingest_each_file_once(ready: str, tm
 
 def test_a_sqlite_database_below_a_regular_file_is_one_line(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("not a folder")
-    url = f"sqlite:///{tmp_path / 'file' / 'budget.db'}"
-    for command in (["init-db"], ["status"]):
+    done = cli(f"sqlite:///{tmp_path / 'file' / 'budget.db'}", "init-db")
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        f"error: cannot create the folder of the SQLite database {tmp_path / 'file' / 'budget.db'}: "
+        f"{tmp_path / 'file'} is a file"
+    ]
+
+
+def test_a_command_on_a_sqlite_file_that_does_not_exist_makes_nothing(tmp_path: Path) -> None:
+    """A mistyped path: one line saying what to do, and no folder or empty database left behind."""
+    url = f"sqlite:///{tmp_path / 'typo' / 'dir' / 'budget.db'}"
+    for command in (["status"], ["alerts"], ["notifications"]):
         done = cli(url, *command)
         assert done.returncode == 1
         assert done.stderr.strip().splitlines() == [
-            f"error: cannot create the folder of the SQLite database {tmp_path / 'file' / 'budget.db'}: "
-            f"{tmp_path / 'file'} is a file"
+            "error: the budget database schema is at nothing: run `budget-pipeline init-db` first"
         ]
+    assert not (tmp_path / "typo").exists()
 
 
 # A setting is read and checked before any database is opened: one backend is enough.

@@ -65,11 +65,15 @@ def test_an_unreachable_database_is_one_failure(monkeypatch: pytest.MonkeyPatch)
     assert message.startswith("dagster._core.definitions.events.Failure: cannot reach the budget database: ")
 
 
-def test_a_sqlite_folder_that_cannot_be_made_is_one_failure(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    (tmp_path / "file").write_text("not a folder")
-    cls_name, message = resource_failure(monkeypatch, f"sqlite:///{tmp_path / 'file' / 'budget.db'}")
+def test_a_sqlite_database_that_does_not_exist_is_one_failure_and_is_not_made(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    cls_name, message = resource_failure(monkeypatch, f"sqlite:///{tmp_path / 'typo' / 'budget.db'}")
     assert cls_name == "Failure"
-    assert "cannot create the folder of the SQLite database" in message
+    assert message.endswith(
+        "the budget database schema is at nothing, expected " + head_revision() + ": run `budget-pipeline init-db`"
+    ), message
+    assert not (tmp_path / "typo").exists()
 
 
 def test_a_sqlite_file_that_is_not_a_database_is_one_failure(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
