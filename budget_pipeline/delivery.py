@@ -110,7 +110,7 @@ class Poster:
         outcome = _reply(replies, deadline)
         if outcome is _NOTHING:
             worker.stop()
-            return no_answer(self.webhook)
+            return _no_answer(self.webhook)
         if _reply(replies, deadline) is _DONE:
             self._idle = worker  # free again, its connection kept for the next POST
         else:
@@ -119,7 +119,7 @@ class Poster:
         return outcome
 
 
-def no_answer(webhook: Webhook) -> str:
+def _no_answer(webhook: Webhook) -> str:
     return f"no answer within {webhook.timeout:g} s"
 
 
@@ -184,7 +184,7 @@ class _PostingThread:
 def _failure(exc: Exception, webhook: Webhook) -> str:
     """Why a POST failed, in words that never repeat the URL (the message of `exc` may)."""
     if isinstance(exc, requests.Timeout):
-        return no_answer(webhook)
+        return _no_answer(webhook)
     if isinstance(exc, requests.ConnectionError):
         return "connection refused" if _refused(exc) else "could not connect"
     return f"request failed ({type(exc).__name__})"

@@ -21,6 +21,7 @@ from budget_pipeline.cli.common import (
     resolve_as_of,
 )
 
+DELIVERY_JOB = "deliver_notifications_job"
 # The runs of one control cycle, in order, the op of each that reports what it did, and how
 # its output reads: campaigns changed, then the notifications of those changes sent.
 TICK_JOBS = {
@@ -28,9 +29,8 @@ TICK_JOBS = {
     "daily_reset_job": ("reset_daily_budgets", "changed"),
     "monthly_reset_job": ("reset_monthly_budgets", "changed"),
     "dayparting_job": ("apply_dayparting", "changed"),
-    "deliver_notifications_job": ("deliver_notifications", "sent"),
+    DELIVERY_JOB: ("deliver_notifications", "sent"),
 }
-DELIVERY_JOB = "deliver_notifications_job"
 
 
 @click.command()
@@ -66,19 +66,17 @@ def run_cycle(instant: dt.datetime) -> bool:
     with instance, warnings.catch_warnings():
         warnings.simplefilter("ignore", BetaWarning)
         for name, (reporting_op, unit) in TICK_JOBS.items():
+            # The run's full event log, stack traces included, is in the instance; the terminal
+            # gets one line per run (and per spend file), written here.
+            run_config: dict[str, Any] = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+            tags = {"budget_pipeline/source": "cli-tick"}
             # Delivery runs on the wall clock whatever the instant: a retry waits real time (at
             # an instant years off, notifications were held back for years, or given up at once).
-            at = None if name == DELIVERY_JOB else instant
+            if name != DELIVERY_JOB:
+                run_config |= clock_config(instant)
+                tags[AS_OF_TAG] = instant.isoformat()
             result = defs.resolve_job_def(name).execute_in_process(
-                # The run's full event log, stack traces included, is in the instance; the
-                # terminal gets one line per run (and per spend file), written here.
-                run_config={
-                    **(clock_config(at) if at else {}),
-                    "loggers": {"console": {"config": {"log_level": "CRITICAL"}}},
-                },
-                instance=instance,
-                tags={**({AS_OF_TAG: at.isoformat()} if at else {}), "budget_pipeline/source": "cli-tick"},
-                raise_on_error=False,
+                run_config=run_config, instance=instance, tags=tags, raise_on_error=False
             )
             if not result.success:
                 click.echo(f"{name}: FAILURE (run {result.run_id}): {first_error(result)}")
