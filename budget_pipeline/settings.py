@@ -10,6 +10,7 @@ import datetime as dt
 import math
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -127,10 +128,7 @@ def ingest_chunk_rows() -> int:
 
 def webhook_url() -> str | None:
     """BUDGET_WEBHOOK_URL: where notifications are POSTed; None keeps them in the outbox."""
-    text = _value("BUDGET_WEBHOOK_URL")
-    if text is not None:
-        check_webhook_url(text)
-    return text
+    return _checked("BUDGET_WEBHOOK_URL", check_webhook_url)
 
 
 def check_webhook_url(text: str, name: str = "BUDGET_WEBHOOK_URL") -> None:
@@ -149,9 +147,14 @@ def check_webhook_url(text: str, name: str = "BUDGET_WEBHOOK_URL") -> None:
 
 def webhook_secret() -> str | None:
     """BUDGET_WEBHOOK_SECRET: the key of the notifications' signature; None leaves them unsigned."""
-    text = _value("BUDGET_WEBHOOK_SECRET")
+    return _checked("BUDGET_WEBHOOK_SECRET", check_webhook_secret)
+
+
+def _checked(name: str, check: Callable[[str], None]) -> str | None:
+    """The value of `name`, put through `check` (which raises SettingError), or None when unset."""
+    text = _value(name)
     if text is not None:
-        check_webhook_secret(text)
+        check(text)
     return text
 
 
