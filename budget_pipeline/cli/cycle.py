@@ -82,11 +82,20 @@ def run_cycle(instant: dt.datetime) -> bool:
                 click.echo(f"{name}: FAILURE (run {result.run_id}): {first_error(result)}")
                 succeeded = False
                 continue
-            click.echo(f"{name}: success (run {result.run_id}), {result.output_for_node(reporting_op)} {unit}")
+            click.echo(f"{name}: success (run {result.run_id}), {_reported(result, reporting_op, unit)}")
             if name == "ingest_spend_job":
                 for line in result.output_for_node("ingest_landing_files"):
                     click.echo(f"  {line}")
     return succeeded
+
+
+def _reported(result: Any, op: str, unit: str) -> str:
+    """What a run's reporting op did: its output's `summary` where it gives one (delivery's
+    sent, to retry, failed and waiting, or why nothing was sent), else its count and unit."""
+    for event in result.events_for_node(op):
+        if event.is_successful_output and (summary := event.step_output_data.metadata.get("summary")) is not None:
+            return str(summary.value)
+    return f"{result.output_for_node(op)} {unit}"
 
 
 @contextmanager

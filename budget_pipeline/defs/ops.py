@@ -246,6 +246,7 @@ def deliver_notifications(
     yield outcome.evaluation(None, target)
     metadata: dict[str, Any] = {
         "as_of": now.isoformat(),
+        "summary": done.summary(),
         "sent": done.sent,
         "retried": done.retried,
         "failed": done.failed,

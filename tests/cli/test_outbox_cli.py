@@ -21,7 +21,9 @@ def test_alerts_and_notifications_text_and_json(ready: str, tmp_path: Path) -> N
     home = tmp_path / "home"
     (home / "landing").mkdir(parents=True)
     spend.rename(home / "landing" / "s.csv")
-    assert cli(ready, "tick", "--as-of", "2026-11-25T18:00:00Z", home=home).returncode == 0
+    first = cli(ready, "tick", "--as-of", "2026-11-25T18:00:00Z", home=home)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.splitlines()[-1].endswith("not sent: BUDGET_WEBHOOK_URL is not set (4 kept)")
 
     listed = json.loads(cli(ready, "alerts", "--json").stdout)
     assert [(a["period"], a["percent"]) for a in listed] == [("daily", 100), ("daily", 80)]
@@ -64,7 +66,7 @@ def test_alerts_and_notifications_text_and_json(ready: str, tmp_path: Path) -> N
         )
         after = dt.datetime.now(dt.UTC)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines()[-1].endswith("3 sent")
+    assert done.stdout.splitlines()[-1].endswith("3 sent, 1 to retry, 0 failed, 0 waiting")
     assert SECRET not in done.stdout + done.stderr
     listed = json.loads(cli(ready, "notifications", "--json").stdout)
     assert sorted(n["status"] for n in listed) == ["delivered", "delivered", "delivered", "pending"]
