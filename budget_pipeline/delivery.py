@@ -26,6 +26,8 @@ from budget_pipeline.store.notifications import (
     pending,
     pending_count,
     record_attempts,
+    saying,
+    unsay_not_sent,
 )
 
 TIMEOUT_SECONDS = 10.0
@@ -241,6 +243,11 @@ def _deliver_due(engine: Engine, webhook: Webhook, now: dt.datetime) -> Delivery
             with writing(engine) as conn:
                 note_not_sent(conn, URL_NOT_SET)
         return done
+    with engine.connect() as conn:
+        said = saying(conn, URL_NOT_SET)
+    if said:  # the URL is set now: a notification still waiting its turn no longer says otherwise
+        with writing(engine) as conn:
+            unsay_not_sent(conn, URL_NOT_SET)
     blocked: set[str] = set()
     outcomes: list[Attempt] = []
     in_a_row = 0

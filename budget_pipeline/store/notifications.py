@@ -355,6 +355,22 @@ def note_not_sent(conn: Connection, reason: str) -> int:
     return result.rowcount or 0
 
 
+def _saying(reason: str) -> Any:
+    return (n.c.status == PENDING) & (n.c.last_error == reason)
+
+
+def saying(conn: Connection, reason: str) -> int:
+    """How many pending notifications say `reason` (a read, as `not_saying`)."""
+    return int(conn.execute(select(func.count()).where(_saying(reason))).scalar_one())
+
+
+def unsay_not_sent(conn: Connection, reason: str) -> int:
+    """Take `reason` back from the pending notifications that say it (it no longer holds: the
+    next attempt says what became of each); how many."""
+    result = conn.execute(update(n).where(_saying(reason)).values(last_error=None))
+    return result.rowcount or 0
+
+
 @dataclass(frozen=True)
 class Due:
     """The pending notifications due at an instant: how many, the newest, and their attempts so

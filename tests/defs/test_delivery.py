@@ -232,6 +232,21 @@ def test_without_a_url_nothing_is_sent_and_each_says_why(acme: Engine, tmp_path:
         assert {(r.status, r.attempts, r.last_error) for r in outbox(conn)} == {("pending", 0, URL_NOT_SET)}
 
 
+def test_once_the_url_is_set_a_notification_waiting_its_turn_no_longer_says_it_is_not_set(
+    acme: Engine, tmp_path: Path
+) -> None:
+    _pause(acme, tmp_path)
+    control.reset_budgets(acme, NOON + dt.timedelta(days=1), "reset", monthly=False)  # resumes both
+    later = NOON + dt.timedelta(days=1)
+    assert deliver_due(acme, Webhook(None), later).not_sent == URL_NOT_SET
+    with receiver(500) as hook:  # acme-search's pause fails: its resume waits behind it, untried
+        done = deliver_due(acme, Webhook(hook.url), later)
+    assert (done.sent, done.retried, done.waiting) == (4, 1, 1)
+    with acme.connect() as conn:
+        pending = sorted((r.attempts, r.last_error) for r in outbox(conn) if r.status == "pending")
+    assert pending == [(0, None), (1, "HTTP 500")]
+
+
 def _job_result(instance: DagsterInstance, db_url: str, url: str | None, as_of: dt.datetime) -> object:
     from budget_pipeline.definitions import defs
 
