@@ -62,7 +62,7 @@ def ingest_landing_files(
     as_of = clock.resolve(context)
     result = ingest_landing(
         database.engine,
-        landing.root,
+        landing.folder(),
         names=config.files or None,
         on_file=lambda r: context.log.info(r.summary()),
         now=max(as_of, dt.datetime.now(dt.UTC)),

@@ -100,6 +100,14 @@ class LandingFolder(ConfigurableResource):
     def settle(self) -> float:
         return settings.settle_seconds() if self.settle_seconds is None else self.settle_seconds
 
+    def folder(self) -> Path:
+        """The landing folder (none yet: no files); a path that is something else, say a file,
+        is a one-line Failure (nothing would ever be read from it, and nothing said)."""
+        root = self.root
+        if root.exists() and not root.is_dir():
+            raise Failure(f"the landing folder {root} (BUDGET_LANDING_DIR) is not a folder")
+        return root
+
 
 class WebhookResource(ConfigurableResource):
     """Where notifications are POSTed (BUDGET_WEBHOOK_URL; unset: they stay in the outbox) and

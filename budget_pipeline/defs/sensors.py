@@ -13,6 +13,7 @@ from dagster import (
     DagsterRun,
     DagsterRunStatus,
     DefaultSensorStatus,
+    Failure,
     RunConfig,
     RunRequest,
     RunsFilter,
@@ -45,13 +46,17 @@ RUN_KEY_TAG = "dagster/run_key"
 def spend_landing_sensor(context: SensorEvaluationContext, landing: LandingFolder) -> SensorResult:
     requested = _requests(context.cursor)
     now = time.time()
-    scan = scan_landing(landing.root, now, landing.settle)
+    try:
+        root = landing.folder()
+    except Failure as exc:
+        return SensorResult(skip_reason=SkipReason(exc.description), cursor=context.cursor)
+    scan = scan_landing(root, now, landing.settle)
     waiting = _keyed([*scan.ready, *(path for path, _ in scan.refused)])
     ended = _ended_requests(context, {requested[key][0] for key in waiting if key in requested}, requested, now)
     due = {key: name for key, name in waiting.items() if key not in requested or requested[key][0] in ended}
     kept = {key: requested[key] for key in waiting if key in requested and key not in due}
     if not due:
-        why = f"no new spend files in {landing.root}"
+        why = f"no new spend files in {root}"
         if kept:
             why = f"{len(kept)} file(s) waiting for their ingest run"
         elif scan.settling:

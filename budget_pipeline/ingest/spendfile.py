@@ -212,10 +212,14 @@ def _check_header(source: BinaryIO, name: str) -> list[str]:
     if not head.strip():
         raise SpendFileError(f"{name}: empty file, expected a CSV header")
     try:
-        first_line = head.split(b"\n", 1)[0].rstrip(b"\r").decode("utf-8-sig")
+        # Ended by CR LF, LF or a lone CR (Excel's "CSV (Macintosh)"), as the reader ends rows.
+        first_line = re.split(_LINE_BREAK.encode(), head, maxsplit=1)[0].decode("utf-8-sig")
     except UnicodeDecodeError:
         raise SpendFileError(f"{name}: not a readable UTF-8 CSV file (line 1 is not UTF-8)") from None
-    names = next(csv.reader([first_line]), [])
+    try:
+        names = next(csv.reader([first_line]), [])
+    except csv.Error as exc:
+        raise SpendFileError(f"{name}: not a readable CSV header ({exc})") from None
     missing = [column for column in REQUIRED_COLUMNS if column not in names]
     if missing:
         raise SpendFileError(

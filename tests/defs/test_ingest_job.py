@@ -123,6 +123,46 @@ def test_landing_sensor_waits_for_files_still_being_written(tmp_path: Path) -> N
     assert not result.run_requests and "still being written" in str(result.skip_reason)
 
 
+def test_a_landing_folder_that_is_a_file_is_said_in_one_line(acme: Engine, db_url: str, tmp_path: Path) -> None:
+    not_a_folder = write_csv(tmp_path / "landing", ["r1,acme-search,1,2026-11-25T15:00:00Z"])
+    result = ingest_spend_job.execute_in_process(
+        resources={
+            "database": BudgetDatabase(url=db_url),
+            "landing": LandingFolder(path=str(not_a_folder), settle_seconds=0),
+            "clock": Clock(as_of="2026-11-25T18:00:00Z"),
+        },
+        instance=DagsterInstance.ephemeral(),
+        raise_on_error=False,
+    )
+    assert not result.success
+    [failure] = [e for e in result.all_events if e.is_step_failure]
+    error = failure.step_failure_data.error
+    assert error is not None and error.message.strip() == (
+        f"dagster._core.definitions.events.Failure: the landing folder {not_a_folder} (BUDGET_LANDING_DIR) "
+        "is not a folder"
+    )
+    with DagsterInstance.ephemeral() as instance:
+        resources = {"landing": LandingFolder(path=str(not_a_folder), settle_seconds=0)}
+        skipped = spend_landing_sensor(build_sensor_context(instance=instance, resources=resources))
+    assert not skipped.run_requests and "is not a folder" in str(skipped.skip_reason)
+
+
+def test_a_file_with_lone_cr_line_ends_is_read_like_any_other(acme: Engine, db_url: str, tmp_path: Path) -> None:
+    """Excel's "CSV (Macintosh)" ends its lines with a lone CR: the file is read, each row on its
+    line, and the good file beside it too."""
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    rows = ["record_id,campaign_id,amount,occurred_at", "m1,acme-search,120,2026-11-25T15:00:00Z", "m2,ghost,1,x"]
+    (landing / "a_mac.csv").write_bytes(("\r".join(rows) + "\r").encode())
+    write_csv(landing / "b_good.csv", ["g1,acme-social,1,2026-11-25T15:00:00Z"])
+    assert run_ingest(db_url, landing).success
+    assert sorted(p.name for p in (landing / "processed").iterdir()) == ["a_mac.csv", "b_good.csv"]
+    with acme.connect() as conn:
+        stored = conn.execute(text("SELECT record_id FROM raw_spend_records ORDER BY record_id")).scalars().all()
+        lines = conn.execute(text("SELECT line_no FROM quarantined_rows")).scalars().all()
+    assert stored == ["g1", "m1"] and lines == [3]
+
+
 def test_spend_outside_the_accepted_dates_is_quarantined_and_enforcement_goes_on(
     acme: Engine, db_url: str, tmp_path: Path
 ) -> None:
