@@ -54,9 +54,15 @@ def brand_pace(
         spend.local_date,
         pace(spend.daily, brand.daily_budget, *day_elapsed(as_of, brand.timezone)),
         pace(spend.monthly, brand.monthly_budget, *month_elapsed(as_of, brand.timezone)),
-        today.quantize(CENTS, ROUND_HALF_UP),
-        month.quantize(CENTS, ROUND_HALF_UP),
+        _at_least(today, spend.daily),
+        _at_least(month, spend.monthly),
     )
+
+
+def _at_least(projected: Decimal, spent: Decimal) -> Decimal:
+    """`projected` in cents, never below what is spent already (a spend of fractions of a cent
+    would otherwise round below itself: 0.004 spent, 0.00 projected)."""
+    return max(projected.quantize(CENTS, ROUND_HALF_UP), spent)
 
 
 def brand_paces(

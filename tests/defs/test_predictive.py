@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 
 from dagster import DagsterInstance, ExecuteInProcessResult
@@ -66,6 +67,17 @@ def test_status_shows_pace_and_projections(env: Engine, db_url: str, tmp_path: P
     assert set(brand) >= {"daily_pace", "monthly_pace", "projected_daily_spend", "projected_monthly_spend"}
     at_midnight = cli_json(db_url, "status", "--brand", "Brand A", "--as-of", "2026-11-25T05:00:00Z")
     assert at_midnight["brands"][0]["daily_pace"] is None  # type: ignore[index]
+
+
+def test_a_projection_is_never_below_the_spend_so_far_however_small(env: Engine, db_url: str, tmp_path: Path) -> None:
+    # Fractions of a cent, hours before as_of: no recent rate, and nothing to round below.
+    spend(env, tmp_path, ["a,a1,0.004,2026-11-25T14:00:00Z", "b,a2,12.34,2026-11-25T14:10:00Z"])
+    report = cli_json(db_url, "status", "--brand", "Brand A", "--as-of", "2026-11-25T17:00:00Z")
+    [brand] = report["brands"]  # type: ignore[index]
+    spent = Decimal(brand["daily_spend"])
+    assert spent == Decimal("12.344")  # 12.34 in cents, below it
+    assert Decimal(brand["projected_daily_spend"]) >= spent
+    assert Decimal(brand["projected_monthly_spend"]) >= Decimal(brand["monthly_spend"]) == spent
 
 
 def enforce(as_of: str) -> ExecuteInProcessResult:
