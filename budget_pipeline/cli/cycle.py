@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import fcntl
+import logging
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -46,7 +47,7 @@ def tick(as_of: str | None) -> None:
 def run_cycle(instant: dt.datetime) -> bool:
     """One control cycle at `instant`, a Dagster run per job on $DAGSTER_HOME, a line per run;
     whether every run succeeded."""
-    from dagster import BetaWarning, DagsterError, DagsterInstance
+    from dagster import BetaWarning, DagsterInstance
 
     from budget_pipeline.definitions import defs
     from budget_pipeline.defs.resources import AS_OF_TAG
@@ -54,12 +55,14 @@ def run_cycle(instant: dt.datetime) -> bool:
 
     with database_errors():
         ready_engine()
+    retries = _Kept()
     try:
         # Two ticks on a new DAGSTER_HOME would both create its storage at once, and one would fail.
-        with _home_lock():
+        with _home_lock(), retries:
             instance = DagsterInstance.get()
-    except DagsterError as exc:
-        fail(f"no Dagster instance: {str(exc).splitlines()[0]}")
+    except Exception as exc:  # noqa: BLE001 - Dagster's own loading: a bad dagster.yaml, storage it cannot reach
+        last = f" (last: {retries.last})" if retries.last else ""
+        fail(f"no Dagster instance in {settings.dagster_home()}: {_first_line(exc)}{last}")
     succeeded = True
     # Dagster 1.13.27 warns, as it copies its own sensor definitions while it resolves a job,
     # that their `owners` parameter is a beta feature: not this product's, not for its terminal.
@@ -98,6 +101,27 @@ def _reported(result: Any, op: str, unit: str) -> str:
     return f"{result.output_for_node(op)} {unit}"
 
 
+class _Kept(logging.Handler):
+    """While it is entered: the warnings Python's root logger gets (dagster-postgres says there
+    each time it retries a connection: 18 lines for one unreachable storage) kept, not printed,
+    the last one's first line in `last`."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.last = ""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        lines = record.getMessage().strip().splitlines()
+        self.last = lines[0] if lines else self.last
+
+    def __enter__(self) -> None:
+        root = logging.getLogger()
+        self.saved, root.handlers = root.handlers, [self]
+
+    def __exit__(self, *exc: object) -> None:
+        logging.getLogger().handlers = self.saved
+
+
 @contextmanager
 def _home_lock() -> Iterator[None]:
     """An exclusive lock on a file in DAGSTER_HOME, where it exists, held while the block runs."""
@@ -125,6 +149,12 @@ def first_error(result: Any) -> str:
             message = error.message.strip().splitlines()[0] if error.message.strip() else error.cls_name or "error"
             return _short_class(message) if ": " in message else message
     return "no error reported; see the run in the Dagster UI"
+
+
+def _first_line(exc: BaseException) -> str:
+    """ "ParserError: while parsing a flow sequence" from an exception, its first line only."""
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
 
 
 def _short_class(message: str) -> str:

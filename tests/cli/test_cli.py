@@ -194,6 +194,29 @@ def test_tick_without_dagster_home_is_one_line(ready: str) -> None:
     assert done.stderr.startswith("error: no Dagster instance")
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # the budget database plays no part
+@pytest.mark.parametrize(
+    ("config", "said"),
+    [
+        ("run_coordinator: [unclosed\n", "ParserError: while parsing a flow sequence"),
+        (
+            "storage:\n  postgres:\n    postgres_url: postgresql+psycopg2://postgres@127.0.0.1:1/nothing\n",
+            "DagsterPostgresException: too many retries for DB connection (last: Retrying failed database "
+            "connection: (psycopg2.OperationalError) connection to server at",
+        ),
+    ],
+    ids=["a dagster.yaml that is not YAML", "instance storage it cannot reach"],
+)
+def test_tick_with_a_dagster_instance_it_cannot_load_is_one_line(
+    ready: str, tmp_path: Path, config: str, said: str
+) -> None:
+    (tmp_path / "dagster.yaml").write_text(config)
+    done = cli(ready, "tick", home=tmp_path)
+    assert done.returncode == 1 and done.stdout == ""
+    [line] = done.stderr.splitlines()
+    assert line.startswith(f"error: no Dagster instance in {tmp_path}: {said}")
+
+
 def test_tick_on_a_read_only_database_prints_one_line_per_failed_run(db_url: str, tmp_path: Path) -> None:
     if not db_url.startswith("sqlite"):
         pytest.skip("a read-only SQLite file; PostgreSQL going away mid-run has its own test")
