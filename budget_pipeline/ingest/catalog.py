@@ -32,6 +32,7 @@ from budget_pipeline.rules.zones import check_zone
 
 CAMPAIGN_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 _CONTROL_CHARACTER = re.compile("[\x00-\x1f\x7f-\x9f]")  # Unicode's category Cc
+_SEPARATOR = re.compile("[\u2028\u2029]")  # Unicode's line and paragraph separators (Zl, Zp)
 # Minutes past midnight of a clock time; a catalog writes the same few times many times over.
 _clock = lru_cache(maxsize=4096)(parse_clock)
 BUDGET_LIMIT = Decimal(10**12)  # budgets and caps are below this
@@ -101,6 +102,8 @@ AlertPercent = Annotated[int, BeforeValidator(_alert_percent)]
 def _printable_name(value: str) -> str:
     if _CONTROL_CHARACTER.search(value):
         raise ValueError(f"{value!r} contains a control character")
+    if _SEPARATOR.search(value):  # a notification's one-line text would break at it
+        raise ValueError(f"{value!r} contains a line or paragraph separator")
     return value
 
 

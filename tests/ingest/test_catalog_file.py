@@ -305,3 +305,14 @@ def test_names_with_control_characters_are_refused() -> None:
         "brands[0].name: 'Acme\\x00' contains a control character",
         "brands[0].campaigns[0].name: 'tab\\there' contains a control character",
     ]
+
+
+def test_names_with_line_or_paragraph_separators_are_refused() -> None:
+    """A notification's `text` is one line: str.splitlines() breaks at U+2028 and U+2029 too."""
+    data = brand(
+        name="Acme\u2028Corp", campaigns=[{"id": "a", "name": "one\u2029two"}, {"id": "b", "name": "Café Noël"}]
+    )
+    assert errors_of(data) == [
+        "brands[0].name: 'Acme\\u2028Corp' contains a line or paragraph separator",
+        "brands[0].campaigns[0].name: 'one\\u2029two' contains a line or paragraph separator",
+    ]
