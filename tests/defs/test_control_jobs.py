@@ -129,6 +129,56 @@ def test_campaign_cap_pauses_only_its_campaign(env: Engine, tmp_path: Path) -> N
     assert states(env)["b2"] == []
 
 
+def test_a_new_day_clears_a_campaigns_daily_cap_and_a_new_month_its_monthly_cap(env: Engine, tmp_path: Path) -> None:
+    # b1 (London) may spend 20.00 a day and 30.00 a month of its own; b2 has no cap.
+    caps = '{id: b1, name: B1, daily_budget: "20.00", monthly_budget: "30.00"}'
+    apply_yaml(env, SEED.replace("{id: b1, name: B1}", caps))
+    spend(env, tmp_path, ["d1,b1,20,2026-11-29T11:00:00Z"])
+    run("daily_reset_job", "2026-11-29T12:00:00Z")  # the 29th is each brand's last reset
+    run("monthly_reset_job", "2026-11-29T12:00:00Z")
+    run("enforce_budgets_job", "2026-11-29T12:00:00Z")
+    assert states(env)["b1"] == ["campaign_daily_budget"] and states(env)["b2"] == []
+    run("daily_reset_job", "2026-11-30T00:00:00Z")  # London's 30th: a new day clears the daily cap
+    assert states(env)["b1"] == []
+    spend(env, tmp_path, ["d2,b1,10,2026-11-30T11:00:00Z"], name="t.csv")
+    run("enforce_budgets_job", "2026-11-30T12:00:00Z")
+    assert states(env)["b1"] == ["campaign_monthly_budget"], "10 today, 30 in the month"
+    run("daily_reset_job", "2026-12-01T00:00:00Z")  # a new day keeps the month's cap ...
+    assert states(env)["b1"] == ["campaign_monthly_budget"]
+    run("monthly_reset_job", "2026-12-01T00:00:00Z")  # ... a new month clears it
+    assert states(env)["b1"] == [] == states(env)["b2"]
+
+
+def test_raising_a_campaigns_cap_above_its_spend_clears_its_reason_at_the_next_evaluation(
+    env: Engine, tmp_path: Path
+) -> None:
+    apply_yaml(env, SEED.replace("{id: b1, name: B1}", '{id: b1, name: B1, daily_budget: "20.00"}'))
+    spend(env, tmp_path, ["x,b1,20,2026-11-25T11:00:00Z"])
+    run("enforce_budgets_job", NOON_UTC)
+    assert states(env)["b1"] == ["campaign_daily_budget"]
+    apply_yaml(env, SEED.replace("{id: b1, name: B1}", '{id: b1, name: B1, daily_budget: "20.01"}'))
+    run("enforce_budgets_job", "2026-11-25T12:01:00Z")
+    assert states(env)["b1"] == []
+
+
+def test_history_is_newest_first(env: Engine, tmp_path: Path) -> None:
+    windows = '{id: a1, name: A1, dayparting: [{start: "09:00", end: "17:00"}]}'
+    apply_yaml(env, SEED.replace("{id: a1, name: A1}", windows))
+    run("dayparting_job", "2026-11-25T12:00:00Z")  # 07:00 in New York: closed
+    spend(env, tmp_path, ["x,a2,50,2026-11-25T12:30:00Z"])
+    run("enforce_budgets_job", "2026-11-25T13:00:00Z")  # the budget too
+    run("dayparting_job", "2026-11-25T14:00:00Z")  # open: the budget pause stays
+    run("daily_reset_job", "2026-11-26T05:00:00Z")  # New York's next day: active
+    with env.connect() as conn:
+        entries = history(conn, "a1")
+    assert [(e.at.isoformat(), e.changed_reason, e.reasons_after) for e in entries] == [
+        ("2026-11-26T05:00:00+00:00", "daily_budget", []),
+        ("2026-11-25T14:00:00+00:00", "dayparting", ["daily_budget"]),
+        ("2026-11-25T13:00:00+00:00", "daily_budget", ["daily_budget", "dayparting"]),
+        ("2026-11-25T12:00:00+00:00", "dayparting", ["dayparting"]),
+    ]
+
+
 def test_dayparting_never_resumes_a_budget_paused_campaign(env: Engine, tmp_path: Path) -> None:
     windows = '{id: a1, name: A1, dayparting: [{start: "09:00", end: "17:00"}]}'
     apply_yaml(env, SEED.replace("{id: a1, name: A1}", windows))
