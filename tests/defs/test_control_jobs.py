@@ -179,6 +179,42 @@ def test_history_is_newest_first(env: Engine, tmp_path: Path) -> None:
     ]
 
 
+def status_reported(job: str, as_of: str) -> dict[str, object]:
+    """The campaign_status materialization a run of `job` reported: its metadata's values."""
+    result = defs.resolve_job_def(job).execute_in_process(
+        run_config=clock_config(dt.datetime.fromisoformat(as_of)), instance=DagsterInstance.ephemeral()
+    )
+    assert result.success
+    [status] = [m for m in result.get_asset_materialization_events() if m.asset_key.path == ["campaign_status"]]
+    return {key: value.value for key, value in status.materialization.metadata.items()}
+
+
+def test_the_dayparting_and_reset_runs_report_campaign_status_with_their_changes(env: Engine, tmp_path: Path) -> None:
+    windows = '{id: a1, name: A1, dayparting: [{start: "09:00", end: "17:00"}]}'
+    apply_yaml(env, SEED.replace("{id: a1, name: A1}", windows))
+    closed = status_reported("dayparting_job", "2026-11-25T12:00:00Z")  # 07:00 in New York
+    assert (closed["step"], closed["paused"], closed["paused_dayparting"], closed["active"]) == ("dayparting", 1, 1, 5)
+    assert (closed["changed_in_this_run"], closed["paused_in_this_run"]) == (1, 1)
+    assert "| a1 | Brand A | active | dayparting | dayparting | outside its hours |" in str(closed["changes"])
+    # Brand B reaches its day's and month's budget (75.00 of 75.00, and of a 75.00 month).
+    apply_yaml(env, SEED.replace("{id: a1, name: A1}", windows).replace('"1500.00"', '"75.00"'))
+    spend(env, tmp_path, ["x,b2,75,2026-11-25T11:00:00Z"])
+    run("enforce_budgets_job", "2026-11-25T12:00:00Z")
+    day = status_reported("daily_reset_job", "2026-11-26T00:00:00Z")  # London's next day
+    assert (day["step"], day["changed_in_this_run"], day["resumed_in_this_run"], day["paused_daily_budget"]) == (
+        "daily reset",
+        2,
+        0,
+        0,
+    )
+    assert day["paused_monthly_budget"] == 2, "the month's budget stays reached"
+    assert "| b1 | Brand B | daily_budget,monthly_budget | monthly_budget | daily_budget |" in str(day["changes"])
+    month = status_reported("monthly_reset_job", "2026-12-01T00:00:00Z")  # London's next month
+    assert (month["step"], month["changed_in_this_run"], month["resumed_in_this_run"]) == ("monthly reset", 2, 2)
+    assert (month["paused_monthly_budget"], month["paused"]) == (0, 1)
+    assert "| b2 | Brand B | monthly_budget | active | monthly_budget |" in str(month["changes"])
+
+
 def test_dayparting_never_resumes_a_budget_paused_campaign(env: Engine, tmp_path: Path) -> None:
     windows = '{id: a1, name: A1, dayparting: [{start: "09:00", end: "17:00"}]}'
     apply_yaml(env, SEED.replace("{id: a1, name: A1}", windows))
