@@ -99,6 +99,23 @@ def test_a_503_is_retried_with_growing_delays_and_delivered_when_the_receiver_is
     assert all(len(bodies) == 1 for bodies in by_id.values())
 
 
+def test_a_redirect_is_a_failure_retried_and_the_payload_says_when_the_change_occurred(
+    acme: Engine, tmp_path: Path
+) -> None:
+    _pause(acme, tmp_path)
+    with receiver(302) as hook:  # not followed: the body would go where the receiver did not sign for
+        first = deliver_due(acme, Webhook(hook.url), NOON)
+        assert (first.sent, first.retried, first.errors) == (3, 1, ["HTTP 302"])
+        assert deliver_due(acme, Webhook(hook.url), NOON + dt.timedelta(seconds=30)).sent == 1
+    assert len(hook.received) == 5 and len({g.json["id"] for g in hook.delivered}) == 4
+    assert {g.json["occurred_at"] for g in hook.delivered} == {NOON.isoformat()}  # the enforcement's as_of
+
+
+def test_the_receiver_has_10_seconds_to_answer_by_default() -> None:
+    assert Webhook("http://127.0.0.1:1/").timeout == 10.0
+    assert WebhookResource(url="http://127.0.0.1:1/").webhook().timeout == 10.0
+
+
 def test_connection_refused_keeps_them_pending_with_the_reason(acme: Engine, tmp_path: Path) -> None:
     _pause(acme, tmp_path)
     done = deliver_due(acme, Webhook(closed_port_url(), SECRET), NOON)
