@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -26,26 +27,34 @@ settings.register_profile("budget", deadline=None)
 settings.load_profile("budget")
 
 
-def _pg_schema_url(schema: str) -> str:
+def pg_schema_url(schema: str) -> str:
     return f"{PG_URL}?options=-csearch_path%3D{schema}"
 
 
-@pytest.fixture(params=BACKENDS)
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A URL to an empty database: a SQLite file, or a fresh schema on the PostgreSQL server."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'budget.db'}"
+@contextmanager
+def empty_database(backend: str, sqlite_file: Path) -> Iterator[str]:
+    """A URL to an empty database: the SQLite file `sqlite_file`, or a fresh schema on the
+    PostgreSQL server, dropped after."""
+    if backend == "sqlite":
+        yield f"sqlite:///{sqlite_file}"
         return
     schema = f"t_{uuid.uuid4().hex[:12]}"
     admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     try:
-        yield _pg_schema_url(schema)
+        yield pg_schema_url(schema)
     finally:
         with admin.connect() as conn:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A URL to an empty database: a SQLite file, or a fresh schema on the PostgreSQL server."""
+    with empty_database(request.param, tmp_path / "budget.db") as url:
+        yield url
 
 
 @pytest.fixture
