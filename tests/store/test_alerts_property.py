@@ -14,6 +14,7 @@ from pathlib import Path
 from unittest import mock
 from zoneinfo import ZoneInfo
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -26,7 +27,7 @@ from budget_pipeline.ingest.pipeline import ingest_file
 from budget_pipeline.store.catalog import apply_catalog
 from budget_pipeline.store.db import make_engine, upgrade
 from budget_pipeline.store.schema import Alert, Brand, Notification
-from tests.conftest import write_csv
+from tests.conftest import BACKENDS, empty_database, write_csv
 
 CATALOG = """
 brands:
@@ -85,17 +86,18 @@ def crossed(records: list[tuple[str, Decimal, dt.datetime]]) -> set[tuple[str, s
     return out
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 @settings(max_examples=35, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(steps=steps, by_period_start=st.booleans())
 def test_the_alerts_recorded_are_the_thresholds_crossed_each_once(
-    steps: list[tuple[str, object]], by_period_start: bool
+    backend: str, steps: list[tuple[str, object]], by_period_start: bool
 ) -> None:
     # The alerts a pass has recorded are read by each brand's own periods (a few brands), or with
     # `by_period_start` every alert of the periods' starts (as for many brands).
     lookup = mock.patch("budget_pipeline.store.alerts.IN_LIST_LIMIT", 0) if by_period_start else nullcontext()
-    with lookup, tempfile.TemporaryDirectory() as folder:
+    with lookup, tempfile.TemporaryDirectory() as folder, empty_database(backend, Path(folder) / "budget.db") as url:
         root = Path(folder)
-        engine = make_engine(f"sqlite:///{root / 'budget.db'}")
+        engine = make_engine(url)
         try:
             upgrade(engine)
             apply_catalog(engine, parse_catalog(yaml.safe_load(CATALOG)))
