@@ -38,6 +38,7 @@ from sqlalchemy import (
     tuple_,
     union_all,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
@@ -214,16 +215,28 @@ def _new_current_alerts(
     if not periods:
         return []
     query = select(a.c.brand_id, a.c.period, a.c.period_start, a.c.percent)
-    if len(periods) <= IN_LIST_LIMIT:
-        # A few brands' own periods: one index lookup each (naming the starts and the brands
-        # apart, PostgreSQL read every alert of the starts and filtered the brands).
-        query = query.where(
-            tuple_(a.c.period_start, a.c.period, a.c.brand_id).in_(
-                sorted({(start, period, brand_id) for brand_id, period, start, _ in periods})
+    keys = sorted({(start, period, brand_id) for brand_id, period, start, _ in periods})
+    if len(periods) > IN_LIST_LIMIT:
+        query = query.where(a.c.period_start.in_(sorted({start for start, _, _ in keys})))
+    elif conn.dialect.name == "postgresql":
+        # A few brands' own periods, one index lookup each, named as three arrays unnested: bound
+        # and planned in a third of the time of as many (start, period, brand) tuples.
+        wanted = (
+            func.unnest(
+                literal([start for start, _, _ in keys], ARRAY(Date)),
+                literal([period for _, period, _ in keys], ARRAY(String)),
+                literal([brand_id for _, _, brand_id in keys], ARRAY(Integer)),
             )
+            .table_valued("period_start", "period", "brand_id")
+            .render_derived("wanted")
+        )
+        w = wanted.c
+        query = query.join_from(
+            a, wanted, and_(a.c.period_start == w.period_start, a.c.period == w.period, a.c.brand_id == w.brand_id)
         )
     else:
-        query = query.where(a.c.period_start.in_(sorted({start for _, _, start, _ in periods})))
+        # (Naming the starts and the brands apart, the database read every alert of the starts.)
+        query = query.where(tuple_(a.c.period_start, a.c.period, a.c.brand_id).in_(keys))
     recorded: dict[tuple[int, str, dt.date], set[int]] = {}
     for brand_id, period, start, percent in conn.execute(query):
         recorded.setdefault((brand_id, period, start), set()).add(percent)
