@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
 from sqlalchemy import Connection
 
-from budget_pipeline.rules.money import CENTS
 from budget_pipeline.rules.pacing import (
     day_elapsed,
+    in_cents,
     month_elapsed,
     pace,
     projected_day,
@@ -54,15 +54,9 @@ def brand_pace(
         spend.local_date,
         pace(spend.daily, brand.daily_budget, *day_elapsed(as_of, brand.timezone)),
         pace(spend.monthly, brand.monthly_budget, *month_elapsed(as_of, brand.timezone)),
-        _at_least(today, spend.daily),
-        _at_least(month, spend.monthly),
+        in_cents(today, spend.daily),
+        in_cents(month, spend.monthly),
     )
-
-
-def _at_least(projected: Decimal, spent: Decimal) -> Decimal:
-    """`projected` in cents, never below what is spent already (a spend of fractions of a cent
-    would otherwise round below itself: 0.004 spent, 0.00 projected)."""
-    return max(projected.quantize(CENTS, ROUND_HALF_UP), spent)
 
 
 def brand_paces(

@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
 
 from budget_pipeline.rules.calendar import next_month_start, require_aware
+from budget_pipeline.rules.money import CENTS
 from budget_pipeline.rules.reasons import DAILY_BUDGET, MONTHLY_BUDGET, Reasons, budget_reached
 
 RATE_WINDOW = dt.timedelta(hours=1)
@@ -128,3 +129,10 @@ def projected_month(
         future += sum(same, Decimal(0)) / len(same) if same else overall
         day += dt.timedelta(days=1)
     return month_to_date + max(today_projected - today_spend, Decimal(0)) + future
+
+
+def in_cents(projected: Decimal, spent: Decimal) -> Decimal:
+    """A projected spend as shown: in cents, rounded half up, and never below the spend so far
+    (`projected` never is; a spend of fractions of a cent, rounded, could be: 12.344 spent is
+    shown as 12.35 projected, not 12.34)."""
+    return max(projected.quantize(CENTS, ROUND_HALF_UP), spent.quantize(CENTS, ROUND_CEILING))

@@ -76,8 +76,8 @@ def test_a_projection_is_never_below_the_spend_so_far_however_small(env: Engine,
     [brand] = report["brands"]  # type: ignore[index]
     spent = Decimal(brand["daily_spend"])
     assert spent == Decimal("12.344")  # 12.34 in cents, below it
-    assert Decimal(brand["projected_daily_spend"]) >= spent
-    assert Decimal(brand["projected_monthly_spend"]) >= Decimal(brand["monthly_spend"]) == spent
+    assert brand["monthly_spend"] == brand["daily_spend"]
+    assert brand["projected_daily_spend"] == "12.35" == brand["projected_monthly_spend"]
 
 
 def enforce(as_of: str) -> ExecuteInProcessResult:

@@ -2,7 +2,7 @@
 properties the predictive rule must keep."""
 
 import datetime as dt
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from budget_pipeline.rules.pacing import (
     brand_budget_presence,
     day_elapsed,
+    in_cents,
     month_elapsed,
     pace,
     projected_day,
@@ -94,3 +95,14 @@ def test_without_pause_ahead_the_rule_is_the_reactive_one(
     present, predicted = brand_budget_presence(daily, daily_budget, monthly, monthly_budget, rate, None)
     assert present == brand_budget_reasons(daily, daily_budget, monthly, monthly_budget)
     assert predicted == frozenset()
+
+
+@given(
+    spent=st.decimals(min_value=0, max_value=10**9, places=6),
+    more=st.decimals(min_value=0, max_value=10**6, places=6),
+)
+def test_a_projection_is_shown_in_cents_and_never_below_the_spend(spent: Decimal, more: Decimal) -> None:
+    shown = in_cents(spent + more, spent)
+    assert shown.as_tuple().exponent == -2 and shown >= spent
+    rounded = (spent + more).quantize(Decimal("0.01"), ROUND_HALF_UP)
+    assert shown == rounded or (rounded < spent and shown - spent < Decimal("0.01"))
