@@ -60,9 +60,14 @@ def ingest_landing_files(
     # The run's instant is resolved here, at its start; a record may be dated up to a day after
     # the moment of ingestion, or after the run's instant when that is later (a simulated day).
     as_of = clock.resolve(context)
+    if (problem := landing.problem()) is not None:
+        # Said, and the run goes on: its refresh and enforcement do not need the folder.
+        context.log.error(problem)
+        yield Output([problem], metadata={"files_processed": 0, "files_failed": 0, "landing_folder": problem})
+        return
     result = ingest_landing(
         database.engine,
-        landing.folder(),
+        landing.root,
         names=config.files or None,
         on_file=lambda r: context.log.info(r.summary()),
         now=max(as_of, dt.datetime.now(dt.UTC)),

@@ -2,6 +2,7 @@
 the webhook notifications go to."""
 
 import datetime as dt
+import os
 from pathlib import Path
 
 from dagster import ConfigurableResource, EnvVar, Failure, InitResourceContext, OpExecutionContext
@@ -100,13 +101,21 @@ class LandingFolder(ConfigurableResource):
     def settle(self) -> float:
         return settings.settle_seconds() if self.settle_seconds is None else self.settle_seconds
 
-    def folder(self) -> Path:
-        """The landing folder (none yet: no files); a path that is something else, say a file,
-        is a one-line Failure (nothing would ever be read from it, and nothing said)."""
+    def problem(self) -> str | None:
+        """Why nothing can be read from the landing folder (one line), or None: it is a folder
+        that can be read, or is not there yet (no files)."""
         root = self.root
-        if root.exists() and not root.is_dir():
-            raise Failure(f"the landing folder {root} (BUDGET_LANDING_DIR) is not a folder")
-        return root
+        named = "BUDGET_LANDING_DIR" if self.path else "the default landing/ in DAGSTER_HOME"
+        try:
+            if not root.exists():
+                return None
+            if not root.is_dir():
+                return f"the landing folder {root} ({named}) is not a folder: no spend file is read"
+        except OSError as exc:
+            return f"the landing folder {root} ({named}) cannot be looked at: {exc.strerror}"
+        if not os.access(root, os.R_OK | os.X_OK):
+            return f"the landing folder {root} ({named}) cannot be read: no spend file is read"
+        return None
 
 
 class WebhookResource(ConfigurableResource):

@@ -13,7 +13,6 @@ from dagster import (
     DagsterRun,
     DagsterRunStatus,
     DefaultSensorStatus,
-    Failure,
     RunConfig,
     RunRequest,
     RunsFilter,
@@ -46,10 +45,9 @@ RUN_KEY_TAG = "dagster/run_key"
 def spend_landing_sensor(context: SensorEvaluationContext, landing: LandingFolder) -> SensorResult:
     requested = _requests(context.cursor)
     now = time.time()
-    try:
-        root = landing.folder()
-    except Failure as exc:
-        return SensorResult(skip_reason=SkipReason(exc.description), cursor=context.cursor)
+    if (problem := landing.problem()) is not None:
+        return SensorResult(skip_reason=SkipReason(problem), cursor=context.cursor)
+    root = landing.root
     scan = scan_landing(root, now, landing.settle)
     waiting = _keyed([*scan.ready, *(path for path, _ in scan.refused)])
     ended = _ended_requests(context, {requested[key][0] for key in waiting if key in requested}, requested, now)

@@ -2,12 +2,14 @@
 
 from pathlib import Path
 
+import pytest
 from dagster import DagsterInstance, RunRequest, SkipReason, build_sensor_context
 from sqlalchemy import Engine, text
 
 from budget_pipeline.defs.jobs import ingest_spend_job
 from budget_pipeline.defs.resources import BudgetDatabase, Clock, LandingFolder
 from budget_pipeline.defs.sensors import spend_landing_sensor
+from budget_pipeline.ingest.pipeline import ingest_file
 from tests.conftest import write_csv
 
 
@@ -123,28 +125,20 @@ def test_landing_sensor_waits_for_files_still_being_written(tmp_path: Path) -> N
     assert not result.run_requests and "still being written" in str(result.skip_reason)
 
 
-def test_a_landing_folder_that_is_a_file_is_said_in_one_line(acme: Engine, db_url: str, tmp_path: Path) -> None:
-    not_a_folder = write_csv(tmp_path / "landing", ["r1,acme-search,1,2026-11-25T15:00:00Z"])
-    result = ingest_spend_job.execute_in_process(
-        resources={
-            "database": BudgetDatabase(url=db_url),
-            "landing": LandingFolder(path=str(not_a_folder), settle_seconds=0),
-            "clock": Clock(as_of="2026-11-25T18:00:00Z"),
-        },
-        instance=DagsterInstance.ephemeral(),
-        raise_on_error=False,
-    )
-    assert not result.success
-    [failure] = [e for e in result.all_events if e.is_step_failure]
-    error = failure.step_failure_data.error
-    assert error is not None and error.message.strip() == (
-        f"dagster._core.definitions.events.Failure: the landing folder {not_a_folder} (BUDGET_LANDING_DIR) "
-        "is not a folder"
-    )
+def test_a_landing_folder_that_is_a_file_is_said_in_one_line_and_enforcement_goes_on(
+    acme: Engine, db_url: str, tmp_path: Path
+) -> None:
+    ingest_file(acme, write_csv(tmp_path / "s.csv", ["r1,acme-search,150,2026-11-25T15:00:00Z"]))
+    not_a_folder = write_csv(tmp_path / "landing", ["r2,acme-search,1,2026-11-25T15:00:00Z"])
+    said = f"the landing folder {not_a_folder} (BUDGET_LANDING_DIR) is not a folder: no spend file is read"
+    result = run_ingest(db_url, not_a_folder)
+    assert result.success
+    assert result.output_for_node("ingest_landing_files") == [said]
+    assert result.output_for_node("enforce_budgets") == 2  # Acme's two campaigns paused all the same
     with DagsterInstance.ephemeral() as instance:
         resources = {"landing": LandingFolder(path=str(not_a_folder), settle_seconds=0)}
         skipped = spend_landing_sensor(build_sensor_context(instance=instance, resources=resources))
-    assert not skipped.run_requests and "is not a folder" in str(skipped.skip_reason)
+    assert not skipped.run_requests and skipped.skip_reason is not None and skipped.skip_reason.skip_message == said
 
 
 def test_a_file_with_lone_cr_line_ends_is_read_like_any_other(acme: Engine, db_url: str, tmp_path: Path) -> None:
@@ -220,3 +214,14 @@ def test_each_refreshed_partition_has_its_own_results_and_today_names_the_brand_
     )
     run = DagsterInstance.ephemeral()  # tags are on the run the job wrote
     del run
+
+
+def test_the_default_landing_folder_is_named_as_the_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("BUDGET_LANDING_DIR", raising=False)
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    assert LandingFolder().problem() is None  # not there yet: no files
+    (tmp_path / "landing").write_text("")
+    assert LandingFolder().problem() == (
+        f"the landing folder {tmp_path / 'landing'} (the default landing/ in DAGSTER_HOME) is not a folder: "
+        "no spend file is read"
+    )
