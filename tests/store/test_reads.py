@@ -124,8 +124,9 @@ def test_a_projected_month_counts_completed_days_not_yet_refreshed(acme: Engine,
 
 def test_the_recent_rate_reads_the_hour_before_as_of_its_start_in_and_as_of_out(acme: Engine, tmp_path: Path) -> None:
     """The rate of predictive pause: records that occurred in [as_of - 1 h, as_of), across a
-    local midnight (Tokyo's 02:00 at as_of: the hour reaches back into its 25th)."""
-    hour_ago = AS_OF - dt.timedelta(hours=1)
+    local midnight (at 00:30 on Tokyo's 26th the hour reaches back into its 25th)."""
+    as_of = dt.datetime(2026, 11, 25, 15, 30, tzinfo=dt.UTC)
+    hour_ago = as_of - dt.timedelta(hours=1)
 
     def at(instant: dt.datetime) -> str:
         return instant.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
@@ -133,17 +134,21 @@ def test_the_recent_rate_reads_the_hour_before_as_of_its_start_in_and_as_of_out(
     rows = [
         f"in-first,acme-search,1.00,{at(hour_ago)}",  # the hour's first instant: in
         f"before,acme-search,2.00,{at(hour_ago - dt.timedelta(microseconds=1))}",  # just before it: out
-        f"in-last,acme-social,4.00,{at(AS_OF - dt.timedelta(microseconds=1))}",  # its last instant: in
-        f"at-as-of,acme-social,8.00,{at(AS_OF)}",  # as_of itself: out
-        "tokyo-25th,tokyo-display,16.00,2026-11-25T16:30:00Z",  # 01:30 on the 26th in Tokyo: in
-        "tokyo-old,tokyo-display,32.00,2026-11-25T15:59:00Z",  # 00:59: out
+        f"in-last,acme-social,4.00,{at(as_of - dt.timedelta(microseconds=1))}",  # its last instant: in
+        f"at-as-of,acme-social,8.00,{at(as_of)}",  # as_of itself: out
+        "tokyo-25th,tokyo-display,16.00,2026-11-25T14:45:00Z",  # 23:45 on the 25th in Tokyo: in
+        "tokyo-26th,tokyo-display,32.00,2026-11-25T15:10:00Z",  # 00:10 on the 26th: in
+        "tokyo-old,tokyo-display,64.00,2026-11-25T14:29:00Z",  # 23:29: out
     ]
-    ingest_file(acme, write_csv(tmp_path / "r.csv", rows), now=AS_OF + dt.timedelta(hours=1))
+    ingest_file(acme, write_csv(tmp_path / "r.csv", rows), now=as_of + dt.timedelta(hours=1))
     with acme.connect() as conn:
         brand_rows = reads.brands(conn)
-        recent = reads.recent_spend(conn, AS_OF, brand_rows)
+        recent = reads.recent_spend(conn, as_of, brand_rows)
+        tokyo = {bid: row for bid, row in brand_rows.items() if row.name == "Tokyo Foods"}
+        tokyo_alone = reads.recent_spend(conn, as_of, tokyo)  # no brand of another zone's 25th beside it
     names = {row.id: row.name for row in brand_rows.values()}
     assert {names[brand_id]: spend for brand_id, spend in recent.items()} == {
         "Acme": Decimal("5.00"),
-        "Tokyo Foods": Decimal("16.00"),
+        "Tokyo Foods": Decimal("48.00"),
     }
+    assert list(tokyo_alone.values()) == [Decimal("48.00")]
