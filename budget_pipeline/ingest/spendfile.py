@@ -187,17 +187,24 @@ def _line_breaks(rows: pa.RecordBatch) -> np.ndarray:
 def _not_utf8(source: BinaryIO, name: str) -> str:
     """The message for a file that is not UTF-8 somewhere, naming the first line that is not."""
     decoder = codecs.getincrementaldecoder("utf-8")()
-    line, offset = 1, 0
+    line, offset, after_cr = 1, 0, False
     while block := os.pread(source.fileno(), 1 << 20, offset):
         carried = len(decoder.getstate()[0])  # the start of a character cut by the last block
         try:
             decoder.decode(block)
         except UnicodeDecodeError as exc:
-            line += block.count(b"\n", 0, max(0, exc.start - carried))
+            line += _breaks(block[: max(0, exc.start - carried)], after_cr)
             return f"{name}: not a readable UTF-8 CSV file (line {line} is not UTF-8)"
-        line += block.count(b"\n")
+        line += _breaks(block, after_cr)
+        after_cr = block.endswith(b"\r")
         offset += len(block)
     return f"{name}: not a readable UTF-8 CSV file"
+
+
+def _breaks(data: bytes, after_cr: bool) -> int:
+    """The line breaks (CR LF, LF or a lone CR) in `data`; `after_cr`: the data before it ended
+    in a CR, so an LF first is that CR's."""
+    return len(re.findall(_LINE_BREAK.encode(), data)) - (after_cr and data.startswith(b"\n"))
 
 
 def _check_header(source: BinaryIO, name: str) -> list[str]:
@@ -216,10 +223,7 @@ def _check_header(source: BinaryIO, name: str) -> list[str]:
         first_line = re.split(_LINE_BREAK.encode(), head, maxsplit=1)[0].decode("utf-8-sig")
     except UnicodeDecodeError:
         raise SpendFileError(f"{name}: not a readable UTF-8 CSV file (line 1 is not UTF-8)") from None
-    try:
-        names = next(csv.reader([first_line]), [])
-    except csv.Error as exc:
-        raise SpendFileError(f"{name}: not a readable CSV header ({exc})") from None
+    names = next(csv.reader([first_line]), [])
     missing = [column for column in REQUIRED_COLUMNS if column not in names]
     if missing:
         raise SpendFileError(

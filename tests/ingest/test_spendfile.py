@@ -210,11 +210,18 @@ def test_records_outside_the_accepted_dates_are_bad_rows(tmp_path: Path) -> None
     }
 
 
-def test_a_file_that_stops_being_utf8_late_names_the_line(tmp_path: Path) -> None:
+@pytest.mark.parametrize("end", ["\n", "\r\n", "\r"], ids=["LF", "CR LF", "lone CR"])
+def test_a_file_that_stops_being_utf8_late_names_the_line(tmp_path: Path, end: str) -> None:
     path = tmp_path / "s.csv"
-    good = "".join(f"r{i},c1,1,2026-11-25T10:00:00Z\n" for i in range(200_000))  # ~6 MiB
-    path.write_bytes((HEADER + "\n" + good).encode() + b"bad\xff,c1,1,2026-11-25T10:00:00Z\n")
-    with pytest.raises(SpendFileError, match=re.escape("not a readable UTF-8 CSV file (line 200002 is not UTF-8)")):
+    good = "".join(f"r{i},c1,1,2026-11-25T10:00:00Z{end}" for i in range(200_000))  # ~6 MiB
+    text = "pad" + end + good
+    # A line end right at the first 1 MiB block's last byte (a CR LF cut in two, with CR LF).
+    last = text.rfind(end[0], 0, (1 << 20) - len(HEADER) - len(end))
+    padding = (1 << 20) - len(HEADER) - len(end) - 1 - last
+    rows = (HEADER + end + "p" * padding + text).encode()
+    assert rows[(1 << 20) - 1 : (1 << 20)] == end[0].encode()
+    path.write_bytes(rows + b"bad\xff,c1,1,2026-11-25T10:00:00Z" + end.encode())
+    with pytest.raises(SpendFileError, match=re.escape("not a readable UTF-8 CSV file (line 200003 is not UTF-8)")):
         list(read_spend_file(path, ZONES))
 
 
