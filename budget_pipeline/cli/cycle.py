@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import fcntl
 import logging
+import logging.handlers
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -55,14 +56,14 @@ def run_cycle(instant: dt.datetime) -> bool:
 
     with database_errors():
         ready_engine()
-    retries = _Kept()
+    held: list[logging.LogRecord] = []
     try:
         # Two ticks on a new DAGSTER_HOME would both create its storage at once, and one would fail.
-        with _home_lock(), retries:
+        with _home_lock(), _warnings_held(held):
             instance = DagsterInstance.get()
     except Exception as exc:  # noqa: BLE001 - Dagster's own loading: a bad dagster.yaml, storage it cannot reach
-        last = f" (last: {retries.last})" if retries.last else ""
-        fail(f"no Dagster instance in {settings.dagster_home()}: {_first_line(exc)}{last}")
+        last = f" (last: {_first_line(held[-1].getMessage())})" if held else ""
+        fail(f"no Dagster instance in {settings.dagster_home()}: {_cause(exc)}{last}")
     succeeded = True
     # Dagster 1.13.27 warns, as it copies its own sensor definitions while it resolves a job,
     # that their `owners` parameter is a beta feature: not this product's, not for its terminal.
@@ -101,25 +102,22 @@ def _reported(result: Any, op: str, unit: str) -> str:
     return f"{result.output_for_node(op)} {unit}"
 
 
-class _Kept(logging.Handler):
-    """While it is entered: the warnings Python's root logger gets (dagster-postgres says there
-    each time it retries a connection: 18 lines for one unreachable storage) kept, not printed,
-    the last one's first line in `last`."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.last = ""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        lines = record.getMessage().strip().splitlines()
-        self.last = lines[0] if lines else self.last
-
-    def __enter__(self) -> None:
-        root = logging.getLogger()
-        self.saved, root.handlers = root.handlers, [self]
-
-    def __exit__(self, *exc: object) -> None:
-        logging.getLogger().handlers = self.saved
+@contextmanager
+def _warnings_held(records: list[logging.LogRecord]) -> Iterator[None]:
+    """The warnings Python's root logger gets while the block runs, held back in `records`, then
+    given to its handlers if the block ends well: dagster-postgres says there each time it
+    retries a connection (18 lines, for instance storage it cannot reach, before its error)."""
+    root = logging.getLogger()
+    holder = logging.handlers.BufferingHandler(capacity=1000)
+    holder.setLevel(logging.WARNING)
+    holder.buffer = records
+    saved, root.handlers = root.handlers, [holder]
+    try:
+        yield
+    finally:
+        root.handlers = saved
+    for record in records:
+        root.handle(record)
 
 
 @contextmanager
@@ -151,10 +149,13 @@ def first_error(result: Any) -> str:
     return "no error reported; see the run in the Dagster UI"
 
 
-def _first_line(exc: BaseException) -> str:
-    """ "ParserError: while parsing a flow sequence" from an exception, its first line only."""
-    text = str(exc).strip()
-    return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
+def _cause(exc: BaseException) -> str:
+    """ "ParserError: while parsing a flow sequence": an exception's class and first line."""
+    return f"{type(exc).__name__}: {_first_line(str(exc))}" if str(exc).strip() else type(exc).__name__
+
+
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0] if text.strip() else ""
 
 
 def _short_class(message: str) -> str:

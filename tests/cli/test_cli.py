@@ -217,6 +217,13 @@ def test_tick_with_a_dagster_instance_it_cannot_load_is_one_line(
     assert line.startswith(f"error: no Dagster instance in {tmp_path}: {said}")
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_tick_still_shows_what_dagster_warns_while_it_loads_an_instance_it_can_use(ready: str, tmp_path: Path) -> None:
+    done = cli(ready, "tick", "--as-of", "2026-11-25T18:00:00Z", home=tmp_path)  # no dagster.yaml in it
+    assert done.returncode == 0, done.stderr
+    assert "No dagster instance configuration file (dagster.yaml) found" in done.stderr
+
+
 def test_tick_on_a_read_only_database_prints_one_line_per_failed_run(db_url: str, tmp_path: Path) -> None:
     if not db_url.startswith("sqlite"):
         pytest.skip("a read-only SQLite file; PostgreSQL going away mid-run has its own test")
