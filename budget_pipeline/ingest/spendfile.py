@@ -13,9 +13,11 @@ import errno
 import os
 import re
 import stat
-from collections.abc import Iterator, Mapping
+import sys
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import numpy as np
 import pyarrow as pa
@@ -88,7 +90,35 @@ def read_spend_file(
         lines.skip(row.number, f"expected {row.expected_columns} fields, saw {row.actual_columns}", row.text)
         return "skip"
 
+    undecodable: list[UnicodeDecodeError] = []
     try:
+        yield from _read(source, name, header, known, lines, on_malformed, chunk_rows, accepted, undecodable)
+    except UnicodeDecodeError:
+        raise SpendFileError(_not_utf8(source, name)) from None
+    except pa.ArrowInvalid as exc:
+        if undecodable or "UTF8" in str(exc) or "UTF-8" in str(exc):
+            raise SpendFileError(_not_utf8(source, name)) from None
+        if "straddl" in str(exc):
+            raise SpendFileError(
+                f"{name}: not a readable CSV file (a row megabytes long; keep rows under {READ_BLOCK_BYTES >> 20} MiB)"
+            ) from None
+        raise SpendFileError(f"{name}: not a readable CSV file ({_first_line(exc)})") from None
+
+
+def _read(
+    source: BinaryIO,
+    name: str,
+    header: list[str],
+    known: CampaignZones,
+    lines: _LineCounter,
+    on_malformed: Callable[[pacsv.InvalidRow], str],
+    chunk_rows: int,
+    accepted: AcceptedDates | None,
+    undecodable: list[UnicodeDecodeError],
+) -> Iterator[Chunk]:
+    """read_spend_file's chunks, Arrow's errors left to it; a malformed row's text that is not
+    UTF-8 goes to `undecodable` while Arrow reads (never while a chunk is out)."""
+    with _malformed_rows_not_utf8(undecodable):
         reader = pacsv.open_csv(
             source,
             read_options=pacsv.ReadOptions(use_threads=False, block_size=READ_BLOCK_BYTES),
@@ -101,27 +131,43 @@ def read_spend_file(
                 quoted_strings_can_be_null=False,
             ),
         )
-        for batch in reader:
-            for offset in range(0, batch.num_rows, chunk_rows):
-                part = batch.slice(offset, chunk_rows)
-                if any(mask(pc.match_substring(column, "\x00")).any() for column in part.columns):
-                    raise SpendFileError(f"{name}: not a CSV file (binary content past its first lines)")
-                numbers = lines.number(part)
-                chunk = validate(part, numbers, known, accepted)
-                chunk.rejections.extend(lines.malformed())
-                yield chunk
-        if rest := lines.malformed(at_end=True):
-            yield Chunk(VALID_SCHEMA.empty_table(), rest)
-    except UnicodeDecodeError:
-        raise SpendFileError(_not_utf8(source, name)) from None
-    except pa.ArrowInvalid as exc:
-        if "UTF8" in str(exc) or "UTF-8" in str(exc):
-            raise SpendFileError(_not_utf8(source, name)) from None
-        if "straddl" in str(exc):
-            raise SpendFileError(
-                f"{name}: not a readable CSV file (a row megabytes long; keep rows under {READ_BLOCK_BYTES >> 20} MiB)"
-            ) from None
-        raise SpendFileError(f"{name}: not a readable CSV file ({_first_line(exc)})") from None
+    while True:
+        with _malformed_rows_not_utf8(undecodable):
+            try:
+                batch = reader.read_next_batch()
+            except StopIteration:
+                break
+        for offset in range(0, batch.num_rows, chunk_rows):
+            part = batch.slice(offset, chunk_rows)
+            if any(mask(pc.match_substring(column, "\x00")).any() for column in part.columns):
+                raise SpendFileError(f"{name}: not a CSV file (binary content past its first lines)")
+            numbers = lines.number(part)
+            chunk = validate(part, numbers, known, accepted)
+            chunk.rejections.extend(lines.malformed())
+            yield chunk
+    if rest := lines.malformed(at_end=True):
+        yield Chunk(VALID_SCHEMA.empty_table(), rest)
+
+
+@contextmanager
+def _malformed_rows_not_utf8(caught: list[UnicodeDecodeError]) -> Iterator[None]:
+    """The UTF-8 errors Arrow meets while it hands a malformed row's text to the reader's handler,
+    in `caught`: it cannot raise them from there, so it reports them as 'Exception ignored',
+    with a traceback, on stderr, then fails the read as a parse error; the reader says the file
+    is not UTF-8 instead (any other such report goes on as ever)."""
+    previous = sys.unraisablehook
+
+    def hook(unraisable: Any) -> None:
+        if isinstance(unraisable.exc_value, UnicodeDecodeError):
+            caught.append(unraisable.exc_value)
+        else:
+            previous(unraisable)
+
+    sys.unraisablehook = hook
+    try:
+        yield
+    finally:
+        sys.unraisablehook = previous
 
 
 _LINE_BREAK = r"\r\n|\r|\n"

@@ -51,6 +51,18 @@ def test_bad_catalog_prints_every_error_and_writes_nothing(db_url: str, tmp_path
     assert status["brands"] == []
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # the reader's, before any write
+def test_a_malformed_row_that_is_not_utf8_is_one_line_naming_it(ready: str, tmp_path: Path) -> None:
+    path = tmp_path / "m.csv"
+    path.write_bytes(
+        b"record_id,campaign_id,amount,occurred_at\nr1,acme-search,1,2026-11-25T15:00:00Z\nbad\xff,x\n"
+        b"r2,acme-search,1,2026-11-25T15:00:00Z\n"
+    )
+    done = cli(ready, "ingest", str(path))
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == ["error: m.csv: not a readable UTF-8 CSV file (line 3 is not UTF-8)"]
+
+
 def test_ingest_counts_and_keeps_good_rows(ready: str, tmp_path: Path) -> None:
     path = write_csv(
         tmp_path / "spend.csv",
