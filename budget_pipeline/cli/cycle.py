@@ -150,8 +150,16 @@ def first_error(result: Any) -> str:
 
 
 def _cause(exc: BaseException) -> str:
-    """ "ParserError: while parsing a flow sequence": an exception's class and first line."""
-    return f"{type(exc).__name__}: {_first_line(str(exc))}" if str(exc).strip() else type(exc).__name__
+    """ "ParserError: while parsing a flow sequence": an exception's class and first line, and of
+    Dagster's config errors the first, up to its first full stop (what follows is the schema
+    expected, or the value given, which may be a password)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    if not lines:
+        return type(exc).__name__
+    text = lines[0]
+    if len(lines) > 1 and lines[1].startswith("Error 1: "):
+        text += " " + lines[1].split(". ", 1)[0]
+    return f"{type(exc).__name__}: {text}"
 
 
 def _first_line(text: str) -> str:

@@ -216,8 +216,13 @@ def test_tick_without_dagster_home_is_one_line(ready: str) -> None:
             "DagsterPostgresException: too many retries for DB connection (last: Retrying failed database "
             "connection: (psycopg2.OperationalError) connection to server at",
         ),
+        (
+            "telemetry:\n  enabled: false\nbogus_key: s3cret\n",
+            "DagsterInvalidConfigError: Errors whilst loading dagster instance config at dagster.yaml. "
+            'Error 1: Received unexpected config entry "bogus_key" at the root',
+        ),
     ],
-    ids=["a dagster.yaml that is not YAML", "instance storage it cannot reach"],
+    ids=["a dagster.yaml that is not YAML", "instance storage it cannot reach", "a key Dagster does not know"],
 )
 def test_tick_with_a_dagster_instance_it_cannot_load_is_one_line(
     ready: str, tmp_path: Path, config: str, said: str
@@ -226,7 +231,7 @@ def test_tick_with_a_dagster_instance_it_cannot_load_is_one_line(
     done = cli(ready, "tick", home=tmp_path)
     assert done.returncode == 1 and done.stdout == ""
     [line] = done.stderr.splitlines()
-    assert line.startswith(f"error: no Dagster instance in {tmp_path}: {said}")
+    assert line.startswith(f"error: no Dagster instance in {tmp_path}: {said}") and "s3cret" not in line
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
