@@ -101,6 +101,13 @@ def test_ingest_counts_and_keeps_good_rows(ready: str, tmp_path: Path) -> None:
         "active": True,
         "pause_reasons": [],
     }
+    # 13:00 in New York: 13/24 of the day, (24 days + 13 h) / 30 days of the month gone.
+    assert (acme["timezone"], acme["currency"], acme["monthly_budget"]) == ("America/New_York", "USD", "2000.00")
+    assert acme["daily_pace"] == "1.52"  # 82.08 / (100 x 13/24)
+    assert acme["monthly_pace"] == "0.05"  # 82.08 / (2000 x 589/720)
+    # New York's first instant of November (DST still on: 04:00Z): no share of the day or month gone.
+    first = json.loads(cli(ready, "status", "--json", "--as-of", "2026-11-01T04:00:00Z").stdout)["brands"][0]
+    assert (first["local_date"], first["daily_pace"], first["monthly_pace"]) == ("2026-11-01", None, None)
 
 
 @pytest.mark.parametrize(
