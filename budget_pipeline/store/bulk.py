@@ -6,7 +6,11 @@ from __future__ import annotations
 import functools
 import io
 import sqlite3
-from collections.abc import Mapping, Sequence
+import sys
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from types import TracebackType
 from typing import Any
 
 import pyarrow as pa
@@ -63,9 +67,47 @@ def copy_csv(conn: Connection, table: str, columns: Sequence[str], csv_data: byt
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
         sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv)"
-        cursor.copy_expert(sql, io.BytesIO(csv_data), size=1 << 20)
+        with _errors_raised_not_printed():
+            cursor.copy_expert(sql, io.BytesIO(csv_data), size=1 << 20)
     finally:
         cursor.close()
+
+
+class _Copying(threading.local):
+    holding = False
+
+
+_copying = _Copying()
+_hook_lock = threading.Lock()
+_hook_users = 0
+_previous_hook = sys.excepthook
+
+
+def _hook(kind: type[BaseException], value: BaseException, tb: TracebackType | None) -> None:
+    if not _copying.holding:
+        _previous_hook(kind, value, tb)
+
+
+@contextmanager
+def _errors_raised_not_printed() -> Iterator[None]:
+    """When the server ends the session during a COPY (a restart), psycopg2 prints the error
+    through sys.excepthook (a SystemError chained to it, several lines on stderr), then raises
+    it: what it prints is dropped for this thread while it copies, and the raise says it once.
+    Other threads' uncaught errors are printed as ever."""
+    global _hook_users, _previous_hook
+    with _hook_lock:
+        if _hook_users == 0:
+            _previous_hook, sys.excepthook = sys.excepthook, _hook
+        _hook_users += 1
+    _copying.holding = True
+    try:
+        yield
+    finally:
+        _copying.holding = False
+        with _hook_lock:
+            _hook_users -= 1
+            if _hook_users == 0 and sys.excepthook is _hook:
+                sys.excepthook = _previous_hook
 
 
 SQLITE_ROWS_PER_STATEMENT = 8_000

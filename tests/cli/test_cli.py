@@ -306,6 +306,70 @@ def test_tick_while_postgresql_drops_its_connections_is_one_line_per_run(tmp_pat
     assert len(err.strip().splitlines()) <= 2, err
 
 
+@pytest.mark.parametrize("command", ["ingest", "catalog apply"])
+def test_a_command_while_postgresql_drops_its_connections_is_one_line_and_all_or_nothing(
+    tmp_path: Path, command: str
+) -> None:
+    """The server ends every session of the budget database while a large ingest (most of it in
+    COPY, where psycopg2 printed the error on stderr before raising it) or apply runs."""
+    name = f"restart_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(PG_URL.rsplit("/", 1)[0] + "/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = PG_URL.rsplit("/", 1)[0] + f"/{name}"
+    brands = 3000
+    catalog = tmp_path / "catalog.yaml"
+    catalog.write_text(
+        "brands:\n"
+        + "".join(
+            f'  - {{name: B{b}, timezone: UTC, daily_budget: "1.00", monthly_budget: "9.00", '
+            f"campaigns: [{{id: c{b}, name: C{b}}}]}}\n"
+            for b in range(brands)
+        )
+    )
+    spend = write_csv(tmp_path / "s.csv", [f"r{i},c{i % brands},1,2026-11-25T15:00:00Z" for i in range(300_000)])
+    try:
+        assert cli(url, "init-db").returncode == 0
+        if command == "ingest":
+            assert cli(url, "catalog", "apply", str(catalog)).returncode == 0
+        args = ["ingest", str(spend)] if command == "ingest" else ["catalog", "apply", str(catalog)]
+        env = {**os.environ, "BUDGET_DATABASE_URL": url}
+        running = subprocess.Popen([CLI, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        # Well into the work: the ingest's COPY of its records, any statement of the apply's.
+        busy = "query LIKE 'COPY raw_spend_records%'" if command == "ingest" else "query NOT LIKE '%pg_stat_activity%'"
+        while running.poll() is None:
+            with admin.connect() as conn:
+                found = conn.execute(
+                    text(f"SELECT count(*) FROM pg_stat_activity WHERE datname = :db AND state = 'active' AND {busy}"),
+                    {"db": name},
+                ).scalar_one()
+            if found:
+                break
+            time.sleep(0.01)
+        while running.poll() is None:
+            with admin.connect() as conn:
+                conn.execute(
+                    text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :db"), {"db": name}
+                )
+            time.sleep(0.05)
+        out, err = running.communicate()
+        stored = create_engine(url)
+        with stored.connect() as conn:
+            records = conn.execute(text("SELECT count(*) FROM raw_spend_records")).scalar_one()
+            campaigns = conn.execute(text("SELECT count(*) FROM campaigns")).scalar_one()
+        stored.dispose()
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        admin.dispose()
+    assert "Traceback" not in out + err and "Stack Trace" not in out + err, err
+    if running.returncode == 0:  # it ended before the first session was ended
+        assert err == ""
+    else:
+        assert running.returncode == 1 and len(err.splitlines()) == 1 and err.startswith("error: "), err
+    assert records in (0, 300_000) and campaigns in (0, brands)
+
+
 def test_two_ticks_at_once_both_succeed_and_ingest_each_file_once(ready: str, tmp_path: Path) -> None:
     home = tmp_path / "home"
     landing = home / "landing"
