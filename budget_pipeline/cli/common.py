@@ -16,11 +16,13 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from budget_pipeline.rules.calendar import parse_instant
+from budget_pipeline.settings import SettingError
 from budget_pipeline.store.db import (
     StoreError,
     current_revision,
     head_revision,
     make_engine,
+    missing_sqlite_file,
 )
 
 EXIT_FAILURE = 1
@@ -41,9 +43,12 @@ def _db_message(exc: DBAPIError) -> str:
 
 @contextmanager
 def database_errors() -> Iterator[None]:
-    """Turn database failures into one line: an unreachable server is not a traceback."""
+    """Turn database failures into one line: an unreachable server is not a traceback; nor is a
+    bad setting read on the way (BUDGET_START_DATE, when a file is read), exit status 2."""
     try:
         yield
+    except SettingError as exc:
+        fail(str(exc), EXIT_BAD_INPUT)
     except StoreError as exc:
         fail(str(exc))
     except OperationalError as exc:
@@ -56,6 +61,8 @@ def ready_engine() -> Engine:
     """An engine on a database whose schema is current, or a one-line error saying what to do."""
     engine = make_engine()
     revision = current_revision(engine)
+    if revision is None and (missing := missing_sqlite_file(engine)) is not None:
+        fail(f"no budget database at {missing}: run `budget-pipeline init-db` first (a mistyped path?)")
     if revision != head_revision():
         fail(f"the budget database schema is at {revision or 'nothing'}: run `budget-pipeline init-db` first")
     return engine

@@ -68,7 +68,7 @@ def sqlite_file(url: URL) -> Path | None:
     return Path(database) if database and database != ":memory:" else None
 
 
-def _missing_sqlite_file(engine: Engine) -> Path | None:
+def missing_sqlite_file(engine: Engine) -> Path | None:
     """The file of a SQLite engine's database when it does not exist yet, else None."""
     if engine.dialect.name != "sqlite" or (path := sqlite_file(engine.url)) is None:
         return None
@@ -97,7 +97,7 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     running it again changes nothing."""
     from alembic import command
 
-    if (path := _missing_sqlite_file(engine)) is not None:
+    if (path := missing_sqlite_file(engine)) is not None:
         _make_parent(path)
 
     with engine.begin() as connection:
@@ -112,7 +112,7 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 def current_revision(engine: Engine) -> str | None:
     """The schema's migration, None before `init-db` (a SQLite file that does not exist is not
     made by asking: a mistyped path leaves nothing behind)."""
-    if _missing_sqlite_file(engine) is not None:
+    if missing_sqlite_file(engine) is not None:
         return None
     with engine.connect() as connection:
         if not inspect(connection).has_table("alembic_version"):

@@ -408,7 +408,8 @@ def test_a_command_on_a_sqlite_file_that_does_not_exist_makes_nothing(tmp_path: 
         done = cli(url, *command)
         assert done.returncode == 1
         assert done.stderr.strip().splitlines() == [
-            "error: the budget database schema is at nothing: run `budget-pipeline init-db` first"
+            f"error: no budget database at {tmp_path / 'typo' / 'dir' / 'budget.db'}: run `budget-pipeline init-db` "
+            "first (a mistyped path?)"
         ]
     assert not (tmp_path / "typo").exists()
 
@@ -445,6 +446,10 @@ def test_a_bad_setting_is_one_line_naming_it(
     db = value if variable == "BUDGET_DATABASE_URL" else ready
     tick = cli(db, "tick", home=home, **env)
     assert tick.returncode == 2 and tick.stderr.strip().splitlines() == [message]
+    if variable == "BUDGET_START_DATE":  # read when a file's dates are checked: not a traceback there either
+        spend = write_csv(tmp_path / "s.csv", ["r1,acme-search,1,2026-11-25T15:00:00Z"])
+        ingest = cli(ready, "ingest", str(spend), **env)
+        assert ingest.returncode == 2 and ingest.stderr.strip().splitlines() == [message] and ingest.stdout == ""
     validate = subprocess.run(
         [str(Path(sys.executable).with_name("dagster")), "definitions", "validate"],
         env={**os.environ, "DAGSTER_HOME": str(home), "BUDGET_DATABASE_URL": ready, **env},
