@@ -69,14 +69,16 @@ def status_report(
 
 
 def unrefreshed_note(engine: Engine) -> str | None:
-    """A line for `status` when some days' new records are not yet in the spend totals."""
+    """A line for `status` when some days' new records are not yet in the spend partitions: the
+    totals shown count them, read from the raw records; the assets and their checks do not yet."""
     with engine.connect() as conn:
         days = dirty_days(conn)
     if not days:
         return None
     return (
-        f"note: spend recorded for {len(days)} day(s) ({days[0]}{' ..' if len(days) > 1 else ''}) is not in "
-        "these totals yet; the next refresh (a tick, or the spend sensor's run) adds it"
+        f"note: spend recorded for {len(days)} day(s) ({days[0]}{' ..' if len(days) > 1 else ''}) is counted "
+        "here from the raw records; the spend partitions in Dagster have it after the next refresh (a tick, "
+        "or the spend sensor's run)"
     )
 
 

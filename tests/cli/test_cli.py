@@ -508,7 +508,7 @@ def test_status_reads_spend_stored_before_its_refresh(ready: str, tmp_path: Path
     assert cli(ready, "ingest", str(write_csv(tmp_path / "s.csv", ["r1,acme-search,12.5,2026-11-25T15:00:00Z"])))
     done = cli(ready, "status", "--as-of", "2026-11-25T18:00:00Z")
     assert "day 12.50 USD / 100.00 USD" in done.stdout
-    assert done.stderr.startswith("note: spend recorded for 1 day(s) (2026-11-25) is not in these totals yet")
+    assert done.stderr.startswith("note: spend recorded for 1 day(s) (2026-11-25) is counted here from the raw records")
 
 
 def test_each_command_loads_only_what_it_uses(tmp_path: Path) -> None:
