@@ -37,9 +37,10 @@ def ingest_with_progress(engine: Engine, path: Path, zones: dict[str, str]) -> F
 @click.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 def ingest(files: tuple[Path, ...]) -> None:
-    """Ingest spend CSV FILES; prints accepted, duplicate and rejected counts."""
+    """Ingest spend CSV FILES; prints accepted, duplicate and rejected counts (of each file too,
+    when there are several)."""
     totals = {"accepted": 0, "duplicate": 0, "rejected": 0}
-    failed = 0
+    failed = ingested = 0
     with database_errors():
         engine = ready_engine()
         zones = campaign_zones(engine)
@@ -54,10 +55,13 @@ def ingest(files: tuple[Path, ...]) -> None:
                 click.echo(f"error: {path}: no such file", err=True)
                 failed += 1
                 continue
-            click.echo(result.summary())
+            if len(files) > 1:
+                click.echo(result.summary())
+            ingested += 1
             for key in totals:
                 totals[key] += getattr(result, key)
-    click.echo(f"accepted {totals['accepted']}, duplicate {totals['duplicate']}, rejected {totals['rejected']}")
+    if ingested:  # a file that could not be read says so on stderr, and nothing was stored
+        click.echo(f"accepted {totals['accepted']}, duplicate {totals['duplicate']}, rejected {totals['rejected']}")
     if totals["rejected"]:
         click.echo("rejected rows, with file, line and reason: budget-pipeline quarantine", err=True)
     if failed:

@@ -63,6 +63,22 @@ def test_a_malformed_row_that_is_not_utf8_is_one_line_naming_it(ready: str, tmp_
     assert done.stderr.splitlines() == ["error: m.csv: not a readable UTF-8 CSV file (line 3 is not UTF-8)"]
 
 
+def test_ingest_prints_each_files_counts_only_beside_others_and_none_for_a_file_it_could_not_read(
+    ready: str, tmp_path: Path
+) -> None:
+    one = write_csv(tmp_path / "one.csv", ["r1,acme-search,1,2026-11-25T15:00:00Z"])
+    two = write_csv(tmp_path / "two.csv", ["r2,acme-search,1,2026-11-25T15:00:00Z", "r3,ghost,1,2026-11-25T15:00:00Z"])
+    assert cli(ready, "ingest", str(one)).stdout.splitlines() == ["accepted 1, duplicate 0, rejected 0"]
+    both = cli(ready, "ingest", str(one), str(two))
+    assert both.stdout.splitlines() == [
+        "one.csv: accepted 0, duplicate 1, rejected 0",
+        "two.csv: accepted 1, duplicate 0, rejected 1",
+        "accepted 1, duplicate 1, rejected 1",
+    ]
+    missing = cli(ready, "ingest", str(tmp_path / "nothing.csv"))
+    assert (missing.returncode, missing.stdout) == (2, "")
+
+
 def test_ingest_counts_and_keeps_good_rows(ready: str, tmp_path: Path) -> None:
     path = write_csv(
         tmp_path / "spend.csv",
