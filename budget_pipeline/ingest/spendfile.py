@@ -181,11 +181,11 @@ class _LineCounter:
     def __init__(self) -> None:
         self.next_record = 2  # record 1 is the header, on line 1
         self.next_line = 2  # where next_record starts
-        self.skipped: dict[int, tuple[str, int]] = {}  # record -> (why, line breaks inside it)
+        self.skipped: dict[int, tuple[str, int, str]] = {}  # record -> (why, line breaks inside it, its text)
         self.pending: list[Rejection] = []  # skipped records already placed, not yet reported
 
     def skip(self, record: int, why: str, text: str) -> None:
-        self.skipped[record] = (why, len(re.findall(_LINE_BREAK, text)))
+        self.skipped[record] = (why, len(re.findall(_LINE_BREAK, text)), text)
 
     def number(self, rows: pa.RecordBatch) -> np.ndarray:
         """The starting lines of `rows`, the records that follow those numbered so far."""
@@ -204,8 +204,8 @@ class _LineCounter:
             breaks[record - first] = self.skipped[record][1]
         starts = self.next_line + np.concatenate(([0], np.cumsum(breaks + 1)[:-1]))
         for record in placed:
-            why, _ = self.skipped.pop(record)
-            self.pending.append(Rejection(int(starts[record - first]), f"malformed row: {why}", None, ""))
+            why, _, text = self.skipped.pop(record)
+            self.pending.append(Rejection(int(starts[record - first]), f"malformed row: {why}", None, text))
         self.next_line = int(starts[-1] + breaks[-1] + 1)
         self.next_record = int(records[-1]) + 1
         return starts[records - first]
@@ -214,8 +214,8 @@ class _LineCounter:
         """The skipped records placed so far; `at_end`, also those after the last row."""
         if at_end:
             for record in sorted(self.skipped):  # consecutive records, all skipped
-                why, breaks = self.skipped.pop(record)
-                self.pending.append(Rejection(self.next_line, f"malformed row: {why}", None, ""))
+                why, breaks, text = self.skipped.pop(record)
+                self.pending.append(Rejection(self.next_line, f"malformed row: {why}", None, text))
                 self.next_line += breaks + 1
         reported, self.pending = self.pending, []
         return reported

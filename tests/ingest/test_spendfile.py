@@ -167,6 +167,18 @@ def test_lines_are_the_file_lines_on_which_rows_start(tmp_path: Path) -> None:
         }, chunk_rows
 
 
+def test_a_malformed_row_is_kept_as_it_was(tmp_path: Path) -> None:
+    path = tmp_path / "s.csv"
+    path.write_text(
+        HEADER + "\n"
+        'r1,c1,1,2026-11-25T10:00:00Z,extra,"a\nb"\n'  # lines 2-3: malformed, its text spans both
+        "r2,c1,1,2026-11-25T10:00:00Z\n"
+        "r3,c1\n"  # the last: malformed
+    )
+    rejected = {r.line_no: r.raw for chunk in read_spend_file(path, ZONES) for r in chunk.rejections}
+    assert rejected == {2: 'r1,c1,1,2026-11-25T10:00:00Z,extra,"a\nb"', 5: "r3,c1"}
+
+
 def test_a_required_column_named_twice_is_a_whole_file_error(tmp_path: Path) -> None:
     path = write_csv(
         tmp_path / "s.csv", ["r1,c1,1,2,2026-11-25T10:00:00Z"], "record_id,campaign_id,amount,amount,occurred_at"
