@@ -43,7 +43,12 @@ def empty_temp_table(conn: Connection, table: Table) -> None:
     scan of the table to step over (autovacuum never looks at temp tables)."""
     ensure_temp_table(conn, table)
     if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql(f"TRUNCATE {table.name}")
+        # Truncated only when it has pages: as a rule it has none, emptied at the last commit,
+        # and a TRUNCATE costs ~1-2 ms (a new file for the table) where asking costs ~0.1 ms.
+        # Rows of a rolled-back transaction or savepoint, or of an earlier use, take pages.
+        size = conn.exec_driver_sql("SELECT pg_relation_size(%s::regclass)", (table.name,)).scalar_one()
+        if size:
+            conn.exec_driver_sql(f"TRUNCATE {table.name}")
     else:
         conn.execute(delete(table))  # SQLite drops the pages of a DELETE without WHERE at once
 
