@@ -87,6 +87,9 @@ def read_spend_file(
     lines = _LineCounter()
 
     def on_malformed(row: pacsv.InvalidRow) -> str:
+        if "\x00" in row.text:  # binary content: the whole file is refused, as for a well-formed row
+            lines.binary = True
+            return "error"
         lines.skip(row.number, f"expected {row.expected_columns} fields, saw {row.actual_columns}", row.text)
         return "skip"
 
@@ -96,6 +99,8 @@ def read_spend_file(
     except UnicodeDecodeError:
         raise SpendFileError(_not_utf8(source, name)) from None
     except pa.ArrowInvalid as exc:
+        if lines.binary:
+            raise SpendFileError(f"{name}: not a CSV file (binary content past its first lines)") from None
         if undecodable or "UTF8" in str(exc) or "UTF-8" in str(exc):
             raise SpendFileError(_not_utf8(source, name)) from None
         if "straddl" in str(exc):
@@ -179,6 +184,7 @@ class _LineCounter:
     the reader skips (reporting its number and text) still takes its lines."""
 
     def __init__(self) -> None:
+        self.binary = False  # a skipped record held a NUL: the file is not CSV
         self.next_record = 2  # record 1 is the header, on line 1
         self.next_line = 2  # where next_record starts
         self.skipped: dict[int, tuple[str, int, str]] = {}  # record -> (why, line breaks inside it, its text)

@@ -243,6 +243,15 @@ def test_binary_content_late_in_a_file_is_a_whole_file_error(tmp_path: Path) -> 
         list(read_spend_file(path, ZONES))
 
 
+def test_binary_content_in_a_malformed_row_late_in_a_file_is_a_whole_file_error(tmp_path: Path) -> None:
+    """Past the first 64 KiB, where only the rows Arrow reads whole were looked at for NULs: a
+    malformed row's text is kept as the quarantined row, and PostgreSQL refuses a NUL in text."""
+    path = write_csv(tmp_path / "s.csv", [f"r{i},c1,1,2026-11-25T10:00:00Z" for i in range(3000)] + ["rX,c1\x00,1"])
+    assert path.stat().st_size > 64 * 1024
+    with pytest.raises(SpendFileError, match=re.escape("s.csv: not a CSV file (binary content past its first lines)")):
+        list(read_spend_file(path, ZONES))
+
+
 def test_a_row_longer_than_the_reader_block_is_a_whole_file_error(tmp_path: Path) -> None:
     path = write_csv(tmp_path / "s.csv", ["r1,c1,1,2026-11-25T10:00:00Z", f'r2,c1,"{"9" * (10 << 20)}",x'])
     with pytest.raises(SpendFileError, match="a row megabytes long"):
