@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from budget_pipeline.pace import brand_paces
+from budget_pipeline.rules.calendar import month_start
 from budget_pipeline.rules.money import CENTS, money_text
 from budget_pipeline.store.history import campaigns_by_brand
 from budget_pipeline.store.quarantine import QuarantinedRow
@@ -68,11 +69,13 @@ def status_report(
     }
 
 
-def unrefreshed_note(engine: Engine) -> str | None:
-    """A line for `status` when some days' new records are not yet in the spend partitions: the
-    totals shown count them, read from the raw records; the assets and their checks do not yet."""
+def unrefreshed_note(engine: Engine, report: dict[str, Any]) -> str | None:
+    """A line for `status` when some days of the periods it shows (each brand's month up to its
+    local date) have new records not yet in the spend partitions: the totals shown count them,
+    read from the raw records; the assets and their checks do not yet."""
+    shown = [dt.date.fromisoformat(brand["local_date"]) for brand in report["brands"]]
     with engine.connect() as conn:
-        days = dirty_days(conn)
+        days = [day for day in dirty_days(conn) if any(month_start(today) <= day <= today for today in shown)]
     if not days:
         return None
     return (

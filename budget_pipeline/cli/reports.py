@@ -33,7 +33,7 @@ def status(as_of: str | None, brand_name: str | None, paused: bool, as_json: boo
             report = status_report(engine, instant, brand_name, paused)
         except UnknownBrand as unknown:
             fail_unknown_brand(str(unknown))
-        note = None if as_json else unrefreshed_note(engine)
+        note = None if as_json else unrefreshed_note(engine, report)
     click.echo(json.dumps(report) if as_json else status_text(report))
     if note:
         click.echo(note, err=True)

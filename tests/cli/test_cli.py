@@ -525,6 +525,9 @@ def test_status_reads_spend_stored_before_its_refresh(ready: str, tmp_path: Path
     done = cli(ready, "status", "--as-of", "2026-11-25T18:00:00Z")
     assert "day 12.50 USD / 100.00 USD" in done.stdout
     assert done.stderr.startswith("note: spend recorded for 1 day(s) (2026-11-25) is counted here from the raw records")
+    # A month later the day is in no period shown: nothing to say of it.
+    later = cli(ready, "status", "--as-of", "2026-12-28T18:00:00Z")
+    assert "month 0.00 USD" in later.stdout and later.stderr == ""
 
 
 def test_each_command_loads_only_what_it_uses(tmp_path: Path) -> None:
