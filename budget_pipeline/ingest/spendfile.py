@@ -13,9 +13,8 @@ import errno
 import os
 import re
 import stat
-import sys
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -25,6 +24,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from budget_pipeline import settings
+from budget_pipeline.hooks import UNRAISABLEHOOK
 from budget_pipeline.ingest.validation import (
     REQUIRED_COLUMNS,
     VALID_SCHEMA,
@@ -154,25 +154,19 @@ def _read(
         yield Chunk(VALID_SCHEMA.empty_table(), rest)
 
 
-@contextmanager
-def _malformed_rows_not_utf8(caught: list[UnicodeDecodeError]) -> Iterator[None]:
+def _malformed_rows_not_utf8(caught: list[UnicodeDecodeError]) -> AbstractContextManager[None]:
     """The UTF-8 errors Arrow meets while it hands a malformed row's text to the reader's handler,
     in `caught`: it cannot raise them from there, so it reports them as 'Exception ignored',
     with a traceback, on stderr, then fails the read as a parse error; the reader says the file
-    is not UTF-8 instead (any other such report goes on as ever)."""
-    previous = sys.unraisablehook
+    is not UTF-8 instead (any other such report, and other threads', goes on as ever)."""
 
-    def hook(unraisable: Any) -> None:
+    def take(unraisable: Any) -> bool:
         if isinstance(unraisable.exc_value, UnicodeDecodeError):
             caught.append(unraisable.exc_value)
-        else:
-            previous(unraisable)
+            return True
+        return False
 
-    sys.unraisablehook = hook
-    try:
-        yield
-    finally:
-        sys.unraisablehook = previous
+    return UNRAISABLEHOOK.held(take)
 
 
 _LINE_BREAK = r"\r\n|\r|\n"

@@ -6,11 +6,8 @@ from __future__ import annotations
 import functools
 import io
 import sqlite3
-import sys
-import threading
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from types import TracebackType
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from typing import Any
 
 import pyarrow as pa
@@ -18,6 +15,8 @@ import pyarrow.csv as pacsv
 from sqlalchemy import Column, Connection, MetaData, Table, delete
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.schema import CreateTable
+
+from budget_pipeline.hooks import EXCEPTHOOK
 
 
 def dialect_insert(conn: Connection, table: Table) -> postgresql.Insert | sqlite.Insert:
@@ -78,41 +77,12 @@ def copy_csv(conn: Connection, table: str, columns: Sequence[str], csv_data: byt
         cursor.close()
 
 
-class _Copying(threading.local):
-    holding = False
-
-
-_copying = _Copying()
-_hook_lock = threading.Lock()
-_hook_users = 0
-_previous_hook = sys.excepthook
-
-
-def _hook(kind: type[BaseException], value: BaseException, tb: TracebackType | None) -> None:
-    if not _copying.holding:
-        _previous_hook(kind, value, tb)
-
-
-@contextmanager
-def _errors_raised_not_printed() -> Iterator[None]:
+def _errors_raised_not_printed() -> AbstractContextManager[None]:
     """When the server ends the session during a COPY (a restart), psycopg2 prints the error
     through sys.excepthook (a SystemError chained to it, several lines on stderr), then raises
     it: what it prints is dropped for this thread while it copies, and the raise says it once.
     Other threads' uncaught errors are printed as ever."""
-    global _hook_users, _previous_hook
-    with _hook_lock:
-        if _hook_users == 0:
-            _previous_hook, sys.excepthook = sys.excepthook, _hook
-        _hook_users += 1
-    _copying.holding = True
-    try:
-        yield
-    finally:
-        _copying.holding = False
-        with _hook_lock:
-            _hook_users -= 1
-            if _hook_users == 0 and sys.excepthook is _hook:
-                sys.excepthook = _previous_hook
+    return EXCEPTHOOK.held(lambda *error: True)
 
 
 SQLITE_ROWS_PER_STATEMENT = 8_000
