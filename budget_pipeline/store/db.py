@@ -26,6 +26,11 @@ class StoreError(Exception):
     """A problem with the budget database a user can act on; its message is one line."""
 
 
+class DatabaseSettingError(StoreError, settings.SettingError):
+    """A database URL (BUDGET_DATABASE_URL, or one given) the product cannot use: a bad setting
+    (exit status 2 in the CLI) and a store problem (a run's one-line Failure) at once."""
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # WAL lets readers run beside the one writer; the busy timeout waits instead of failing
     # with "database is locked"; foreign keys are off by default in SQLite.
@@ -48,7 +53,7 @@ def make_engine(url: str | None = None) -> Engine:
             else settings.parse_database_url(settings.database_url(), "BUDGET_DATABASE_URL")
         )
     except settings.SettingError as exc:
-        raise StoreError(str(exc)) from None
+        raise DatabaseSettingError(str(exc)) from None
     try:
         if parsed.get_backend_name() == "sqlite":
             engine = create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})

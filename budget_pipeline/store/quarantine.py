@@ -56,7 +56,7 @@ class QuarantinedRow:
     file_name: str
     line: int
     reason: str
-    row: str  # the line as it was in the file ("" where the reader could not keep it)
+    row: str  # the line as it was in the file ("" for a conflicting duplicate, found among parsed rows)
     at: dt.datetime
 
 

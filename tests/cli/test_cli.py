@@ -462,6 +462,9 @@ def test_a_bad_setting_is_one_line_naming_it(
     db = value if variable == "BUDGET_DATABASE_URL" else ready
     tick = cli(db, "tick", home=home, **env)
     assert tick.returncode == 2 and tick.stderr.strip().splitlines() == [message]
+    if variable == "BUDGET_DATABASE_URL":  # read by every command: the same line and status
+        status = cli(db, "status", **env)
+        assert status.returncode == 2 and status.stderr.strip().splitlines() == [message]
     if variable == "BUDGET_START_DATE":  # read when a file's dates are checked: not a traceback there either
         spend = write_csv(tmp_path / "s.csv", ["r1,acme-search,1,2026-11-25T15:00:00Z"])
         ingest = cli(ready, "ingest", str(spend), **env)

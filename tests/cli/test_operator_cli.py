@@ -83,6 +83,13 @@ def test_table_text_fits_a_terminal_by_cutting_the_long_columns() -> None:
     assert "…" in fitted.splitlines()[1] and "spend.csv" in fitted
 
 
+def test_table_text_keeps_a_row_with_line_breaks_on_one_line() -> None:
+    rows = [("2026-11-25 15:00:00", "mac.csv", "2", "malformed row", 'r1,c1,"a\r\nb\rc\nd",x')]
+    table = table_text(("at", "file", "line", "reason", "row"), rows, None, shrink=(1, 3, 4))
+    assert len(table.splitlines()) == 2 and "\r" not in table
+    assert table.splitlines()[1].endswith('r1,c1,"a b c d",x')
+
+
 def set_status(db_url: str, campaign: str, reasons: str) -> None:
     """Put a campaign in a state a control run would have written (the rules have their own tests)."""
     engine = create_engine(db_url)
