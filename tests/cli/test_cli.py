@@ -7,10 +7,12 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import Engine, create_engine, func, select, text
 
 from budget_pipeline.store.schema import QuarantinedRow, RawSpendRecord
 from tests.cli.conftest import CLI, cli
@@ -284,14 +286,36 @@ def test_tick_on_a_read_only_database_prints_one_line_per_failed_run(db_url: str
     assert done.stderr.splitlines()[-1] == "error: a control run failed; see it in the Dagster UI or `dagster run list`"
 
 
-def test_tick_while_postgresql_drops_its_connections_is_one_line_per_run(tmp_path: Path) -> None:
-    """The budget database's server ends every session while the cycle runs (as a restart does)."""
+@contextmanager
+def _database_of_its_own() -> Iterator[tuple[str, Engine, str]]:
+    """A fresh PostgreSQL database beside the test one: (its URL, an admin engine, its name)."""
     name = f"restart_{uuid.uuid4().hex[:8]}"
     admin = create_engine(PG_URL.rsplit("/", 1)[0] + "/postgres", isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = PG_URL.rsplit("/", 1)[0] + f"/{name}"
     try:
+        yield PG_URL.rsplit("/", 1)[0] + f"/{name}", admin, name
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def _end_its_sessions_until_done(admin: Engine, name: str, running: subprocess.Popen[str]) -> tuple[str, str]:
+    """End every session of database `name` every 50 ms (as a restart does) until `running` ends;
+    its stdout and stderr."""
+    while running.poll() is None:
+        with admin.connect() as conn:
+            conn.execute(
+                text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :db"), {"db": name}
+            )
+        time.sleep(0.05)
+    return running.communicate()
+
+
+def test_tick_while_postgresql_drops_its_connections_is_one_line_per_run(tmp_path: Path) -> None:
+    """The budget database's server ends every session while the cycle runs (as a restart does)."""
+    with _database_of_its_own() as (url, admin, name):
         assert cli(url, "init-db").returncode == 0
         catalog = tmp_path / "catalog.yaml"
         catalog.write_text(ACME)
@@ -301,17 +325,7 @@ def test_tick_while_postgresql_drops_its_connections_is_one_line_per_run(tmp_pat
         (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
         env = {**os.environ, "BUDGET_DATABASE_URL": url, "DAGSTER_HOME": str(home)}
         tick = subprocess.Popen([CLI, "tick"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        while tick.poll() is None:
-            with admin.connect() as conn:
-                conn.execute(
-                    text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :db"), {"db": name}
-                )
-            time.sleep(0.05)
-        out, err = tick.communicate()
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-        admin.dispose()
+        out, err = _end_its_sessions_until_done(admin, name, tick)
     assert "Traceback" not in out + err and "Stack Trace" not in out + err, out + err
     assert all(len(line) < 400 for line in (out + err).splitlines())
     assert [line.split(":")[0] for line in out.splitlines() if not line.startswith(" ")] in (
@@ -328,11 +342,6 @@ def test_a_command_while_postgresql_drops_its_connections_is_one_line_and_all_or
 ) -> None:
     """The server ends every session of the budget database while a large ingest (most of it in
     COPY, where psycopg2 printed the error on stderr before raising it) or apply runs."""
-    name = f"restart_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(PG_URL.rsplit("/", 1)[0] + "/postgres", isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = PG_URL.rsplit("/", 1)[0] + f"/{name}"
     brands = 3000
     catalog = tmp_path / "catalog.yaml"
     catalog.write_text(
@@ -344,7 +353,7 @@ def test_a_command_while_postgresql_drops_its_connections_is_one_line_and_all_or
         )
     )
     spend = write_csv(tmp_path / "s.csv", [f"r{i},c{i % brands},1,2026-11-25T15:00:00Z" for i in range(300_000)])
-    try:
+    with _database_of_its_own() as (url, admin, name):
         assert cli(url, "init-db").returncode == 0
         if command == "ingest":
             assert cli(url, "catalog", "apply", str(catalog)).returncode == 0
@@ -362,22 +371,12 @@ def test_a_command_while_postgresql_drops_its_connections_is_one_line_and_all_or
             if found:
                 break
             time.sleep(0.01)
-        while running.poll() is None:
-            with admin.connect() as conn:
-                conn.execute(
-                    text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :db"), {"db": name}
-                )
-            time.sleep(0.05)
-        out, err = running.communicate()
+        out, err = _end_its_sessions_until_done(admin, name, running)
         stored = create_engine(url)
         with stored.connect() as conn:
             records = conn.execute(text("SELECT count(*) FROM raw_spend_records")).scalar_one()
             campaigns = conn.execute(text("SELECT count(*) FROM campaigns")).scalar_one()
         stored.dispose()
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-        admin.dispose()
     assert "Traceback" not in out + err and "Stack Trace" not in out + err, err
     if running.returncode == 0:  # it ended before the first session was ended
         assert err == ""
