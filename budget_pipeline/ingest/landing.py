@@ -5,9 +5,11 @@ files refused unopened, each file ingested oldest first and moved to processed/ 
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import os
 import stat
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -109,6 +111,39 @@ def ingest_landing(
     moving each to processed/ or, if it cannot be read as a whole, to failed/ beside an .error
     note. One bad file never holds back the others; a failure that is not the file's (the
     database is down) raises, leaving this file and those after it in place for the next look."""
+    with _landing_turn(landing):
+        return _ingest_landing(engine, landing, names, on_file, now, settle_seconds)
+
+
+@contextmanager
+def _landing_turn(landing: Path) -> Iterator[None]:
+    """This run's turn at the landing folder: an exclusive lock on a file in it (a name starting
+    with "." is never read), held while the run reads and moves its files. Two runs at once (a
+    sensor's and a `tick`'s) then never read the same file: the second one looks after the
+    first has moved its files on. No folder yet: no files, nothing to hold."""
+    try:
+        fd = os.open(landing / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    except (FileNotFoundError, NotADirectoryError):
+        yield
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # and the lock with it
+
+
+LOCK_FILE = ".budget-pipeline-landing.lock"
+
+
+def _ingest_landing(
+    engine: Engine,
+    landing: Path,
+    names: Iterable[str] | None,
+    on_file: Callable[[FileResult], None] | None,
+    now: dt.datetime | None,
+    settle_seconds: float | None,
+) -> LandingResult:
     wanted = set(names) if names is not None else None
     moment = now or dt.datetime.now(dt.UTC)
     scan = scan_landing(landing, moment.timestamp(), settle_seconds)

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, func, select
 
-from budget_pipeline.ingest.landing import ingest_landing, scan_landing
-from budget_pipeline.store.schema import RawSpendRecord
+from budget_pipeline.ingest.landing import LOCK_FILE, ingest_landing, scan_landing
+from budget_pipeline.store.schema import RawSpendRecord, SpendFile
 from tests.conftest import write_csv
 
 ROW = "r1,acme-search,1,2026-11-25T15:00:00Z"
@@ -49,7 +49,7 @@ def test_uploads_in_progress_and_other_files_are_not_touched(acme: Engine, landi
         write_csv(landing / name, [ROW])
     result = ingest_landing(acme, landing, settle_seconds=0)
     assert result.processed == [] and result.failed == []
-    assert sorted(p.name for p in landing.iterdir()) == sorted(names)
+    assert sorted(p.name for p in landing.iterdir()) == sorted([*names, LOCK_FILE])  # the runs' turn-taking
     assert raw_count(acme) == 0
 
 
@@ -97,13 +97,16 @@ def test_a_link_in_place_of_the_processed_folder_stops_the_run_and_moves_nothing
 
 
 def test_two_looks_at_once_ingest_each_file_once(acme: Engine, landing: Path) -> None:
+    """Each file read by one of them only (before the landing lock, the second read the files
+    the first was moving, found their records stored, and counted each file ingested twice)."""
     for n in range(8):
-        write_csv(landing / f"f{n}.csv", [f"f{n}-r{i},acme-search,1,2026-11-25T15:00:00Z" for i in range(200)])
+        write_csv(landing / f"f{n}.csv", [f"f{n}-r{i},acme-search,1,2026-11-25T15:00:00Z" for i in range(2000)])
     errors: list[BaseException] = []
+    read: list[str] = []
 
     def look() -> None:
         try:
-            ingest_landing(acme, landing, settle_seconds=0)
+            read.extend(r.name for r in ingest_landing(acme, landing, settle_seconds=0).processed)
         except BaseException as exc:  # handed to the test thread
             errors.append(exc)
 
@@ -113,9 +116,12 @@ def test_two_looks_at_once_ingest_each_file_once(acme: Engine, landing: Path) ->
     for thread in threads:
         thread.join(60)
     assert errors == []
-    assert raw_count(acme) == 8 * 200
+    assert sorted(read) == [f"f{n}.csv" for n in range(8)]
+    with acme.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(SpendFile)).scalar_one() == 8
+    assert raw_count(acme) == 8 * 2000
     assert sorted(p.name for p in (landing / "processed").iterdir()) == [f"f{n}.csv" for n in range(8)]
-    assert sorted(p.name for p in landing.iterdir()) == ["failed", "processed"]
+    assert sorted(p.name for p in landing.iterdir() if not p.name.startswith(".")) == ["failed", "processed"]
 
 
 def test_the_scan_lists_files_oldest_first(landing: Path) -> None:
