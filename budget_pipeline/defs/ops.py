@@ -243,7 +243,9 @@ def apply_dayparting(context: OpExecutionContext, database: BudgetDatabase, cloc
 def deliver_notifications(
     context: OpExecutionContext, database: BudgetDatabase, webhook: WebhookResource, clock: Clock
 ) -> Iterator[Any]:
-    now = clock.resolve(context)
+    # Never later than the wall clock: a retry scheduled after an instant years ahead held its
+    # campaign's notifications back for years (an earlier instant only makes retries due sooner).
+    now = min(clock.resolve(context), dt.datetime.now(dt.UTC))
     done = deliver_due(database.engine, webhook.webhook(), now)
     context.log.info(f"notifications as of {now.isoformat()}: {done.summary()}")
     outcome = notifications_outcome(database.engine)

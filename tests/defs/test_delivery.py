@@ -25,6 +25,7 @@ from tests.conftest import write_csv
 from tests.receiver import ENDLESS_BODY, HANG, TRICKLE_BODY, TRICKLE_HEADERS, closed_port_url, misbehaving, receiver
 
 NOON = dt.datetime(2026, 11, 25, 17, tzinfo=dt.UTC)
+RETRY = dt.timedelta(seconds=30)  # the first retry's delay
 SECRET = "s3cr3t-do-not-show"
 
 
@@ -304,6 +305,21 @@ def test_deliver_notifications_job_reports_sent_retried_failed_and_never_the_sec
             text = _run_text(instance, run_id)
             assert SECRET not in text
         assert "connection refused" in _run_text(instance, refused.run_id)  # type: ignore[attr-defined]
+
+
+def test_a_delivery_run_given_an_instant_years_ahead_schedules_its_retries_on_the_wall_clock(
+    acme: Engine, db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BUDGET_DATABASE_URL", db_url)
+    _pause(acme, tmp_path)
+    with DagsterInstance.ephemeral() as instance:
+        before = dt.datetime.now(dt.UTC)
+        refused = _job_result(instance, db_url, closed_port_url(), dt.datetime(2062, 1, 1, tzinfo=dt.UTC))
+        after = dt.datetime.now(dt.UTC)
+    assert refused.success  # type: ignore[attr-defined]
+    with acme.connect() as conn:
+        retries = {r.next_attempt_at for r in outbox(conn)}
+    assert all(r is not None and before + RETRY <= r <= after + RETRY for r in retries), retries
 
 
 def test_notifications_sensor_asks_for_a_delivery_only_when_some_are_due(
