@@ -72,12 +72,16 @@ class Clock(ConfigurableResource):
         """The run's one instant, the same in every step of it."""
         run = context.instance.get_run_by_id(context.run_id)
         tagged = run.tags.get(AS_OF_TAG) if run else None
-        if self.as_of:
-            instant = parse_instant(self.as_of)
-        elif tagged:
-            instant = parse_instant(tagged)
-        else:
-            instant = dt.datetime.now(dt.UTC)
+        try:
+            if self.as_of and self.as_of.strip():
+                instant = parse_instant(self.as_of)
+            elif tagged:
+                instant = parse_instant(tagged)
+            else:
+                instant = dt.datetime.now(dt.UTC)
+        except ValueError as exc:  # one line in the run, as `--as-of` is in the CLI
+            given = "clock as_of" if self.as_of and self.as_of.strip() else f"run tag {AS_OF_TAG}"
+            raise Failure(f"{given}: {exc}") from None
         if tagged != instant.isoformat():
             context.instance.add_run_tags(context.run_id, {AS_OF_TAG: instant.isoformat()})
         return instant

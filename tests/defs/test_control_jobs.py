@@ -312,6 +312,36 @@ def test_a_run_without_as_of_resolves_one_instant_and_records_it(env: Engine, tm
     assert set(instants.values()) == {recorded}
 
 
+@pytest.mark.parametrize(
+    ("as_of", "said"),
+    [
+        ("9999-12-31T23:59:59Z", "is outside the instants this product can evaluate (0001-02-01 to 9999-11-29)"),
+        ("garbage", "is not an ISO-8601 timestamp like 2026-11-25T10:00:00Z"),
+        ("2026-11-25T10:00:00", "has no UTC offset; add Z or +HH:MM"),
+    ],
+)
+def test_a_bad_as_of_in_run_config_is_a_one_line_failure(env: Engine, as_of: str, said: str) -> None:
+    result = defs.resolve_job_def("enforce_budgets_job").execute_in_process(
+        run_config={"resources": {"clock": {"config": {"as_of": as_of}}}},
+        instance=DagsterInstance.ephemeral(),
+        raise_on_error=False,
+    )
+    assert not result.success
+    [failure] = [event for event in result.all_events if event.is_step_failure]
+    error = failure.step_failure_data.error
+    assert error is not None and error.cause is None  # a Failure of its own, not an error from inside
+    assert error.message.strip().splitlines() == [
+        f"dagster._core.definitions.events.Failure: clock as_of: '{as_of}' {said}"
+    ]
+
+
+def test_a_blank_as_of_is_now(env: Engine) -> None:
+    result = defs.resolve_job_def("enforce_budgets_job").execute_in_process(
+        run_config={"resources": {"clock": {"config": {"as_of": "  "}}}}, instance=DagsterInstance.ephemeral()
+    )
+    assert result.success
+
+
 def test_control_steps_pause_the_garbage_collector_and_resume_it(env: Engine) -> None:
     # Seen from inside: the collector's state at every statement a step sends to the database.
     seen: list[bool] = []
