@@ -205,7 +205,9 @@ def build_daily(
         for day in days_of_moved_campaigns(conn, *months):
             after = day + dt.timedelta(days=1)
             built.add_days(conn, rebuild_daily(conn, day, after), day, after)
-        rebuild_monthly(conn, *months)
+        # Reported too: a backfill's day clears the marks that would have had a refresh rebuild
+        # (and report) its month, so the month's materialization and checks would stay stale.
+        built.add_months(conn, rebuild_monthly(conn, *months))
         return built.reports(conn, as_of)
 
 

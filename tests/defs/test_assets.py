@@ -70,7 +70,9 @@ def test_daily_partition_sums_by_brand_local_day(acme: Engine, db_url: str, tmp_
         (dt.date(2026, 11, 25), "acme-search", Decimal("60.000000"), 1),
         (dt.date(2026, 11, 25), "acme-social", Decimal("45.000000"), 1),
     ]
-    [mat] = result.asset_materializations_for_node("daily_spend")
+    [mat, month] = result.asset_materializations_for_node("daily_spend")
+    # The day's month is rebuilt with it, and reported: its materialization and checks go stale otherwise.
+    assert (month.asset_key, month.partition) == (AssetKey("monthly_spend"), "2026-11-01")
     assert mat.partition == "2026-11-25"
     assert (mat.metadata["spend"].value, mat.metadata["spend_exact"].value) == (105.0, "105.00")
     assert mat.metadata["records"].value == 2
@@ -132,7 +134,7 @@ def test_a_range_backfill_reports_each_day_alone(acme: Engine, db_url: str, tmp_
 
 def test_a_day_without_spend_says_so(acme: Engine, db_url: str) -> None:
     result = run(db_url, [daily_spend], partition_key="2026-11-19")
-    [mat] = result.asset_materializations_for_node("daily_spend")
+    [mat, _] = result.asset_materializations_for_node("daily_spend")
     assert mat.description == "2026-11-19: no spend recorded"
     assert mat.metadata["records"].value == 0
 
@@ -147,6 +149,25 @@ def test_late_record_reopens_its_day_and_month(acme: Engine, db_url: str, tmp_pa
     assert run(db_url, [daily_spend], partition_key="2026-10-31").success
     assert run(db_url, [monthly_spend], partition_key="2026-10-01").success
     assert monthly_total(acme, dt.date(2026, 10, 1)) == Decimal("12.5")
+
+
+def test_a_days_backfill_reports_its_month_too_with_the_months_overspend(
+    acme: Engine, db_url: str, tmp_path: Path
+) -> None:
+    """Acme's October is under its 2,000.00 until a late 2,500.00 comes in; backfilling that day
+    alone rebuilds October too (and clears the day's marks, so no refresh will): the run says so."""
+    ingest_file(acme, write_csv(tmp_path / "a.csv", ["r1,acme-search,10,2026-10-31T15:00:00Z"]))
+    assert run(db_url, [daily_spend], partition_key="2026-10-31").success
+    ingest_file(acme, write_csv(tmp_path / "late.csv", ["late,acme-search,2500,2026-10-15T15:00:00Z"]))
+    result = run(db_url, [daily_spend], partition_key="2026-10-15")
+    assert result.success
+    months = [
+        m for m in result.asset_materializations_for_node("daily_spend") if m.asset_key == AssetKey("monthly_spend")
+    ]
+    assert [(m.partition, m.metadata["spend_exact"].value) for m in months] == [("2026-10-01", "2510.00")]
+    [within] = [e for e in result.get_asset_check_evaluations() if e.check_name == "monthly_spend_within_budget"]
+    assert (within.partition, within.passed) == ("2026-10-01", False)
+    assert monthly_total(acme, dt.date(2026, 10, 1)) == Decimal("2510")
 
 
 def test_reconcile_compares_a_day_with_its_raw_totals() -> None:
