@@ -281,11 +281,17 @@ def _run_text(instance: DagsterInstance, run_id: str) -> str:
     return "\n".join(str(entry) for entry in instance.all_logs(run_id))
 
 
-def test_deliver_notifications_job_reports_sent_retried_failed_and_never_the_secret(
-    acme: Engine, db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def paused_for_a_job(acme: Engine, db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Engine:
+    """Acme paused (four notifications), the code location's database pointed at it."""
     monkeypatch.setenv("BUDGET_DATABASE_URL", db_url)
     _pause(acme, tmp_path)
+    return acme
+
+
+def test_deliver_notifications_job_reports_sent_retried_failed_and_never_the_secret(
+    paused_for_a_job: Engine, db_url: str
+) -> None:
     with DagsterInstance.ephemeral() as instance:
         with receiver(503) as hook:
             result = _job_result(instance, db_url, hook.url, NOON)
@@ -308,16 +314,14 @@ def test_deliver_notifications_job_reports_sent_retried_failed_and_never_the_sec
 
 
 def test_a_delivery_run_given_an_instant_years_ahead_schedules_its_retries_on_the_wall_clock(
-    acme: Engine, db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    paused_for_a_job: Engine, db_url: str
 ) -> None:
-    monkeypatch.setenv("BUDGET_DATABASE_URL", db_url)
-    _pause(acme, tmp_path)
     with DagsterInstance.ephemeral() as instance:
         before = dt.datetime.now(dt.UTC)
         refused = _job_result(instance, db_url, closed_port_url(), dt.datetime(2062, 1, 1, tzinfo=dt.UTC))
         after = dt.datetime.now(dt.UTC)
     assert refused.success  # type: ignore[attr-defined]
-    with acme.connect() as conn:
+    with paused_for_a_job.connect() as conn:
         retries = {r.next_attempt_at for r in outbox(conn)}
     assert all(r is not None and before + RETRY <= r <= after + RETRY for r in retries), retries
 
