@@ -115,15 +115,20 @@ def ingest_landing(
         return _ingest_landing(engine, landing, names, on_file, now, settle_seconds)
 
 
+LOCK_FILE = ".budget-pipeline-landing.lock"
+
+
 @contextmanager
 def _landing_turn(landing: Path) -> Iterator[None]:
     """This run's turn at the landing folder: an exclusive lock on a file in it (a name starting
     with "." is never read), held while the run reads and moves its files. Two runs at once (a
     sensor's and a `tick`'s) then never read the same file: the second one looks after the
-    first has moved its files on. No folder yet: no files, nothing to hold."""
+    first has moved its files on. No folder yet: no files, nothing to hold. A lock file that
+    cannot be opened as one (a link planted under its name, never followed; a folder that is
+    read-only) leaves the run to go on without it, as runs did before they took turns."""
     try:
         fd = os.open(landing / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
-    except (FileNotFoundError, NotADirectoryError):
+    except OSError:
         yield
         return
     try:
@@ -131,9 +136,6 @@ def _landing_turn(landing: Path) -> Iterator[None]:
         yield
     finally:
         os.close(fd)  # and the lock with it
-
-
-LOCK_FILE = ".budget-pipeline-landing.lock"
 
 
 def _ingest_landing(

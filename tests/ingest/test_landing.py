@@ -124,6 +124,18 @@ def test_two_looks_at_once_ingest_each_file_once(acme: Engine, landing: Path) ->
     assert sorted(p.name for p in landing.iterdir() if not p.name.startswith(".")) == ["failed", "processed"]
 
 
+def test_a_link_planted_at_the_lock_files_name_is_not_followed_and_the_files_go_in(
+    acme: Engine, landing: Path, tmp_path: Path
+) -> None:
+    target = tmp_path / "elsewhere.txt"
+    target.write_text("not the product's\n")
+    (landing / LOCK_FILE).symlink_to(target)
+    write_csv(landing / "a.csv", [ROW])
+    result = ingest_landing(acme, landing, settle_seconds=0)
+    assert [r.name for r in result.processed] == ["a.csv"] and raw_count(acme) == 1
+    assert target.read_text() == "not the product's\n" and (landing / LOCK_FILE).is_symlink()
+
+
 def test_the_scan_lists_files_oldest_first(landing: Path) -> None:
     for n, name in enumerate(["c.csv", "a.csv", "b.csv"]):
         path = write_csv(landing / name, [ROW])
