@@ -2,7 +2,6 @@
 the webhook notifications go to."""
 
 import datetime as dt
-import os
 from pathlib import Path
 
 from dagster import ConfigurableResource, EnvVar, Failure, InitResourceContext, OpExecutionContext
@@ -12,6 +11,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from budget_pipeline import settings
 from budget_pipeline.delivery import TIMEOUT_SECONDS, Webhook
+from budget_pipeline.ingest.landing import folder_problem
 from budget_pipeline.rules.calendar import parse_instant
 from budget_pipeline.store.db import StoreError, current_revision, head_revision, make_engine
 
@@ -106,20 +106,12 @@ class LandingFolder(ConfigurableResource):
         return settings.settle_seconds() if self.settle_seconds is None else self.settle_seconds
 
     def problem(self) -> str | None:
-        """Why nothing can be read from the landing folder (one line), or None: it is a folder
-        that can be read, or is not there yet (no files)."""
-        root = self.root
+        """Why nothing can be read from the landing folder (one line naming it and where it is
+        set), or None: it is a folder that can be read, or is not there yet (no files)."""
+        if (why := folder_problem(self.root)) is None:
+            return None
         named = "BUDGET_LANDING_DIR" if self.path else "the default landing/ in DAGSTER_HOME"
-        try:
-            if not root.exists():
-                return None
-            if not root.is_dir():
-                return f"the landing folder {root} ({named}) is not a folder: no spend file is read"
-        except OSError as exc:
-            return f"the landing folder {root} ({named}) cannot be looked at: {exc.strerror}"
-        if not os.access(root, os.R_OK | os.X_OK):
-            return f"the landing folder {root} ({named}) cannot be read: no spend file is read"
-        return None
+        return f"the landing folder {self.root} ({named}) {why}"
 
 
 class WebhookResource(ConfigurableResource):

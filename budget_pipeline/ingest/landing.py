@@ -62,6 +62,21 @@ class LandingScan:
     settling: list[Path]  # files changed within the settle time: left for the next look
 
 
+def folder_problem(landing: Path) -> str | None:
+    """Why no spend file can be read from `landing`, in a few words, or None: it is a folder that
+    can be read, or is not there yet (no files)."""
+    try:
+        if not landing.exists():
+            return None
+        if not landing.is_dir():
+            return "is not a folder: no spend file is read"
+    except OSError as exc:
+        return f"cannot be looked at: {exc.strerror}"
+    if not os.access(landing, os.R_OK | os.X_OK):
+        return "cannot be read: no spend file is read"
+    return None
+
+
 def scan_landing(landing: Path, now: float | None = None, settle_seconds: float | None = None) -> LandingScan:
     """The spend files waiting directly in `landing`: regular `*.csv` files whose size and
     modification time have not changed for `settle_seconds` (default BUDGET_LANDING_SETTLE_SECONDS).
