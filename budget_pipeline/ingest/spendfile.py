@@ -100,7 +100,7 @@ def read_spend_file(
         raise SpendFileError(_not_utf8(source, name)) from None
     except pa.ArrowInvalid as exc:
         if lines.binary:
-            raise SpendFileError(f"{name}: not a CSV file (binary content past its first lines)") from None
+            raise SpendFileError(_binary_late(name)) from None
         if undecodable or "UTF8" in str(exc) or "UTF-8" in str(exc):
             raise SpendFileError(_not_utf8(source, name)) from None
         if "straddl" in str(exc):
@@ -145,13 +145,18 @@ def _read(
         for offset in range(0, batch.num_rows, chunk_rows):
             part = batch.slice(offset, chunk_rows)
             if any(mask(pc.match_substring(column, "\x00")).any() for column in part.columns):
-                raise SpendFileError(f"{name}: not a CSV file (binary content past its first lines)")
+                raise SpendFileError(_binary_late(name))
             numbers = lines.number(part)
             chunk = validate(part, numbers, known, accepted)
             chunk.rejections.extend(lines.malformed())
             yield chunk
     if rest := lines.malformed(at_end=True):
         yield Chunk(VALID_SCHEMA.empty_table(), rest)
+
+
+def _binary_late(name: str) -> str:
+    """The message for a NUL past the header's block, in a row read whole or a malformed one."""
+    return f"{name}: not a CSV file (binary content past its first lines)"
 
 
 def _malformed_rows_not_utf8(caught: list[UnicodeDecodeError]) -> AbstractContextManager[None]:
