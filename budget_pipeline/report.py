@@ -122,7 +122,7 @@ def table_text(headers: Sequence[str], rows: Sequence[Sequence[str]], width: int
     """Rows under their headers in aligned columns. With a `width` (a terminal's), the columns
     `shrink` names, last first, give up characters (down to MIN_SHRUNK_WIDTH) until a line fits,
     their cells cut short with an ellipsis; without one, nothing is cut."""
-    rows = [[cell.replace("\r\n", " ").replace("\n", " ").replace("\r", " ") for cell in row] for row in rows]
+    rows = [[" ".join(cell.splitlines()) for cell in row] for row in rows]  # any line break: one line
     widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows, strict=True)]
     if width is not None:
         over = sum(widths) + 2 * (len(widths) - 1) - width
