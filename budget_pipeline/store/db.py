@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -58,6 +59,8 @@ def make_engine(url: str | None = None) -> Engine:
         if parsed.get_backend_name() == "sqlite":
             engine = create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
             event.listen(engine, "connect", _sqlite_pragmas)
+            if (path := sqlite_file(parsed)) is not None:
+                event.listen(engine, "connect", _remember_file(path.absolute()))
             return engine
         return create_engine(parsed, pool_pre_ping=True)
     except (NoSuchModuleError, ModuleNotFoundError) as exc:
@@ -71,6 +74,36 @@ def sqlite_file(url: URL) -> Path | None:
     if database and database.startswith("file:"):
         database = database.removeprefix("file:").split("?", 1)[0]
     return Path(database) if database and database != ":memory:" else None
+
+
+# A SQLite connection's record notes the file it opened: (path, its device and inode).
+_OPENED = "budget_pipeline.sqlite_file"
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    try:
+        found = os.stat(path)
+    except OSError:
+        return None
+    return found.st_dev, found.st_ino
+
+
+def _remember_file(path: Path) -> Any:
+    def remember(_dbapi_connection: Any, record: Any) -> None:
+        record.info[_OPENED] = (path, _identity(path))
+
+    return remember
+
+
+def _file_gone(connection: Connection) -> Path | None:
+    """The path of the SQLite file `connection` opened when that path now names no file or
+    another one (deleted, or replaced by a new database, while the connection was open): what
+    the connection writes then goes to the old file, and away with it. None otherwise."""
+    opened = connection.connection.info.get(_OPENED)
+    if opened is None:
+        return None
+    path, identity = opened
+    return path if _identity(path) != identity else None
 
 
 def missing_sqlite_file(engine: Engine) -> Path | None:
@@ -138,7 +171,10 @@ def writing(engine: Engine) -> Iterator[Connection]:
     """One write transaction, committed on success and rolled back on any error.
 
     On SQLite it starts with BEGIN IMMEDIATE, taking the write lock up front, so two writers
-    queue behind the busy timeout instead of failing half-way with "database is locked".
+    queue behind the busy timeout instead of failing half-way with "database is locked". After
+    its commit it asks whether the file is still the one at the database's path: if the file was
+    deleted or replaced meanwhile, the write is gone with it, and a StoreError says so (so that
+    nothing which counts on the write, a spend file moved to processed/, follows it).
     """
     with engine.connect() as connection:
         if connection.dialect.name == "sqlite":
@@ -149,3 +185,8 @@ def writing(engine: Engine) -> Iterator[Connection]:
             connection.rollback()
             raise
         connection.commit()
+        if (gone := _file_gone(connection)) is not None:
+            connection.invalidate()  # the pool's next connection opens what the path names now
+            raise StoreError(
+                f"the SQLite database {gone} was deleted or replaced during this write; the write went with it"
+            )

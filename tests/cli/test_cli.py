@@ -385,6 +385,30 @@ def test_a_command_while_postgresql_drops_its_connections_is_one_line_and_all_or
     assert records in (0, 300_000) and campaigns in (0, brands)
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_ingest_while_its_sqlite_file_is_deleted_says_so_in_one_line(ready: str, tmp_path: Path) -> None:
+    """The SQLite file is deleted while `ingest` writes a large file's records into it: the
+    process holds the deleted file open and would write on to a successful end, its records gone
+    with the file. It says instead that they went with it, with exit status 1."""
+    database = Path(ready.removeprefix("sqlite:///"))
+    spend = write_csv(tmp_path / "s.csv", [f"r{i},acme-search,1,2026-11-25T15:00:00Z" for i in range(300_000)])
+    env = {**os.environ, "BUDGET_DATABASE_URL": ready}
+    running = subprocess.Popen(
+        [CLI, "ingest", str(spend)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    wal = database.with_name(database.name + "-wal")
+    while running.poll() is None and not (wal.exists() and wal.stat().st_size > 1_000_000):
+        time.sleep(0.01)  # until its records are being written
+    assert running.poll() is None, "the ingest ended before the file could be deleted mid-write"
+    database.unlink()
+    out, err = running.communicate(timeout=120)
+    assert running.returncode == 1 and out == "", err
+    assert (
+        err
+        == f"error: the SQLite database {database} was deleted or replaced during this write; the write went with it\n"
+    )
+
+
 def test_two_ticks_at_once_both_succeed_and_ingest_each_file_once(ready: str, tmp_path: Path) -> None:
     home = tmp_path / "home"
     landing = home / "landing"

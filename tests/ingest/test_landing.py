@@ -142,3 +142,44 @@ def test_the_scan_lists_files_oldest_first(landing: Path) -> None:
         os.utime(path, (1_000_000 + n, 1_000_000 + n))
     scan = scan_landing(landing, now=2_000_000, settle_seconds=2)
     assert [p.name for p in scan.ready] == ["c.csv", "a.csv", "b.csv"]
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("replaced", [False, True], ids=["deleted", "replaced by a new database"])
+def test_a_sqlite_file_gone_during_the_write_leaves_the_file_in_landing(
+    acme: Engine, landing: Path, db_url: str, monkeypatch: pytest.MonkeyPatch, replaced: bool
+) -> None:
+    """The database file is deleted (or replaced) while a file's records are being written: the
+    process writes on into the file it holds open, which nobody will read again. The run says
+    so, and the spend file stays in the folder for the next look, so that nothing is lost."""
+    from budget_pipeline.ingest import landing as landing_module
+    from budget_pipeline.ingest.pipeline import ingest_file
+    from budget_pipeline.store.db import StoreError, make_engine, upgrade
+
+    database = Path(db_url.removeprefix("sqlite:///"))
+
+    def ingest_while_the_file_goes(*args: object, **kwargs: object) -> object:
+        def on_rows(_rows: int) -> None:
+            if database.exists():
+                database.unlink()
+                if replaced:
+                    fresh = make_engine(db_url)
+                    upgrade(fresh)
+                    fresh.dispose()
+
+        return ingest_file(*args, **kwargs, chunk_rows=2, on_rows=on_rows)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(landing_module, "ingest_file", ingest_while_the_file_goes)
+    write_csv(landing / "a.csv", [f"r{i},acme-search,1,2026-11-25T15:00:00Z" for i in range(5)])
+    with pytest.raises(StoreError, match=f"the SQLite database {database} was deleted or replaced during this write"):
+        ingest_landing(acme, landing, settle_seconds=0)
+    assert (landing / "a.csv").exists() and not (landing / "processed" / "a.csv").exists()
+    monkeypatch.undo()
+    if replaced:  # the next look puts the file's records in the database now at the path
+        fresh = make_engine(db_url)
+        from tests.conftest import ACME, apply_yaml
+
+        apply_yaml(fresh, ACME)
+        assert [r.name for r in ingest_landing(fresh, landing, settle_seconds=0).processed] == ["a.csv"]
+        assert raw_count(fresh) == 5
+        fresh.dispose()
