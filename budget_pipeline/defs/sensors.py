@@ -27,6 +27,7 @@ from budget_pipeline.defs.ops import IngestConfig
 from budget_pipeline.defs.resources import BudgetDatabase, LandingFolder, WebhookResource
 from budget_pipeline.ingest.landing import scan_landing
 from budget_pipeline.ingest.pipeline import file_key
+from budget_pipeline.store.marks import newest_catalog_change
 from budget_pipeline.store.notifications import due
 
 LANDING_INTERVAL_SECONDS = 2
@@ -126,10 +127,11 @@ MATERIALIZATIONS_PER_TICK = 1000
     job=enforce_budgets_job,
     minimum_interval_seconds=LANDING_INTERVAL_SECONDS,
     default_status=DefaultSensorStatus.RUNNING,
-    description="After daily_spend or monthly_spend partitions are materialized by a run that did not enforce "
-    "budgets itself (a backfill, a UI materialization), requests one enforce_budgets_job run per batch.",
+    description="Requests one enforce_budgets_job run after daily_spend or monthly_spend partitions are "
+    "materialized by a run that did not enforce budgets itself (a backfill, a UI materialization), and after a "
+    "`catalog apply` that no enforcement has seen yet (a campaign set enabled: false is paused then).",
 )
-def enforce_on_spend_sensor(context: SensorEvaluationContext) -> SensorResult | SkipReason:
+def enforce_on_spend_sensor(context: SensorEvaluationContext, database: BudgetDatabase) -> SensorResult | SkipReason:
     # Reads the event log with a cursor per asset (the one Dagster hands back with each batch of
     # records): asset_sensor can miss partitions that materialize close together (dagster#32853).
     cursors = _event_cursors(context)
@@ -145,21 +147,29 @@ def enforce_on_spend_sensor(context: SensorEvaluationContext) -> SensorResult | 
         if batch.records:
             cursors[name] = batch.cursor
     cursor = json.dumps(cursors)
-    if not run_ids:
-        return SensorResult(skip_reason=SkipReason("no new spend materializations"), cursor=cursor)
-    runs = context.instance.get_runs(filters=RunsFilter(run_ids=sorted(run_ids)))
+    runs = context.instance.get_runs(filters=RunsFilter(run_ids=sorted(run_ids))) if run_ids else []
     unenforced = sorted(run.run_id for run in runs if run.tags.get(ENFORCES_TAG) != "true")
-    if not unenforced:
+    # A catalog change asks the next enforcement for a full pass (its mark stays until one has run):
+    # one run per change, whose key is the mark's, so a run that failed is not asked for again
+    # (the spend refresh schedule's full pass takes the change then).
+    with database.engine.connect() as conn:
+        catalog_mark = newest_catalog_change(conn)
+    keys, tags = [], {}
+    if unenforced:
+        keys.append("-".join(str(newest[name]) for name in FOLLOWED_ASSETS if name in newest))
+        tags["budget_pipeline/after_runs"] = str(len(unenforced))
+    if catalog_mark is not None:
+        keys.append(f"catalog-{catalog_mark}")
+        tags["budget_pipeline/after_catalog_change"] = "true"
+    if not keys:
+        if run_ids:
+            why = "new materializations came from runs that already enforced budgets"
+        else:
+            why = "no new spend materializations"
         return SensorResult(
-            skip_reason=SkipReason("new materializations came from runs that already enforced budgets"), cursor=cursor
+            skip_reason=SkipReason(f"{why}, and no catalog change waits for enforcement"), cursor=cursor
         )
-    batch_key = "-".join(str(newest[name]) for name in FOLLOWED_ASSETS if name in newest)
-    return SensorResult(
-        run_requests=[
-            RunRequest(run_key=f"enforce-after-{batch_key}", tags={"budget_pipeline/after_runs": str(len(unenforced))})
-        ],
-        cursor=cursor,
-    )
+    return SensorResult(run_requests=[RunRequest(run_key=f"enforce-after-{'-'.join(keys)}", tags=tags)], cursor=cursor)
 
 
 def _event_cursors(context: SensorEvaluationContext) -> dict[str, str]:

@@ -14,7 +14,7 @@ import datetime as dt
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 
-from sqlalchemy import Connection, delete, insert, select
+from sqlalchemy import Connection, delete, func, insert, select
 
 from budget_pipeline.rules.calendar import local_date
 from budget_pipeline.store.bulk import dialect_insert
@@ -46,6 +46,14 @@ def _mark(conn: Connection, first_days: Mapping[int, dt.date | None]) -> None:
 def mark_every_brand(conn: Connection) -> None:
     """Ask the next enforcement for a full pass (the catalog changed)."""
     mark_brands(conn, [EVERY_BRAND])
+
+
+def newest_catalog_change(conn: Connection) -> int | None:
+    """The sequence number of the newest mark a catalog change left that no enforcement has
+    read yet, or None: what `enforce_on_spend_sensor` asks a run for."""
+    query = select(func.max(marks_t.c.seq)).where(marks_t.c.brand_id == EVERY_BRAND)
+    seq = conn.execute(query).scalar_one_or_none()
+    return None if seq is None else int(seq)
 
 
 def mark_brands_of_campaigns(conn: Connection, first_days: Mapping[str, dt.date]) -> None:

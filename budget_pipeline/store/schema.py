@@ -188,6 +188,8 @@ class BrandToEnforce(Base):
     the enforcement that saw them (store.marks), so writers never wait on each other."""
 
     __tablename__ = "brands_to_enforce"
+    # A seq is never given twice, on SQLite too (0018): a catalog change's run key is its mark's.
+    __table_args__ = {"sqlite_autoincrement": True}
 
     seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     brand_id: Mapped[int] = mapped_column(Integer)

@@ -5,7 +5,9 @@ from pathlib import Path
 
 import pytest
 from dagster import DagsterInstance, RunRequest, SkipReason, build_schedule_context, build_sensor_context, materialize
+from sqlalchemy import select
 
+from budget_pipeline import control
 from budget_pipeline.definitions import defs
 from budget_pipeline.defs.assets import daily_spend, monthly_spend, raw_spend_records
 from budget_pipeline.defs.resources import BudgetDatabase, Clock
@@ -17,6 +19,8 @@ from budget_pipeline.defs.schedules import (
 )
 from budget_pipeline.defs.sensors import enforce_on_spend_sensor
 from budget_pipeline.ingest.pipeline import ingest_file
+from budget_pipeline.rules.reasons import parse_reasons
+from budget_pipeline.store.schema import Campaign
 from tests.conftest import apply_yaml, write_csv
 
 CATALOG = """
@@ -94,14 +98,22 @@ def test_spend_refresh_schedule_passes_its_tick_time() -> None:
     assert spend_refresh_schedule.job_name == "enforce_budgets_job"  # the request runs the schedule's job
 
 
+def sense(instance: DagsterInstance, database: BudgetDatabase, cursor: str | None = None):  # type: ignore[no-untyped-def]
+    """One evaluation of enforce_on_spend_sensor, as the daemon makes it."""
+    with build_sensor_context(instance=instance, resources={"database": database}, cursor=cursor) as context:
+        return enforce_on_spend_sensor(context)
+
+
 def test_enforce_sensor_sees_every_partition_materialized_close_together(  # type: ignore[no-untyped-def]
     db, db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     engine, database = db
+    control.enforce_budgets(engine, at("2026-11-25T16:00:00+00:00"), "after-the-catalog")  # its change seen
     rows = [f"r{d},acme-search,5,2026-11-{d:02d}T15:00:00Z" for d in range(20, 26)]
     ingest_file(engine, write_csv(tmp_path / "s.csv", rows))
     with DagsterInstance.ephemeral() as instance:
-        assert isinstance(enforce_on_spend_sensor(build_sensor_context(instance=instance)).skip_reason, SkipReason)
+        quiet = sense(instance, database)
+        assert isinstance(quiet.skip_reason, SkipReason)
         # Six partitions in six separate runs, well within one second of each other.
         for day in range(20, 26):
             assert materialize(
@@ -111,11 +123,11 @@ def test_enforce_sensor_sees_every_partition_materialized_close_together(  # typ
                 resources={"database": database, "clock": Clock()},
                 instance=instance,
             ).success
-        first = enforce_on_spend_sensor(build_sensor_context(instance=instance))
+        first = sense(instance, database)
         [request] = first.run_requests
         assert isinstance(request, RunRequest)
         assert request.tags["budget_pipeline/after_runs"] == "6"
-        again = enforce_on_spend_sensor(build_sensor_context(instance=instance, cursor=first.cursor))
+        again = sense(instance, database, first.cursor)
         assert not again.run_requests
 
         # Materializations reported by a run that already enforced budgets need no new run.
@@ -127,6 +139,49 @@ def test_enforce_sensor_sees_every_partition_materialized_close_together(  # typ
             )
             .success
         )
-        after_enforcing = enforce_on_spend_sensor(build_sensor_context(instance=instance, cursor=first.cursor))
+        after_enforcing = sense(instance, database, first.cursor)
         assert not after_enforcing.run_requests
         assert "already enforced" in after_enforcing.skip_reason.skip_message
+
+
+def test_enforce_sensor_asks_for_a_run_after_a_catalog_change_which_pauses_a_disabled_campaign(  # type: ignore[no-untyped-def]
+    db, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`catalog apply` sets a campaign enabled: false: the sensor asks for one enforcement run,
+    whose full pass gives it the `manual` reason; then it asks for nothing until the next change."""
+    engine, database = db
+    monkeypatch.setenv("BUDGET_DATABASE_URL", db_url)
+    job = defs.resolve_job_def("enforce_budgets_job")
+    config = {"resources": {"clock": {"config": {"as_of": "2026-11-25T16:00:00Z"}}}}
+    with DagsterInstance.ephemeral() as instance:
+
+        def evaluate_sensor():  # type: ignore[no-untyped-def]
+            return sense(instance, database)
+
+        [first] = evaluate_sensor().run_requests  # the catalog's first apply, never enforced
+        assert first.tags["budget_pipeline/after_catalog_change"] == "true"
+        assert evaluate_sensor().run_requests[0].run_key == first.run_key  # asked once, whatever the ticks
+        assert job.execute_in_process(instance=instance, run_config=config, tags=first.tags).success
+        assert "no catalog change" in evaluate_sensor().skip_reason.skip_message
+
+        apply_yaml(
+            engine,
+            CATALOG.replace(
+                "{id: acme-search, name: Acme Search}", "{id: acme-search, name: Acme Search, enabled: false}"
+            ),
+        )
+        [request] = evaluate_sensor().run_requests
+        assert request.run_key != first.run_key
+        assert state(engine, "acme-search") == (True, [])  # not yet: no enforcement has run
+        assert job.execute_in_process(instance=instance, run_config=config, tags=request.tags).success
+        assert state(engine, "acme-search") == (False, ["manual"])
+        assert not evaluate_sensor().run_requests
+
+
+def state(engine, campaign_id: str) -> tuple[bool, list[str]]:  # type: ignore[no-untyped-def]
+    """A campaign's `active` and its reasons."""
+    with engine.connect() as conn:
+        active, reasons = conn.execute(
+            select(Campaign.active, Campaign.pause_reasons).where(Campaign.id == campaign_id)
+        ).one()
+    return active, sorted(parse_reasons(reasons))
