@@ -20,6 +20,7 @@ from budget_pipeline.settings import SettingError
 from budget_pipeline.store.db import (
     StoreError,
     current_revision,
+    driver_message,
     head_revision,
     make_engine,
     missing_sqlite_file,
@@ -36,11 +37,6 @@ def fail(message: str, code: int = EXIT_FAILURE) -> NoReturn:
     sys.exit(code)
 
 
-def _db_message(exc: DBAPIError) -> str:
-    text = str(exc.orig).strip().splitlines()
-    return text[0] if text else type(exc.orig).__name__
-
-
 @contextmanager
 def database_errors() -> Iterator[None]:
     """Turn database failures into one line: an unreachable server is not a traceback; nor is a
@@ -52,9 +48,9 @@ def database_errors() -> Iterator[None]:
     except StoreError as exc:
         fail(str(exc))
     except OperationalError as exc:
-        fail(f"cannot use the budget database: {_db_message(exc)}")
+        fail(f"cannot use the budget database: {driver_message(exc)}")
     except DBAPIError as exc:
-        fail(f"budget database error: {_db_message(exc)}")
+        fail(f"budget database error: {driver_message(exc)}")
 
 
 def ready_engine() -> Engine:

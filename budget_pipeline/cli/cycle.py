@@ -138,13 +138,15 @@ def _home_lock() -> Iterator[None]:
 def first_error(result: Any) -> str:
     """The first line of the innermost error of a failed run's first failure (a step's, or its
     resources' start): the cause (say, "OperationalError: ... readonly database"), not Dagster's
-    wrapping of it."""
+    wrapping of it; the product's own `Failure` (a store problem) as its message alone."""
     for event in result.all_events:
         error = getattr(event.event_specific_data, "error", None)
         if error is not None:
             while error.cause is not None:
                 error = error.cause
             message = error.message.strip().splitlines()[0] if error.message.strip() else error.cls_name or "error"
+            if error.cls_name == "Failure":  # the product's own one line (a store problem): as it is
+                return message.partition(": ")[2] or message
             return _short_class(message) if ": " in message else message
     return "no error reported; see the run in the Dagster UI"
 

@@ -34,7 +34,7 @@ from budget_pipeline.defs.checks import (
 )
 from budget_pipeline.defs.partitions import daily_partitions, monthly_partitions
 from budget_pipeline.defs.reporting import build_daily, build_monthly, partition_events
-from budget_pipeline.defs.resources import BudgetDatabase, Clock
+from budget_pipeline.defs.resources import BudgetDatabase, Clock, store_failures
 from budget_pipeline.defs.status_report import budgets_today_outcome, notifications_outcome
 from budget_pipeline.rules.calendar import next_month_start
 
@@ -114,6 +114,7 @@ def _report(context: AssetExecutionContext, reports: list[Any]) -> None:
     backfill_policy=BackfillPolicy.single_run(),
     can_subset=True,
 )
+@store_failures
 def daily_spend(context: AssetExecutionContext, database: BudgetDatabase, clock: Clock) -> Iterator[Any]:
     """Rebuild the window's days and report each day's materialization and checks on its own."""
     first, last = _window(context)
@@ -142,6 +143,7 @@ def daily_spend(context: AssetExecutionContext, database: BudgetDatabase, clock:
     backfill_policy=BackfillPolicy.single_run(),
     can_subset=True,
 )
+@store_failures
 def monthly_spend(context: AssetExecutionContext, database: BudgetDatabase, clock: Clock) -> Iterator[Any]:
     """Rebuild the window's months from daily_spend and report each month on its own."""
     first, last = _window(context)
@@ -183,6 +185,7 @@ campaign_status = AssetSpec(
     description="As of each enforcement (or now, when run by hand): warns when any brand's spend today (its own "
     "local day) or this month to date has reached its budget, naming them with figures.",
 )
+@store_failures
 def brands_within_budget_today(
     context: AssetCheckExecutionContext, database: BudgetDatabase, clock: Clock
 ) -> AssetCheckResult:
@@ -203,6 +206,7 @@ def brands_within_budget_today(
     description="After each delivery run (or when run by hand): warns while any notification has failed for good "
     "(the webhook did not take it in 24 hours of retries), listing the newest with their last error.",
 )
+@store_failures
 def notifications_delivered_check(context: AssetCheckExecutionContext, database: BudgetDatabase) -> AssetCheckResult:
     """The same check every delivery run reports, evaluated on demand."""
     outcome = notifications_outcome(database.engine)

@@ -22,7 +22,7 @@ from budget_pipeline.control import Outcome
 from budget_pipeline.defs.checks import CAMPAIGN_STATUS, budgets_today
 from budget_pipeline.defs.dagster_compat import latest_materialization
 from budget_pipeline.defs.reporting import PartitionReport, build_days_and_months, partition_events
-from budget_pipeline.defs.resources import BudgetDatabase, Clock, LandingFolder, WebhookResource
+from budget_pipeline.defs.resources import BudgetDatabase, Clock, LandingFolder, WebhookResource, store_failures
 from budget_pipeline.defs.status_report import (
     ROWS_SHOWN,
     alerts_table,
@@ -54,6 +54,7 @@ class IngestConfig(Config):
     description="Ingest the settled spend files of the landing folder; move each to processed/ or failed/.",
     out=Out(list[str], description="What became of each file, a line each (`budget-pipeline tick` prints them)."),
 )
+@store_failures
 def ingest_landing_files(
     context: OpExecutionContext, config: IngestConfig, database: BudgetDatabase, landing: LandingFolder, clock: Clock
 ) -> Iterator[Any]:
@@ -117,6 +118,7 @@ def refresh_reports(context: OpExecutionContext, database: BudgetDatabase, as_of
     "months; report each partition's materialization and checks on its own.",
     out=Out(list[str], description="The daily partitions rebuilt."),
 )
+@store_failures
 def refresh_spend_partitions(context: OpExecutionContext, database: BudgetDatabase, clock: Clock) -> Iterator[Any]:
     as_of = clock.resolve(context)
     reports = refresh_reports(context, database, as_of)
@@ -195,6 +197,7 @@ class EnforceConfig(Config):
     "date changed since the last enforcement (every brand with full_pass); log each change; report "
     "campaign_status and today's overspend check.",
 )
+@store_failures
 def enforce_budgets(
     context: OpExecutionContext, config: EnforceConfig, database: BudgetDatabase, clock: Clock
 ) -> Iterator[Any]:
@@ -210,6 +213,7 @@ def enforce_budgets(
 
 
 @op(pool=STATUS_POOL, out=CHANGED, description="Clear daily budget reasons of brands whose local day has turned.")
+@store_failures
 def reset_daily_budgets(context: OpExecutionContext, database: BudgetDatabase, clock: Clock) -> Iterator[Any]:
     as_of = clock.resolve(context)
     outcome = control.reset_budgets(database.engine, as_of, context.run_id, monthly=False)
@@ -217,6 +221,7 @@ def reset_daily_budgets(context: OpExecutionContext, database: BudgetDatabase, c
 
 
 @op(pool=STATUS_POOL, out=CHANGED, description="Clear monthly budget reasons of brands whose local month has turned.")
+@store_failures
 def reset_monthly_budgets(context: OpExecutionContext, database: BudgetDatabase, clock: Clock) -> Iterator[Any]:
     as_of = clock.resolve(context)
     outcome = control.reset_budgets(database.engine, as_of, context.run_id, monthly=True)
@@ -228,6 +233,7 @@ def reset_monthly_budgets(context: OpExecutionContext, database: BudgetDatabase,
     out=CHANGED,
     description="Apply the dayparting (and manual) rule to every campaign; log each change.",
 )
+@store_failures
 def apply_dayparting(context: OpExecutionContext, database: BudgetDatabase, clock: Clock) -> Iterator[Any]:
     as_of = clock.resolve(context)
     outcome = control.apply_dayparting(database.engine, as_of, context.run_id)
@@ -240,6 +246,7 @@ def apply_dayparting(context: OpExecutionContext, database: BudgetDatabase, cloc
     description="POST the notifications that are due to BUDGET_WEBHOOK_URL, in order per campaign, retrying "
     "failures with growing delays for 24 hours; report sent, retried and failed, and notifications_delivered.",
 )
+@store_failures
 def deliver_notifications(
     context: OpExecutionContext, database: BudgetDatabase, webhook: WebhookResource, clock: Clock
 ) -> Iterator[Any]:

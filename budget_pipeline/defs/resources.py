@@ -2,7 +2,12 @@
 the webhook notifications go to."""
 
 import datetime as dt
+import functools
+import inspect
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, TypeVar, cast
 
 from dagster import ConfigurableResource, EnvVar, Failure, InitResourceContext, OpExecutionContext
 from pydantic import Field, PrivateAttr
@@ -13,7 +18,7 @@ from budget_pipeline import settings
 from budget_pipeline.delivery import TIMEOUT_SECONDS, Webhook
 from budget_pipeline.ingest.landing import folder_problem
 from budget_pipeline.rules.calendar import parse_instant
-from budget_pipeline.store.db import StoreError, current_revision, head_revision, make_engine
+from budget_pipeline.store.db import StoreError, current_revision, driver_message, head_revision, make_engine
 
 
 class BudgetDatabase(ConfigurableResource):
@@ -35,7 +40,7 @@ class BudgetDatabase(ConfigurableResource):
         except DBAPIError as exc:  # unreachable, or not a database (a SQLite file of something else)
             engine.dispose()
             verb = "reach" if isinstance(exc, OperationalError) else "use"
-            raise Failure(f"cannot {verb} the budget database: {str(exc.orig).strip().splitlines()[0]}") from None
+            raise Failure(f"cannot {verb} the budget database: {driver_message(exc)}") from None
         except StoreError as exc:
             engine.dispose()
             raise Failure(str(exc)) from None
@@ -56,6 +61,40 @@ class BudgetDatabase(ConfigurableResource):
         if self._engine is None:
             self._engine = make_engine(self.url)
         return self._engine
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@contextmanager
+def _as_failure() -> Iterator[None]:
+    try:
+        yield
+    except StoreError as exc:
+        raise Failure(str(exc)) from None
+    except OperationalError as exc:
+        raise Failure(f"cannot use the budget database: {driver_message(exc)}") from None
+
+
+def store_failures(body: F) -> F:
+    """An op's, asset's or check's body whose store problems fail its step in one line (a
+    Failure) rather than SQLAlchemy's stack: a StoreError, or the database gone, unreachable,
+    locked or read-only mid-step (an OperationalError). Any other error keeps its stack trace."""
+    if inspect.isgeneratorfunction(body):
+
+        @functools.wraps(body)
+        def generating(*args: Any, **kwargs: Any) -> Iterator[Any]:
+            with _as_failure():
+                yield from body(*args, **kwargs)
+
+        return cast(F, generating)
+
+    @functools.wraps(body)
+    def returning(*args: Any, **kwargs: Any) -> Any:
+        with _as_failure():
+            return body(*args, **kwargs)
+
+    return cast(F, returning)
 
 
 AS_OF_TAG = "budget_pipeline/as_of"

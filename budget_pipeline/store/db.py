@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import URL
-from sqlalchemy.exc import NoSuchModuleError
+from sqlalchemy.exc import DBAPIError, NoSuchModuleError
 
 from budget_pipeline import settings
 
@@ -30,6 +30,12 @@ class StoreError(Exception):
 class DatabaseSettingError(StoreError, settings.SettingError):
     """A database URL (BUDGET_DATABASE_URL, or one given) the product cannot use: a bad setting
     (exit status 2 in the CLI) and a store problem (a run's one-line Failure) at once."""
+
+
+def driver_message(exc: DBAPIError) -> str:
+    """A database error in one line, as its driver gave it: no statement, parameters or stack."""
+    text = str(exc.orig).strip().splitlines()
+    return text[0] if text else type(exc.orig).__name__
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -281,7 +281,9 @@ def test_tick_on_a_read_only_database_prints_one_line_per_failed_run(db_url: str
     failures = [line for line in done.stdout.splitlines() if "FAILURE" in line]
     # ingest, daily and monthly reset write; dayparting had nothing to write, nor delivery to send
     assert len(failures) == 3
-    assert all(line.endswith("OperationalError: attempt to write a readonly database") for line in failures)
+    assert all(
+        line.endswith("): cannot use the budget database: attempt to write a readonly database") for line in failures
+    )
     assert len(done.stdout.splitlines()) == 5
     assert done.stderr.splitlines()[-1] == "error: a control run failed; see it in the Dagster UI or `dagster run list`"
 

@@ -100,3 +100,49 @@ def test_a_run_with_a_bad_webhook_fails_in_one_line_that_keeps_its_secret(
         WebhookResource(url=url, secret=secret).webhook()
     message = failed.value.description or ""
     assert message.startswith(f"{name}: ") and "\n" not in message and "k3y" not in message and "a b" not in message
+
+
+def step_failure(result: object) -> tuple[str, str, bool]:
+    """A failed run's step failure: the error's class, its message, and whether it has a cause."""
+    [event] = [e for e in result.all_events if e.event_type == DagsterEventType.STEP_FAILURE]  # type: ignore[attr-defined]
+    error = event.event_specific_data.error  # type: ignore[union-attr]
+    return error.cls_name, error.message.strip(), error.cause is not None
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_database_that_refuses_a_write_mid_step_is_one_failure(
+    env: Engine, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The database takes the run's start (it can be read) and refuses the step's write: the
+    step fails with one line that says so, a `Failure`, not SQLAlchemy's error and its stack."""
+    read_only = f"sqlite:///file:{db_url.removeprefix('sqlite:///')}?mode=ro&uri=true"
+    monkeypatch.setenv("BUDGET_DATABASE_URL", read_only)
+    result = defs.resolve_job_def("daily_reset_job").execute_in_process(
+        run_config=clock_config(dt.datetime(2026, 11, 25, 12, tzinfo=dt.UTC)),
+        instance=DagsterInstance.ephemeral(),
+        raise_on_error=False,
+    )
+    assert not result.success
+    cls_name, message, caused = step_failure(result)
+    assert cls_name == "Failure" and not caused
+    assert message.endswith("cannot use the budget database: attempt to write a readonly database")
+
+
+def test_a_bug_keeps_its_stack_trace(env: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only store problems are made one line: any other error (a defect) keeps its class and trace."""
+    from budget_pipeline import control
+
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise ZeroDivisionError("a defect")
+
+    monkeypatch.setattr(control, "reset_budgets", broken)
+    result = defs.resolve_job_def("daily_reset_job").execute_in_process(
+        run_config=clock_config(dt.datetime(2026, 11, 25, 12, tzinfo=dt.UTC)),
+        instance=DagsterInstance.ephemeral(),
+        raise_on_error=False,
+    )
+    [event] = [e for e in result.all_events if e.event_type == DagsterEventType.STEP_FAILURE]
+    error = event.event_specific_data.error  # type: ignore[union-attr]
+    while error.cause is not None:
+        error = error.cause
+    assert error.cls_name == "ZeroDivisionError" and error.stack
