@@ -66,6 +66,8 @@ def make_engine(url: str | None = None) -> Engine:
             engine = create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
             event.listen(engine, "connect", _sqlite_pragmas)
             if (path := sqlite_file(parsed)) is not None:
+                # Absolute as of now, as SQLAlchemy makes the path it gives SQLite (a later chdir
+                # moves neither).
                 event.listen(engine, "connect", _remember_file(path.absolute()))
             return engine
         return create_engine(parsed, pool_pre_ping=True)

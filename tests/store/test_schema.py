@@ -1,6 +1,7 @@
 import datetime as dt
 import json
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, insert, inspect, text
@@ -529,3 +530,28 @@ def test_dirty_marks_made_before_0016_stay_whole_day_marks(db_url: str) -> None:
         command.downgrade(_alembic_config(conn), "0015")
     assert "dirty_spend_campaigns" not in inspect(engine).get_table_names()
     assert "campaigns_only" not in {column["name"] for column in inspect(engine).get_columns("dirty_spend_days")}
+
+
+def test_a_relative_sqlite_path_is_the_file_of_the_folder_the_engine_was_made_in(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write asks whether its SQLite file is still at the path (store.db.writing). SQLAlchemy
+    makes a relative path absolute when the engine is made, so the file of every connection is
+    the one in that folder, wherever the process is when it connects: the check looks there.
+    Nothing was deleted, so no write says so; deleted, the next write does."""
+    from budget_pipeline.store.db import writing
+
+    made, elsewhere = tmp_path / "made", tmp_path / "elsewhere"
+    made.mkdir()
+    elsewhere.mkdir()
+    monkeypatch.chdir(made)
+    engine = make_engine("sqlite:///budget.db")
+    monkeypatch.chdir(elsewhere)
+    upgrade(engine)
+    with writing(engine) as conn:
+        conn.exec_driver_sql("DELETE FROM brands_to_enforce")
+    assert (made / "budget.db").exists() and not (elsewhere / "budget.db").exists()
+    (made / "budget.db").unlink()
+    with pytest.raises(StoreError, match="was deleted or replaced during this write"), writing(engine) as conn:
+        conn.exec_driver_sql("DELETE FROM brands_to_enforce")
+    engine.dispose()
