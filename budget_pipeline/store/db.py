@@ -65,10 +65,7 @@ def make_engine(url: str | None = None) -> Engine:
         if parsed.get_backend_name() == "sqlite":
             engine = create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
             event.listen(engine, "connect", _sqlite_pragmas)
-            if (path := sqlite_file(parsed)) is not None:
-                # Absolute as of now, as SQLAlchemy makes the path it gives SQLite (a later chdir
-                # moves neither).
-                event.listen(engine, "connect", _remember_file(path.absolute()))
+            event.listen(engine, "connect", _remember_file)
             return engine
         return create_engine(parsed, pool_pre_ping=True)
     except (NoSuchModuleError, ModuleNotFoundError) as exc:
@@ -96,11 +93,17 @@ def _identity(path: Path) -> tuple[int, int] | None:
     return found.st_dev, found.st_ino
 
 
-def _remember_file(path: Path) -> Any:
-    def remember(_dbapi_connection: Any, record: Any) -> None:
+def _remember_file(dbapi_connection: Any, record: Any) -> None:
+    """Note the file a new SQLite connection opened, as SQLite names it (absolute, whatever the
+    URL said: a relative path or `file:` URI, from the folder of the moment), and its identity."""
+    cursor = dbapi_connection.cursor()
+    try:
+        main = next((row[2] for row in cursor.execute("PRAGMA database_list") if row[1] == "main"), "")
+    finally:
+        cursor.close()
+    if main:  # "" in memory
+        path = Path(main)
         record.info[_OPENED] = (path, _identity(path))
-
-    return remember
 
 
 def _file_gone(connection: Connection) -> Path | None:

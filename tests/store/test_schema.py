@@ -532,26 +532,34 @@ def test_dirty_marks_made_before_0016_stay_whole_day_marks(db_url: str) -> None:
     assert "campaigns_only" not in {column["name"] for column in inspect(engine).get_columns("dirty_spend_days")}
 
 
-def test_a_relative_sqlite_path_is_the_file_of_the_folder_the_engine_was_made_in(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("url", "opened_in"),
+    [("sqlite:///budget.db", "made"), ("sqlite:///file:budget.db?uri=true", "elsewhere")],
+    ids=["a path (SQLAlchemy makes it absolute)", "a file: URI (SQLite opens it where the process is)"],
+)
+def test_a_relative_sqlite_path_is_checked_where_sqlite_opened_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, url: str, opened_in: str
 ) -> None:
-    """A write asks whether its SQLite file is still at the path (store.db.writing). SQLAlchemy
-    makes a relative path absolute when the engine is made, so the file of every connection is
-    the one in that folder, wherever the process is when it connects: the check looks there.
-    Nothing was deleted, so no write says so; deleted, the next write does."""
+    """A write asks whether its SQLite file is still at the path (store.db.writing): the path
+    SQLite opened, wherever the process was when the engine was made. Nothing was deleted, so no
+    write says so, whatever the folder of the moment; the file deleted, the next write does."""
     from budget_pipeline.store.db import writing
 
     made, elsewhere = tmp_path / "made", tmp_path / "elsewhere"
     made.mkdir()
     elsewhere.mkdir()
     monkeypatch.chdir(made)
-    engine = make_engine("sqlite:///budget.db")
+    engine = make_engine(url)
     monkeypatch.chdir(elsewhere)
     upgrade(engine)
     with writing(engine) as conn:
         conn.exec_driver_sql("DELETE FROM brands_to_enforce")
-    assert (made / "budget.db").exists() and not (elsewhere / "budget.db").exists()
-    (made / "budget.db").unlink()
+    monkeypatch.chdir(tmp_path)
+    with writing(engine) as conn:
+        conn.exec_driver_sql("DELETE FROM brands_to_enforce")
+    [database] = [path for path in tmp_path.rglob("budget.db")]
+    assert database == tmp_path / opened_in / "budget.db"
+    database.unlink()
     with pytest.raises(StoreError, match="was deleted or replaced during this write"), writing(engine) as conn:
         conn.exec_driver_sql("DELETE FROM brands_to_enforce")
     engine.dispose()
