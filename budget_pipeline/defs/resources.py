@@ -18,7 +18,14 @@ from budget_pipeline import settings
 from budget_pipeline.delivery import TIMEOUT_SECONDS, Webhook
 from budget_pipeline.ingest.landing import folder_problem
 from budget_pipeline.rules.calendar import parse_instant
-from budget_pipeline.store.db import StoreError, current_revision, driver_message, head_revision, make_engine
+from budget_pipeline.store.db import (
+    StoreError,
+    current_revision,
+    database_unusable,
+    driver_message,
+    head_revision,
+    make_engine,
+)
 
 
 class BudgetDatabase(ConfigurableResource):
@@ -73,13 +80,16 @@ def _as_failure() -> Iterator[None]:
     except StoreError as exc:
         raise Failure(str(exc)) from None
     except OperationalError as exc:
+        if not database_unusable(exc):
+            raise  # a defect (a statement the database refuses, a deadlock): its stack is needed
         raise Failure(f"cannot use the budget database: {driver_message(exc)}") from None
 
 
 def store_failures(body: F) -> F:
     """An op's, asset's or check's body whose store problems fail its step in one line (a
     Failure) rather than SQLAlchemy's stack: a StoreError, or the database gone, unreachable,
-    locked or read-only mid-step (an OperationalError). Any other error keeps its stack trace."""
+    locked, full or read-only mid-step (`store.db.database_unusable`). Any other error keeps
+    its stack trace: a statement the database refuses, a deadlock, a defect of ours."""
     if inspect.isgeneratorfunction(body):
 
         @functools.wraps(body)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import URL
-from sqlalchemy.exc import DBAPIError, NoSuchModuleError
+from sqlalchemy.exc import DBAPIError, NoSuchModuleError, OperationalError
 
 from budget_pipeline import settings
 
@@ -36,6 +36,34 @@ def driver_message(exc: DBAPIError) -> str:
     """A database error in one line, as its driver gave it: no statement, parameters or stack."""
     text = str(exc.orig).strip().splitlines()
     return text[0] if text else type(exc.orig).__name__
+
+
+# What an OperationalError says about the database rather than about the statement: SQLite's
+# messages of a file it cannot write, lock, read, open or grow; PostgreSQL's SQLSTATE classes of a
+# connection lost or refused (08), an operator's intervention (57P: shut down, restarting), a
+# database that does not exist (3D), resources exhausted (53: disk full) and a read-only server.
+_SQLITE_UNUSABLE = (
+    "readonly database",
+    "database is locked",
+    "disk i/o error",
+    "unable to open database",
+    "disk is full",
+)
+_POSTGRESQL_UNUSABLE = ("08", "57P", "3D", "53", "25006")
+
+
+def database_unusable(exc: OperationalError) -> bool:
+    """Whether `exc` says the database cannot be used (gone, unreachable, read-only, locked, full)
+    rather than that a statement is wrong or met another transaction (a syntax error, a missing
+    column, a deadlock: defects, whose stack trace a developer needs)."""
+    if exc.connection_invalidated:
+        return True
+    code = getattr(exc.orig, "pgcode", "")
+    if code:
+        return str(code).startswith(_POSTGRESQL_UNUSABLE)
+    if exc.orig.__class__.__module__ == "sqlite3":
+        return any(part in str(exc.orig).lower() for part in _SQLITE_UNUSABLE)
+    return True  # psycopg2's errors of a connection, which carry no SQLSTATE (the server closed it)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -128,12 +128,17 @@ def test_a_database_that_refuses_a_write_mid_step_is_one_failure(
     assert message.endswith("cannot use the budget database: attempt to write a readonly database")
 
 
-def test_a_bug_keeps_its_stack_trace(env: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Only store problems are made one line: any other error (a defect) keeps its class and trace."""
+@pytest.mark.parametrize("defect", ["python", "sql"])
+def test_a_bug_keeps_its_stack_trace(env: Engine, monkeypatch: pytest.MonkeyPatch, defect: str) -> None:
+    """Only the database being unusable is made one line: a defect (in Python, or a statement the
+    database refuses: on SQLite that too is an OperationalError) keeps its class and trace."""
     from budget_pipeline import control
 
-    def broken(*_args: object, **_kwargs: object) -> None:
-        raise ZeroDivisionError("a defect")
+    def broken(engine: Engine, *_args: object, **_kwargs: object) -> None:
+        if defect == "python":
+            raise ZeroDivisionError("a defect")
+        with engine.connect() as conn:
+            conn.exec_driver_sql("SELECT no_such_column FROM campaigns")
 
     monkeypatch.setattr(control, "reset_budgets", broken)
     result = defs.resolve_job_def("daily_reset_job").execute_in_process(
@@ -145,4 +150,5 @@ def test_a_bug_keeps_its_stack_trace(env: Engine, monkeypatch: pytest.MonkeyPatc
     error = event.event_specific_data.error  # type: ignore[union-attr]
     while error.cause is not None:
         error = error.cause
-    assert error.cls_name == "ZeroDivisionError" and error.stack
+    assert error.cls_name != "Failure" and error.stack
+    assert error.cls_name == "ZeroDivisionError" if defect == "python" else "no_such_column" in error.message
