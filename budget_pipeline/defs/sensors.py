@@ -34,6 +34,13 @@ LANDING_INTERVAL_SECONDS = 2
 # A request whose run cannot be found this long after (the daemon never launched it) is made again.
 UNSEEN_RUN_SECONDS = 60.0
 RUN_KEY_TAG = "dagster/run_key"
+UNFINISHED = [
+    DagsterRunStatus.QUEUED,
+    DagsterRunStatus.NOT_STARTED,
+    DagsterRunStatus.STARTING,
+    DagsterRunStatus.STARTED,
+    DagsterRunStatus.CANCELING,
+]
 
 
 @sensor(
@@ -149,17 +156,12 @@ def enforce_on_spend_sensor(context: SensorEvaluationContext, database: BudgetDa
     cursor = json.dumps(cursors)
     runs = context.instance.get_runs(filters=RunsFilter(run_ids=sorted(run_ids))) if run_ids else []
     unenforced = sorted(run.run_id for run in runs if run.tags.get(ENFORCES_TAG) != "true")
-    # A catalog change asks the next enforcement for a full pass (its mark stays until one has run):
-    # one run per change, whose key is the mark's, so a run that failed is not asked for again
-    # (the spend refresh schedule's full pass takes the change then).
-    with database.engine.connect() as conn:
-        catalog_mark = newest_catalog_change(conn)
     keys, tags = [], {}
     if unenforced:
         keys.append("-".join(str(newest[name]) for name in FOLLOWED_ASSETS if name in newest))
         tags["budget_pipeline/after_runs"] = str(len(unenforced))
-    if catalog_mark is not None:
-        keys.append(f"catalog-{catalog_mark}")
+    if (catalog_key := _catalog_change_key(context, database)) is not None:
+        keys.append(catalog_key)
         tags["budget_pipeline/after_catalog_change"] = "true"
     if not keys:
         if run_ids:
@@ -167,9 +169,25 @@ def enforce_on_spend_sensor(context: SensorEvaluationContext, database: BudgetDa
         else:
             why = "no new spend materializations"
         return SensorResult(
-            skip_reason=SkipReason(f"{why}, and no catalog change waits for enforcement"), cursor=cursor
+            skip_reason=SkipReason(f"{why}, and no catalog change waits for an enforcement"), cursor=cursor
         )
     return SensorResult(run_requests=[RunRequest(run_key=f"enforce-after-{'-'.join(keys)}", tags=tags)], cursor=cursor)
+
+
+def _catalog_change_key(context: SensorEvaluationContext, database: BudgetDatabase) -> str | None:
+    """The run key part that asks for an enforcement after a catalog change, or None: none is
+    waiting (a change leaves a mark until an enforcement has read it), or a run that enforces is
+    queued or under way (it takes the change; asking again would run twice). The key names the
+    mark and the minute: a run that failed is asked for again a minute later, and a database made
+    anew (its marks numbered from 1 again) is never taken for one already asked about."""
+    with database.engine.connect() as conn:
+        mark = newest_catalog_change(conn)
+    if mark is None:
+        return None
+    enforcing = context.instance.get_runs(filters=RunsFilter(tags={ENFORCES_TAG: "true"}, statuses=UNFINISHED), limit=1)
+    if enforcing:
+        return None
+    return f"catalog-{mark}-{dt.datetime.now(dt.UTC):%Y%m%d%H%M}"
 
 
 def _event_cursors(context: SensorEvaluationContext) -> dict[str, str]:
@@ -186,13 +204,6 @@ def _event_cursors(context: SensorEvaluationContext) -> dict[str, str]:
 
 
 NOTIFICATIONS_INTERVAL_SECONDS = 10
-UNFINISHED = [
-    DagsterRunStatus.QUEUED,
-    DagsterRunStatus.NOT_STARTED,
-    DagsterRunStatus.STARTING,
-    DagsterRunStatus.STARTED,
-    DagsterRunStatus.CANCELING,
-]
 
 
 @sensor(

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from budget_pipeline import control
 from budget_pipeline.definitions import defs
 from budget_pipeline.defs.assets import daily_spend, monthly_spend, raw_spend_records
+from budget_pipeline.defs.jobs import ENFORCES_TAG
 from budget_pipeline.defs.resources import BudgetDatabase, Clock
 from budget_pipeline.defs.schedules import (
     daily_reset_schedule,
@@ -160,7 +161,12 @@ def test_enforce_sensor_asks_for_a_run_after_a_catalog_change_which_pauses_a_dis
 
         [first] = evaluate_sensor().run_requests  # the catalog's first apply, never enforced
         assert first.tags["budget_pipeline/after_catalog_change"] == "true"
-        assert evaluate_sensor().run_requests[0].run_key == first.run_key  # asked once, whatever the ticks
+        # While the run it asked for waits in the queue, the next ticks ask for nothing more.
+        # (The daemon's runs carry their job's tags, as the ones made here.)
+        queued = instance.create_run_for_job(job_def=job, run_config=config, tags={**job.run_tags, **first.tags})
+        assert queued.tags[ENFORCES_TAG] == "true"
+        assert "no catalog change" in evaluate_sensor().skip_reason.skip_message
+        instance.delete_run(queued.run_id)
         assert job.execute_in_process(instance=instance, run_config=config, tags=first.tags).success
         assert "no catalog change" in evaluate_sensor().skip_reason.skip_message
 
@@ -185,3 +191,27 @@ def state(engine, campaign_id: str) -> tuple[bool, list[str]]:  # type: ignore[n
             select(Campaign.active, Campaign.pause_reasons).where(Campaign.id == campaign_id)
         ).one()
     return active, sorted(parse_reasons(reasons))
+
+
+def test_spend_and_a_catalog_change_in_one_tick_ask_for_one_run(  # type: ignore[no-untyped-def]
+    db, db_url: str, tmp_path: Path
+) -> None:
+    """New spend partitions (from a run that did not enforce) and a catalog change seen at one
+    tick: one request for both; the next tick, its run still queued, asks for nothing."""
+    engine, database = db
+    ingest_file(engine, write_csv(tmp_path / "s.csv", ["r1,acme-search,5,2026-11-25T15:00:00Z"]))
+    job = defs.resolve_job_def("enforce_budgets_job")
+    with DagsterInstance.ephemeral() as instance:
+        assert materialize(
+            [raw_spend_records, daily_spend, monthly_spend],
+            selection=[daily_spend],
+            partition_key="2026-11-25",
+            resources={"database": database, "clock": Clock()},
+            instance=instance,
+        ).success
+        first = sense(instance, database)
+        [request] = first.run_requests
+        assert request.tags["budget_pipeline/after_runs"] == "1"
+        assert request.tags["budget_pipeline/after_catalog_change"] == "true"
+        instance.create_run_for_job(job_def=job, tags={**job.run_tags, **request.tags})  # queued, not yet run
+        assert not sense(instance, database, first.cursor).run_requests
