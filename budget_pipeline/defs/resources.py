@@ -79,7 +79,7 @@ def _as_failure() -> Iterator[None]:
         yield
     except StoreError as exc:
         raise Failure(str(exc)) from None
-    except OperationalError as exc:
+    except DBAPIError as exc:
         if not database_unusable(exc):
             raise  # a defect (a statement the database refuses, a deadlock): its stack is needed
         raise Failure(f"cannot use the budget database: {driver_message(exc)}") from None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -10,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import URL
-from sqlalchemy.exc import DBAPIError, NoSuchModuleError, OperationalError
+from sqlalchemy.exc import DatabaseError, DBAPIError, InterfaceError, NoSuchModuleError, OperationalError
 
 from budget_pipeline import settings
 
@@ -38,32 +40,37 @@ def driver_message(exc: DBAPIError) -> str:
     return text[0] if text else type(exc.orig).__name__
 
 
-# What an OperationalError says about the database rather than about the statement: SQLite's
-# messages of a file it cannot write, lock, read, open or grow; PostgreSQL's SQLSTATE classes of a
-# connection lost or refused (08), an operator's intervention (57P: shut down, restarting), a
-# database that does not exist (3D), resources exhausted (53: disk full) and a read-only server.
+# What an error says about the database rather than about the statement: SQLite's messages of a
+# file it cannot write, lock, read, open or grow, or that is not (or no longer) a database;
+# PostgreSQL's SQLSTATE classes of a connection lost or refused (08), an operator's intervention
+# (57P: shut down, restarting), a database that does not exist (3D), resources exhausted (53:
+# disk full) and a read-only server (25006).
 _SQLITE_UNUSABLE = (
     "readonly database",
     "database is locked",
     "disk i/o error",
     "unable to open database",
     "disk is full",
+    "not a database",
+    "disk image is malformed",
 )
 _POSTGRESQL_UNUSABLE = ("08", "57P", "3D", "53", "25006")
 
 
-def database_unusable(exc: OperationalError) -> bool:
-    """Whether `exc` says the database cannot be used (gone, unreachable, read-only, locked, full)
-    rather than that a statement is wrong or met another transaction (a syntax error, a missing
-    column, a deadlock: defects, whose stack trace a developer needs)."""
-    if exc.connection_invalidated:
+def database_unusable(exc: DBAPIError) -> bool:
+    """Whether `exc` says the database cannot be used (gone, unreachable, read-only, locked, full,
+    corrupt) rather than that a statement is wrong or met another transaction (a syntax error, a
+    missing column, a constraint, a deadlock: defects, whose stack trace a developer needs)."""
+    if exc.connection_invalidated or isinstance(exc, InterfaceError):  # a connection closed under it
         return True
+    if not isinstance(exc, OperationalError) and type(exc) is not DatabaseError:
+        return False  # a statement's own error: programming, integrity, data
     code = getattr(exc.orig, "pgcode", "")
     if code:
         return str(code).startswith(_POSTGRESQL_UNUSABLE)
     if exc.orig.__class__.__module__ == "sqlite3":
         return any(part in str(exc.orig).lower() for part in _SQLITE_UNUSABLE)
-    return True  # psycopg2's errors of a connection, which carry no SQLSTATE (the server closed it)
+    return isinstance(exc, OperationalError)  # psycopg2's of a connection, with no SQLSTATE
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -143,6 +150,25 @@ def _file_gone(connection: Connection) -> Path | None:
         return None
     path, identity = opened
     return path if _identity(path) != identity else None
+
+
+def _set_aside_old_log(path: Path) -> Path | None:
+    """After `path` was deleted or replaced under a connection: move the write-ahead log at
+    `path`-wal, the old file's (SQLite names it after the path and leaves it when the file has
+    moved), aside, and delete its index `path`-shm, so that no connection reads them as the new
+    file's. Where the log went, or None when there was none."""
+    log, index = path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")
+    aside = log.with_name(f"{log.name}.replaced-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}")
+    try:
+        log.rename(aside)
+        moved = True
+    except FileNotFoundError:
+        moved = False
+    except OSError:
+        return None  # not ours to move (a folder not writable): the message says what happened
+    with contextlib.suppress(OSError):
+        index.unlink(missing_ok=True)
+    return aside if moved else None
 
 
 def missing_sqlite_file(engine: Engine) -> Path | None:
@@ -225,7 +251,14 @@ def writing(engine: Engine) -> Iterator[Connection]:
             raise
         connection.commit()
         if (gone := _file_gone(connection)) is not None:
-            connection.invalidate()  # the pool's next connection opens what the path names now
+            # Every connection to the old file closed now: the last one to close checkpoints its
+            # write-ahead log into it and deletes the log, which is named after the path. Left,
+            # the next connection would read that log as the new file's (SQLite applies it by
+            # name), and show the old file's data, or a malformed database.
+            connection.invalidate()
+            connection.engine.dispose()
+            aside = _set_aside_old_log(gone)
             raise StoreError(
                 f"the SQLite database {gone} was deleted or replaced during this write; the write went with it"
+                + (f" (the old file's write-ahead log is now {aside})" if aside else "")
             )

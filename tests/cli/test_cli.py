@@ -3,6 +3,7 @@
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -388,11 +389,19 @@ def test_a_command_while_postgresql_drops_its_connections_is_one_line_and_all_or
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
-def test_ingest_while_its_sqlite_file_is_deleted_says_so_in_one_line(ready: str, tmp_path: Path) -> None:
-    """The SQLite file is deleted while `ingest` writes a large file's records into it: the
-    process holds the deleted file open and would write on to a successful end, its records gone
-    with the file. It says instead that they went with it, with exit status 1."""
+@pytest.mark.parametrize("replaced", [False, True], ids=["deleted", "replaced by a copy of a database"])
+def test_ingest_while_its_sqlite_file_goes_says_so_and_leaves_the_new_file_its_own(
+    ready: str, tmp_path: Path, replaced: bool
+) -> None:
+    """The SQLite file is deleted (or a database moved in at its path) while `ingest` writes a
+    large file's records into it: the process holds the old file open and would write on to a
+    successful end, its records gone with the file. It says instead that they went with it, with
+    exit status 1, and moves the old file's write-ahead log aside: SQLite finds that log by the
+    path, and left there it is read as the new file's (the new database then showed the old
+    file's spend, or was malformed)."""
     database = Path(ready.removeprefix("sqlite:///"))
+    spare = tmp_path / "spare.db"
+    shutil.copyfile(database, spare)  # the catalog, no spend: what a restored backup would be
     spend = write_csv(tmp_path / "s.csv", [f"r{i},acme-search,1,2026-11-25T15:00:00Z" for i in range(300_000)])
     env = {**os.environ, "BUDGET_DATABASE_URL": ready}
     running = subprocess.Popen(
@@ -402,13 +411,25 @@ def test_ingest_while_its_sqlite_file_is_deleted_says_so_in_one_line(ready: str,
     while running.poll() is None and not (wal.exists() and wal.stat().st_size > 1_000_000):
         time.sleep(0.01)  # until its records are being written
     assert running.poll() is None, "the ingest ended before the file could be deleted mid-write"
-    database.unlink()
+    if replaced:
+        spare.rename(database)
+    else:
+        database.unlink()
     out, err = running.communicate(timeout=120)
     assert running.returncode == 1 and out == "", err
-    assert (
-        err
-        == f"error: the SQLite database {database} was deleted or replaced during this write; the write went with it\n"
+    if replaced:  # the database now at the path is the copy, as it was: a catalog, no spend
+        shown = cli(ready, "status", "--json", "--as-of", "2026-11-25T18:00:00Z")
+        assert shown.returncode == 0, shown.stderr
+        assert {brand["name"]: brand["daily_spend"] for brand in json.loads(shown.stdout)["brands"]} == {
+            "Acme": "0.00",
+            "Tokyo Foods": "0.00",
+        }
+    [aside] = database.parent.glob(f"{database.name}-wal.replaced-*")
+    assert err == (
+        f"error: the SQLite database {database} was deleted or replaced during this write; the write went with it"
+        f" (the old file's write-ahead log is now {aside})\n"
     )
+    assert not wal.exists() and not database.with_name(database.name + "-shm").exists()
 
 
 def test_two_ticks_at_once_both_succeed_and_ingest_each_file_once(ready: str, tmp_path: Path) -> None:

@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, create_engine, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 
 from budget_pipeline.store.db import database_unusable, make_engine, upgrade
 from tests.conftest import PG_URL
 
 
-def error_of(engine: Engine, statement: str) -> OperationalError:
-    with pytest.raises(OperationalError) as raised, engine.begin() as conn:
+def error_of(engine: Engine, statement: str) -> DBAPIError:
+    with pytest.raises(DBAPIError) as raised, engine.begin() as conn:
         conn.exec_driver_sql(statement)
     return raised.value
 
@@ -28,6 +28,8 @@ def test_sqlite_says_which_are_the_database_and_which_the_statement(tmp_path: Pa
     upgrade(engine)
     assert not database_unusable(error_of(engine, "SELECT no_such_column FROM campaigns"))
     assert not database_unusable(error_of(engine, "SELECT * FROM no_such_table"))
+    duplicate = error_of(engine, "INSERT INTO alembic_version SELECT version_num FROM alembic_version")
+    assert isinstance(duplicate, IntegrityError) and not database_unusable(duplicate)
     read_only = make_engine(f"sqlite:///file:{database}?mode=ro&uri=true")
     assert database_unusable(error_of(read_only, "DELETE FROM campaigns"))
     holder = sqlite3.connect(database)
@@ -38,6 +40,9 @@ def test_sqlite_says_which_are_the_database_and_which_the_statement(tmp_path: Pa
     finally:
         holder.rollback()
         holder.close()
+    garbage = tmp_path / "garbage.db"
+    garbage.write_bytes(b"not a database at all, whatever its name says " * 100)
+    assert database_unusable(error_of(make_engine(f"sqlite:///{garbage}"), "SELECT * FROM campaigns"))
     for used in (engine, read_only, impatient):
         used.dispose()
 
@@ -71,6 +76,11 @@ def test_postgresql_a_deadlock_is_not_the_database_but_a_session_ended_is() -> N
         with pytest.raises(OperationalError) as ended:
             doomed.exec_driver_sql("SELECT 1")
         assert database_unusable(ended.value)
+    with engine.connect() as closed:
+        closed.connection.dbapi_connection.close()  # type: ignore[union-attr]
+        with pytest.raises(InterfaceError) as gone:
+            closed.exec_driver_sql("SELECT 1")
+        assert database_unusable(gone.value)
     missing = create_engine(PG_URL.rsplit("/", 1)[0] + "/no_such_database_budget_pipeline")
     with pytest.raises(OperationalError) as absent, missing.connect():
         pass
