@@ -3,6 +3,7 @@ processes it runs (gRPC code server, webserver on the deployment workspace, daem
 top-level dagster.yaml) run here against the local PostgreSQL; a job launched through the
 GraphQL API succeeds and its status changes land in the budget database."""
 
+import datetime as dt
 import json
 import os
 import shutil
@@ -19,6 +20,8 @@ import pytest
 from dagster import DagsterInstance, QueuedRunCoordinator
 from sqlalchemy import create_engine, text
 
+from budget_pipeline import control
+from budget_pipeline.store.db import make_engine
 from tests.conftest import PG_URL
 
 REPO = Path(__file__).resolve().parents[2]
@@ -120,6 +123,12 @@ def test_deployment_processes_launch_a_job_over_graphql(databases: tuple[str, st
     spend = tmp_path / "spend.csv"
     spend.write_text("record_id,campaign_id,amount,occurred_at\nd1,acme-search,12.50,2026-11-25T09:00:00Z\n")
     subprocess.run([cli, "ingest", str(spend)], env=env, check=True, capture_output=True)
+    # The catalog change has been seen by an enforcement (the day before, so nothing is paused):
+    # else enforce_on_spend_sensor asks the daemon for one at the wall clock's instant, which would
+    # decide these campaigns again, on today's spend, beside the run launched below.
+    before = make_engine(budget_url)
+    control.enforce_budgets(before, dt.datetime(2026, 11, 24, 12, tzinfo=dt.UTC), "before-the-deployment")
+    before.dispose()
 
     logs = {name: (tmp_path / f"{name}.log").open("w") for name in ("code", "webserver", "daemon")}
     commands = {
