@@ -5,6 +5,7 @@ import datetime as dt
 import re
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from dagster import DagsterEventType, DagsterInstance, Failure
@@ -17,17 +18,24 @@ from budget_pipeline.store.db import head_revision, make_engine
 from tests.conftest import PG_URL
 
 
-def resource_failure(monkeypatch: pytest.MonkeyPatch, url: str) -> tuple[str, str]:
-    """The error class and message of an enforcement run's resource failure on `url`."""
-    monkeypatch.setenv("BUDGET_DATABASE_URL", url)
-    result = defs.resolve_job_def("enforce_budgets_job").execute_in_process(
+def failing_run(job: str) -> Any:
+    """The error of a run of `job` (at noon UTC, 2026-11-25) that failed: of its resources' start
+    or of its step, whichever failed."""
+    result = defs.resolve_job_def(job).execute_in_process(
         run_config=clock_config(dt.datetime(2026, 11, 25, 12, tzinfo=dt.UTC)),
         instance=DagsterInstance.ephemeral(),
         raise_on_error=False,
     )
     assert not result.success
-    [event] = [e for e in result.all_events if e.event_type == DagsterEventType.RESOURCE_INIT_FAILURE]
-    error = event.event_specific_data.error  # type: ignore[union-attr]
+    failed = (DagsterEventType.RESOURCE_INIT_FAILURE, DagsterEventType.STEP_FAILURE)
+    [event] = [e for e in result.all_events if e.event_type in failed]
+    return event.event_specific_data.error  # type: ignore[union-attr]
+
+
+def resource_failure(monkeypatch: pytest.MonkeyPatch, url: str) -> tuple[str, str]:
+    """The error class and message of an enforcement run's resource failure on `url`."""
+    monkeypatch.setenv("BUDGET_DATABASE_URL", url)
+    error = failing_run("enforce_budgets_job")
     return error.cls_name, error.message.strip()
 
 
@@ -102,13 +110,6 @@ def test_a_run_with_a_bad_webhook_fails_in_one_line_that_keeps_its_secret(
     assert message.startswith(f"{name}: ") and "\n" not in message and "k3y" not in message and "a b" not in message
 
 
-def step_failure(result: object) -> tuple[str, str, bool]:
-    """A failed run's step failure: the error's class, its message, and whether it has a cause."""
-    [event] = [e for e in result.all_events if e.event_type == DagsterEventType.STEP_FAILURE]  # type: ignore[attr-defined]
-    error = event.event_specific_data.error  # type: ignore[union-attr]
-    return error.cls_name, error.message.strip(), error.cause is not None
-
-
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_a_database_that_refuses_a_write_mid_step_is_one_failure(
     env: Engine, db_url: str, monkeypatch: pytest.MonkeyPatch
@@ -117,15 +118,9 @@ def test_a_database_that_refuses_a_write_mid_step_is_one_failure(
     step fails with one line that says so, a `Failure`, not SQLAlchemy's error and its stack."""
     read_only = f"sqlite:///file:{db_url.removeprefix('sqlite:///')}?mode=ro&uri=true"
     monkeypatch.setenv("BUDGET_DATABASE_URL", read_only)
-    result = defs.resolve_job_def("daily_reset_job").execute_in_process(
-        run_config=clock_config(dt.datetime(2026, 11, 25, 12, tzinfo=dt.UTC)),
-        instance=DagsterInstance.ephemeral(),
-        raise_on_error=False,
-    )
-    assert not result.success
-    cls_name, message, caused = step_failure(result)
-    assert cls_name == "Failure" and not caused
-    assert message.endswith("cannot use the budget database: attempt to write a readonly database")
+    error = failing_run("daily_reset_job")
+    assert error.cls_name == "Failure" and error.cause is None
+    assert error.message.strip().endswith("cannot use the budget database: attempt to write a readonly database")
 
 
 @pytest.mark.parametrize("defect", ["python", "sql"])
@@ -141,13 +136,7 @@ def test_a_bug_keeps_its_stack_trace(env: Engine, monkeypatch: pytest.MonkeyPatc
             conn.exec_driver_sql("SELECT no_such_column FROM campaigns")
 
     monkeypatch.setattr(control, "reset_budgets", broken)
-    result = defs.resolve_job_def("daily_reset_job").execute_in_process(
-        run_config=clock_config(dt.datetime(2026, 11, 25, 12, tzinfo=dt.UTC)),
-        instance=DagsterInstance.ephemeral(),
-        raise_on_error=False,
-    )
-    [event] = [e for e in result.all_events if e.event_type == DagsterEventType.STEP_FAILURE]
-    error = event.event_specific_data.error  # type: ignore[union-attr]
+    error = failing_run("daily_reset_job")
     while error.cause is not None:
         error = error.cause
     assert error.cls_name != "Failure" and error.stack
