@@ -178,8 +178,10 @@ def _catalog_change_key(context: SensorEvaluationContext, database: BudgetDataba
     """The run key part that asks for an enforcement after a catalog change, or None: none is
     waiting (a change leaves a mark until an enforcement has read it), or a run that enforces is
     queued or under way (it takes the change; asking again would run twice). The key names the
-    mark and the minute: a run that failed is asked for again a minute later, and a database made
-    anew (its marks numbered from 1 again) is never taken for one already asked about."""
+    mark and the hour, as notifications_sensor's does: a run that failed is asked for again the
+    next hour (the spend refresh schedule's full pass, every 15 minutes, takes the change before
+    that), not at every tick, and a database made anew (its marks numbered from 1 again) is not
+    taken for one asked about in an earlier hour."""
     with database.engine.connect() as conn:
         mark = newest_catalog_change(conn)
     if mark is None:
@@ -187,7 +189,7 @@ def _catalog_change_key(context: SensorEvaluationContext, database: BudgetDataba
     enforcing = context.instance.get_runs(filters=RunsFilter(tags={ENFORCES_TAG: "true"}, statuses=UNFINISHED), limit=1)
     if enforcing:
         return None
-    return f"catalog-{mark}-{dt.datetime.now(dt.UTC):%Y%m%d%H%M}"
+    return f"catalog-{mark}-{dt.datetime.now(dt.UTC):%Y%m%d%H}"
 
 
 def _event_cursors(context: SensorEvaluationContext) -> dict[str, str]:

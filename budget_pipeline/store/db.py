@@ -8,7 +8,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import URL
@@ -44,7 +44,7 @@ def driver_message(exc: DBAPIError) -> str:
 # file it cannot write, lock, read, open or grow, or that is not (or no longer) a database;
 # PostgreSQL's SQLSTATE classes of a connection lost or refused (08), an operator's intervention
 # (57P: shut down, restarting), a database that does not exist (3D), resources exhausted (53:
-# disk full) and a read-only server (25006).
+# disk full), a read-only server (25006) and a role without the rights it needs (42501).
 _SQLITE_UNUSABLE = (
     "readonly database",
     "database is locked",
@@ -54,7 +54,7 @@ _SQLITE_UNUSABLE = (
     "not a database",
     "disk image is malformed",
 )
-_POSTGRESQL_UNUSABLE = ("08", "57P", "3D", "53", "25006")
+_POSTGRESQL_UNUSABLE = ("08", "57P", "3D", "53", "25006", "42501")
 
 
 def database_unusable(exc: DBAPIError) -> bool:
@@ -63,11 +63,10 @@ def database_unusable(exc: DBAPIError) -> bool:
     missing column, a constraint, a deadlock: defects, whose stack trace a developer needs)."""
     if exc.connection_invalidated or isinstance(exc, InterfaceError):  # a connection closed under it
         return True
+    if code := getattr(exc.orig, "pgcode", ""):  # whatever class psycopg2 gave it (25006: InternalError)
+        return str(code).startswith(_POSTGRESQL_UNUSABLE)
     if not isinstance(exc, OperationalError) and type(exc) is not DatabaseError:
         return False  # a statement's own error: programming, integrity, data
-    code = getattr(exc.orig, "pgcode", "")
-    if code:
-        return str(code).startswith(_POSTGRESQL_UNUSABLE)
     if exc.orig.__class__.__module__ == "sqlite3":
         return any(part in str(exc.orig).lower() for part in _SQLITE_UNUSABLE)
     return isinstance(exc, OperationalError)  # psycopg2's of a connection, with no SQLSTATE
@@ -116,11 +115,12 @@ def sqlite_file(url: URL) -> Path | None:
     return Path(database) if database and database != ":memory:" else None
 
 
-# A SQLite connection's record notes the file it opened: (path, its device and inode).
+# A SQLite connection's record notes the files it opened (_Opened).
 _OPENED = "budget_pipeline.sqlite_file"
+Identity = tuple[int, int]  # a file's device and inode
 
 
-def _identity(path: Path) -> tuple[int, int] | None:
+def _identity(path: Path) -> Identity | None:
     try:
         found = os.stat(path)
     except OSError:
@@ -128,9 +128,23 @@ def _identity(path: Path) -> tuple[int, int] | None:
     return found.st_dev, found.st_ino
 
 
+class _Opened(NamedTuple):
+    """What a SQLite connection opened: the database's path, and the identities of the file at
+    that path, of its write-ahead log and of the log's index (SQLite names both after the path)."""
+
+    path: Path
+    database: Identity | None
+    log: Identity | None
+    log_index: Identity | None
+
+    def beside(self, suffix: str) -> Path:
+        return self.path.with_name(self.path.name + suffix)
+
+
 def _remember_file(dbapi_connection: Any, record: Any) -> None:
-    """Note the file a new SQLite connection opened, as SQLite names it (absolute, whatever the
-    URL said: a relative path or `file:` URI, from the folder of the moment), and its identity."""
+    """Note the files a new SQLite connection opened (after `_sqlite_pragmas`, whose WAL mode
+    opens the log), the database as SQLite names it: absolute, whatever the URL said (a relative
+    path or `file:` URI, from the folder of the moment)."""
     cursor = dbapi_connection.cursor()
     try:
         main = next((row[2] for row in cursor.execute("PRAGMA database_list") if row[1] == "main"), "")
@@ -138,37 +152,38 @@ def _remember_file(dbapi_connection: Any, record: Any) -> None:
         cursor.close()
     if main:  # "" in memory
         path = Path(main)
-        record.info[_OPENED] = (path, _identity(path))
+        log, index = (path.with_name(path.name + suffix) for suffix in ("-wal", "-shm"))
+        record.info[_OPENED] = _Opened(path, _identity(path), _identity(log), _identity(index))
 
 
-def _file_gone(connection: Connection) -> Path | None:
-    """The path of the SQLite file `connection` opened when that path now names no file or
-    another one (deleted, or replaced by a new database, while the connection was open): what
-    the connection writes then goes to the old file, and away with it. None otherwise."""
-    opened = connection.connection.info.get(_OPENED)
-    if opened is None:
+def _file_gone(connection: Connection) -> _Opened | None:
+    """What the SQLite connection `connection` opened, when its path now names no file or another
+    one (deleted, or replaced by a new database, while the connection was open): what the
+    connection writes then goes to the old file, and away with it. None otherwise."""
+    opened: _Opened | None = connection.connection.info.get(_OPENED)
+    if opened is None or _identity(opened.path) == opened.database:
         return None
-    path, identity = opened
-    return path if _identity(path) != identity else None
+    return opened
 
 
-def _set_aside_old_log(path: Path) -> Path | None:
-    """After `path` was deleted or replaced under a connection: move the write-ahead log at
-    `path`-wal, the old file's (SQLite names it after the path and leaves it when the file has
-    moved), aside, and delete its index `path`-shm, so that no connection reads them as the new
-    file's. Where the log went, or None when there was none."""
-    log, index = path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")
-    aside = log.with_name(f"{log.name}.replaced-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}")
-    try:
-        log.rename(aside)
-        moved = True
-    except FileNotFoundError:
-        moved = False
-    except OSError:
-        return None  # not ours to move (a folder not writable): the message says what happened
-    with contextlib.suppress(OSError):
-        index.unlink(missing_ok=True)
-    return aside if moved else None
+def _set_aside_old_log(opened: _Opened) -> Path | None:
+    """After the file `opened` names was deleted or replaced under its connection: move that
+    connection's write-ahead log aside and delete its index, if they are still at their paths
+    (SQLite leaves them there when the file has moved, and finds them by the path: left, they are
+    read as the new file's). A log or index another connection made since, the new file's, is
+    left alone. Where the log went, or None."""
+    moved = None
+    log = opened.beside("-wal")
+    if opened.log is not None and _identity(log) == opened.log:
+        aside = log.with_name(f"{log.name}.replaced-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}-{os.getpid()}")
+        with contextlib.suppress(OSError):  # a folder not writable: the message says what happened
+            log.rename(aside)
+            moved = aside
+    index = opened.beside("-shm")
+    if opened.log_index is not None and _identity(index) == opened.log_index:
+        with contextlib.suppress(OSError):
+            index.unlink()
+    return moved
 
 
 def missing_sqlite_file(engine: Engine) -> Path | None:
@@ -259,6 +274,6 @@ def writing(engine: Engine) -> Iterator[Connection]:
             connection.engine.dispose()
             aside = _set_aside_old_log(gone)
             raise StoreError(
-                f"the SQLite database {gone} was deleted or replaced during this write; the write went with it"
+                f"the SQLite database {gone.path} was deleted or replaced during this write; the write went with it"
                 + (f" (the old file's write-ahead log is now {aside})" if aside else "")
             )

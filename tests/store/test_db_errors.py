@@ -81,6 +81,12 @@ def test_postgresql_a_deadlock_is_not_the_database_but_a_session_ended_is() -> N
         with pytest.raises(InterfaceError) as gone:
             closed.exec_driver_sql("SELECT 1")
         assert database_unusable(gone.value)
+    with engine.connect() as read_only:
+        read_only.exec_driver_sql("SET TRANSACTION READ ONLY")
+        with pytest.raises(DBAPIError) as refused:
+            read_only.exec_driver_sql("CREATE TEMPORARY TABLE t (n integer)")
+        assert getattr(refused.value.orig, "pgcode", None) == "25006"  # psycopg2: an InternalError
+        assert database_unusable(refused.value)
     missing = create_engine(PG_URL.rsplit("/", 1)[0] + "/no_such_database_budget_pipeline")
     with pytest.raises(OperationalError) as absent, missing.connect():
         pass

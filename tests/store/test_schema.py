@@ -563,3 +563,34 @@ def test_a_relative_sqlite_path_is_checked_where_sqlite_opened_it(
     with pytest.raises(StoreError, match="was deleted or replaced during this write"), writing(engine) as conn:
         conn.exec_driver_sql("DELETE FROM brands_to_enforce")
     engine.dispose()
+
+
+def test_a_database_made_anew_at_the_path_during_a_write_keeps_its_own_log(tmp_path: Path) -> None:
+    """The files are removed (`rm budget.db*`) while a write runs, and another process makes a new
+    database at the path and commits into its own write-ahead log before the write ends: the
+    write says its file went, and leaves the new database's log where it is (moved aside, the
+    new database lost what it had committed)."""
+    import sqlite3
+
+    from budget_pipeline.store.db import writing
+
+    database = tmp_path / "budget.db"
+    engine = make_engine(f"sqlite:///{database}")
+    upgrade(engine)
+    with pytest.raises(StoreError) as raised, writing(engine) as conn:
+        conn.exec_driver_sql("DELETE FROM brands_to_enforce")
+        for suffix in ("", "-wal", "-shm"):
+            database.with_name(database.name + suffix).unlink(missing_ok=True)
+        newcomer = sqlite3.connect(database)
+        newcomer.execute("PRAGMA journal_mode=WAL")
+        newcomer.execute("CREATE TABLE kept (n INTEGER)")
+        newcomer.executemany("INSERT INTO kept VALUES (?)", [(n,) for n in range(100)])
+        newcomer.commit()
+    assert "was deleted or replaced during this write" in str(raised.value)
+    assert "write-ahead log" not in str(raised.value)  # the log at the path is the newcomer's
+    assert list(tmp_path.glob("budget.db-wal.replaced-*")) == []
+    reader = sqlite3.connect(database)
+    assert reader.execute("SELECT count(*) FROM kept").fetchone() == (100,)
+    reader.close()
+    newcomer.close()
+    engine.dispose()
