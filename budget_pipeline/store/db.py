@@ -128,17 +128,25 @@ def _identity(path: Path) -> Identity | None:
     return found.st_dev, found.st_ino
 
 
+def _beside(path: Path, suffix: str) -> Path:
+    """The file SQLite names after the database `path`: its write-ahead log ("-wal"), the log's
+    index ("-shm")."""
+    return path.with_name(path.name + suffix)
+
+
 class _Opened(NamedTuple):
     """What a SQLite connection opened: the database's path, and the identities of the file at
-    that path, of its write-ahead log and of the log's index (SQLite names both after the path)."""
+    that path, of its write-ahead log and of the log's index."""
 
     path: Path
     database: Identity | None
     log: Identity | None
     log_index: Identity | None
 
-    def beside(self, suffix: str) -> Path:
-        return self.path.with_name(self.path.name + suffix)
+    @classmethod
+    def at(cls, path: Path) -> _Opened:
+        """The files at `path` and beside it, as they are now."""
+        return cls(path, _identity(path), _identity(_beside(path, "-wal")), _identity(_beside(path, "-shm")))
 
 
 def _remember_file(dbapi_connection: Any, record: Any) -> None:
@@ -151,38 +159,43 @@ def _remember_file(dbapi_connection: Any, record: Any) -> None:
     finally:
         cursor.close()
     if main:  # "" in memory
-        path = Path(main)
-        log, index = (path.with_name(path.name + suffix) for suffix in ("-wal", "-shm"))
-        record.info[_OPENED] = _Opened(path, _identity(path), _identity(log), _identity(index))
+        record.info[_OPENED] = _Opened.at(Path(main))
 
 
-def _file_gone(connection: Connection) -> _Opened | None:
-    """What the SQLite connection `connection` opened, when its path now names no file or another
-    one (deleted, or replaced by a new database, while the connection was open): what the
-    connection writes then goes to the old file, and away with it. None otherwise."""
+def _refuse_if_gone(connection: Connection) -> None:
+    """After a commit: when the path of the SQLite file `connection` opened now names no file or
+    another one (deleted, or a database moved in, while the connection was open), what it wrote
+    went to the old file, and away with it. Then this engine's connections are closed (none
+    writes on into the old file), the old file's log is set aside, and a StoreError says so."""
     opened: _Opened | None = connection.connection.info.get(_OPENED)
     if opened is None or _identity(opened.path) == opened.database:
-        return None
-    return opened
+        return
+    connection.invalidate()
+    connection.engine.dispose()
+    aside = _set_aside_old_log(opened)
+    raise StoreError(
+        f"the SQLite database {opened.path} was deleted or replaced during this write; the write went with it"
+        + (f" (the old file's write-ahead log is now {aside})" if aside else "")
+    )
 
 
 def _set_aside_old_log(opened: _Opened) -> Path | None:
-    """After the file `opened` names was deleted or replaced under its connection: move that
-    connection's write-ahead log aside and delete its index, if they are still at their paths
-    (SQLite leaves them there when the file has moved, and finds them by the path: left, they are
-    read as the new file's). A log or index another connection made since, the new file's, is
-    left alone. Where the log went, or None."""
+    """Move the write-ahead log `opened` names aside and delete its index, if they are still the
+    ones the connection opened: SQLite leaves them at their paths when the database file has
+    moved, and finds them by the path, so left there they are read as the new file's (it showed
+    the old file's data, or was malformed). A log or index another connection made since, the new
+    file's, is left alone. Where the log went, or None."""
+    now = _Opened.at(opened.path)
     moved = None
-    log = opened.beside("-wal")
-    if opened.log is not None and _identity(log) == opened.log:
+    if opened.log is not None and now.log == opened.log:
+        log = _beside(opened.path, "-wal")
         aside = log.with_name(f"{log.name}.replaced-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}-{os.getpid()}")
         with contextlib.suppress(OSError):  # a folder not writable: the message says what happened
             log.rename(aside)
             moved = aside
-    index = opened.beside("-shm")
-    if opened.log_index is not None and _identity(index) == opened.log_index:
+    if opened.log_index is not None and now.log_index == opened.log_index:
         with contextlib.suppress(OSError):
-            index.unlink()
+            _beside(opened.path, "-shm").unlink()
     return moved
 
 
@@ -265,15 +278,4 @@ def writing(engine: Engine) -> Iterator[Connection]:
             connection.rollback()
             raise
         connection.commit()
-        if (gone := _file_gone(connection)) is not None:
-            # Every connection to the old file closed now: the last one to close checkpoints its
-            # write-ahead log into it and deletes the log, which is named after the path. Left,
-            # the next connection would read that log as the new file's (SQLite applies it by
-            # name), and show the old file's data, or a malformed database.
-            connection.invalidate()
-            connection.engine.dispose()
-            aside = _set_aside_old_log(gone)
-            raise StoreError(
-                f"the SQLite database {gone.path} was deleted or replaced during this write; the write went with it"
-                + (f" (the old file's write-ahead log is now {aside})" if aside else "")
-            )
+        _refuse_if_gone(connection)
