@@ -594,3 +594,25 @@ def test_a_database_made_anew_at_the_path_during_a_write_keeps_its_own_log(tmp_p
     reader.close()
     newcomer.close()
     engine.dispose()
+
+
+def test_a_sqlite_path_through_a_symbolic_link_is_the_file_it_names(tmp_path: Path) -> None:
+    """BUDGET_DATABASE_URL names a link to the database: SQLite opens (and names its log after)
+    the file the link points to, and so does the write's check. Writes through the link raise no
+    alarm; the file it points to deleted, the next write says so; the link is never touched."""
+    from budget_pipeline.store.db import writing
+
+    (tmp_path / "data").mkdir()
+    real, link = tmp_path / "data" / "budget.db", tmp_path / "budget.db"
+    link.symlink_to(real)
+    engine = make_engine(f"sqlite:///{link}")
+    upgrade(engine)
+    for _ in range(3):
+        with writing(engine) as conn:
+            conn.exec_driver_sql("DELETE FROM brands_to_enforce")
+    assert real.exists() and not (tmp_path / "budget.db-wal").exists()  # the log is beside the file
+    real.unlink()
+    with pytest.raises(StoreError, match=f"the SQLite database {real} was deleted"), writing(engine) as conn:
+        conn.exec_driver_sql("DELETE FROM brands_to_enforce")
+    assert link.is_symlink()
+    engine.dispose()
