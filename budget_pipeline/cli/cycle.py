@@ -144,7 +144,7 @@ def first_error(result: Any) -> str:
         if error is not None:
             while error.cause is not None:
                 error = error.cause
-            message = error.message.strip().splitlines()[0] if error.message.strip() else error.cls_name or "error"
+            message = _first_line(error.message) or error.cls_name or "error"
             if error.cls_name == "Failure":  # the product's own one line (a store problem): as it is
                 return message.partition(": ")[2] or message
             return _short_class(message) if ": " in message else message

@@ -51,9 +51,7 @@ def mark_every_brand(conn: Connection) -> None:
 def newest_catalog_change(conn: Connection) -> int | None:
     """The sequence number of the newest mark a catalog change left that no enforcement has
     read yet, or None: what `enforce_on_spend_sensor` asks a run for."""
-    query = select(func.max(marks_t.c.seq)).where(marks_t.c.brand_id == EVERY_BRAND)
-    seq = conn.execute(query).scalar_one_or_none()
-    return None if seq is None else int(seq)
+    return conn.execute(select(func.max(marks_t.c.seq)).where(marks_t.c.brand_id == EVERY_BRAND)).scalar()
 
 
 def mark_brands_of_campaigns(conn: Connection, first_days: Mapping[str, dt.date]) -> None:
