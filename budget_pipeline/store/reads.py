@@ -358,36 +358,108 @@ def _capped_later_spend(zone_today: CTE, as_of: dt.datetime, zones: set[str]) ->
 def capped_campaigns_with_spend(
     conn: Connection, as_of: dt.datetime, brand_rows: dict[int, BrandRow], brand_ids: Iterable[int] | None = None
 ) -> list[CampaignRow]:
-    """Every campaign with a cap of its own, with its state and its own spend on its brand's
-    local date of `as_of` and in that local month up to and including that date (as
-    `brand_spend` counts a brand's): one query, whatever the count, and one for later days."""
+    """Every campaign with a cap of its own (of `brand_ids`, when given), with its state and its
+    own spend on its brand's local date of `as_of` and in that local month up to and including
+    that date (as `brand_spend` counts a brand's)."""
     zones = {row.timezone for row in brand_rows.values()}
+    correction = _unrefreshed_spend(conn, _unrefreshed_days(conn, as_of, zones), per="campaign")
+    today = {row.id: local_date(as_of, row.timezone) for row in brand_rows.values()}
+    if brand_ids is not None:
+        spent = _few_capped_campaigns(conn, today, sorted(set(brand_ids) & today.keys()))
+    else:
+        spent = _every_capped_campaign(conn, as_of, zones)
+    rows = []
+    for row, own_daily, own_monthly in spent:
+        if correction:
+            own_daily, own_monthly = _corrected(correction, row.id, today[row.brand_id], own_daily, own_monthly)
+        rows.append(row._replace(daily_spend=own_daily, monthly_spend=own_monthly))
+    return rows
+
+
+Spent = Iterable[tuple[CampaignRow, Decimal, Decimal]]  # a campaign, its own spend on its day and month to date
+
+
+def _every_capped_campaign(conn: Connection, as_of: dt.datetime, zones: set[str]) -> Spent:
+    """Every campaign with a cap, its spend joined from the few local days and months in play:
+    one query, whatever the count, and one for later days."""
     zone_today = _zone_today(zones, as_of)
     if zone_today is None:
         return []
     query = (
-        select(
-            c.c.id, c.c.brand_id, c.c.enabled, c.c.pause_reasons, c.c.daily_cap, c.c.monthly_cap, d.c.spend, m.c.spend
-        )
+        select(*_CAMPAIGN_COLUMNS, d.c.spend, m.c.spend)
         .select_from(_capped_with_spend(zone_today, as_of, zones))
         .where(or_(c.c.daily_cap.is_not(None), c.c.monthly_cap.is_not(None)))
     )
-    later_query = _capped_later_spend(zone_today, as_of, zones)
-    if brand_ids is not None:
-        ids = sorted(set(brand_ids))
-        # Named on brands too: the planner then looks the few brands up instead of hashing all.
-        query = query.where(c.c.brand_id.in_(ids), b.c.id.in_(ids))
-        later_query = later_query.where(c.c.brand_id.in_(ids), b.c.id.in_(ids))
-    later: dict[str, Decimal] = {cid: spend for cid, spend in conn.execute(later_query)}
-    correction = _unrefreshed_spend(conn, _unrefreshed_days(conn, as_of, zones), per="campaign")
-    today = {row.id: local_date(as_of, row.timezone) for row in brand_rows.values()}
-    rows = []
-    for cid, brand_id, enabled, reasons, dcap, mcap, dspend, mspend in conn.execute(query).all():
-        own_daily, own_monthly = dspend or ZERO, (mspend or ZERO) - later.get(cid, ZERO)
-        if correction:
-            own_daily, own_monthly = _corrected(correction, cid, today[brand_id], own_daily, own_monthly)
-        rows.append(CampaignRow(cid, brand_id, enabled, parse_reasons(reasons), dcap, mcap, own_daily, own_monthly))
-    return rows
+    later: dict[str, Decimal] = {
+        cid: spend for cid, spend in conn.execute(_capped_later_spend(zone_today, as_of, zones))
+    }
+    return [
+        (_campaign_row(row), row[-2] or ZERO, (row[-1] or ZERO) - later.get(row[0], ZERO))
+        for row in conn.execute(query).all()
+    ]
+
+
+def _few_capped_campaigns(conn: Connection, today: dict[int, dt.date], ids: list[int]) -> Spent:
+    """The campaigns with caps of a few brands, looked up by their brands' ids, with their rows
+    of the brands' local dates and months (outer); their own date and month picked out here, as
+    `_few_brands_spend` does. The days after a campaign's date in its month (whose spend its
+    month-to-date leaves out) are read only for the campaigns with a monthly cap."""
+    if not ids:
+        return []
+    days = sorted({today[brand_id] for brand_id in ids})
+    months = sorted({month_start(day) for day in days})
+    # Joined on their keys alone (each row one index probe); a row under another brand is left out here.
+    own_day = and_(d.c.day.in_(days), d.c.campaign_id == c.c.id)
+    own_month = and_(m.c.month.in_(months), m.c.campaign_id == c.c.id)
+    query = (
+        select(*_CAMPAIGN_COLUMNS, d.c.brand_id, d.c.day, d.c.spend, m.c.brand_id, m.c.month, m.c.spend)
+        .select_from(c.outerjoin(d, own_day).outerjoin(m, own_month))
+        .where(c.c.brand_id.in_(ids), or_(c.c.daily_cap.is_not(None), c.c.monthly_cap.is_not(None)))
+    )
+    found: dict[str, tuple[CampaignRow, dict[dt.date, Decimal], dict[dt.date, Decimal]]] = {}
+    for *columns, day_brand, day, day_spend, month_brand, month, month_spend in conn.execute(query):
+        row, own_days, own_months = found.setdefault(columns[0], (_campaign_row(columns), {}, {}))
+        if day_brand == row.brand_id:
+            own_days[day] = day_spend
+        if month_brand == row.brand_id:
+            own_months[month] = month_spend
+    later = _later_rows(conn, today, {row.brand_id for row, _, _ in found.values() if row.monthly_cap is not None})
+    spent = []
+    for row, own_days, own_months in found.values():
+        day = today[row.brand_id]
+        end = next_month_start(day)
+        after = sum((spend for other, spend in later.get(row.id, {}).items() if day < other < end), ZERO)
+        spent.append((row, own_days.get(day, ZERO), own_months.get(month_start(day), ZERO) - after))
+    return spent
+
+
+def _later_rows(conn: Connection, today: dict[int, dt.date], ids: set[int]) -> dict[str, dict[dt.date, Decimal]]:
+    """The rows (under their brands) of the campaigns with a monthly cap of the brands `ids`, on
+    the days after the earliest of those brands' dates up to the end of the latest one's month:
+    each day named, so that each is a lookup of the day's key."""
+    if not ids:
+        return {}
+    first = min(today[brand_id] for brand_id in ids)
+    stop = max(next_month_start(today[brand_id]) for brand_id in ids)
+    days = [first + dt.timedelta(days=n) for n in range(1, (stop - first).days)]
+    query = (
+        select(d.c.campaign_id, d.c.day, d.c.spend)
+        .select_from(d.join(c, and_(c.c.id == d.c.campaign_id, c.c.brand_id == d.c.brand_id)))
+        .where(c.c.brand_id.in_(sorted(ids)), c.c.monthly_cap.is_not(None), d.c.day.in_(days))
+    )
+    later: dict[str, dict[dt.date, Decimal]] = {}
+    for cid, day, spend in conn.execute(query):
+        later.setdefault(cid, {})[day] = spend
+    return later
+
+
+_CAMPAIGN_COLUMNS = (c.c.id, c.c.brand_id, c.c.enabled, c.c.pause_reasons, c.c.daily_cap, c.c.monthly_cap)
+
+
+def _campaign_row(columns: Any) -> CampaignRow:
+    """A CampaignRow of _CAMPAIGN_COLUMNS' values, its spend yet to be filled in."""
+    cid, brand_id, enabled, reasons, daily_cap, monthly_cap = columns[:6]
+    return CampaignRow(cid, brand_id, enabled, parse_reasons(reasons), daily_cap, monthly_cap, None, None)
 
 
 def recent_spend(conn: Connection, as_of: dt.datetime, brand_rows: dict[int, BrandRow]) -> dict[int, Decimal]:

@@ -15,7 +15,7 @@ from budget_pipeline.defs.reporting import build_daily, build_monthly
 from budget_pipeline.ingest.pipeline import ingest_file
 from budget_pipeline.pace import brand_paces
 from budget_pipeline.store import reads
-from tests.conftest import write_csv
+from tests.conftest import apply_yaml, write_csv
 
 AS_OF = dt.datetime(2026, 11, 25, 17, tzinfo=dt.UTC)  # 12:00 on the 25th in New York, 02:00 on the 26th in Tokyo
 
@@ -152,3 +152,93 @@ def test_the_recent_rate_reads_the_hour_before_as_of_its_start_in_and_as_of_out(
         "Tokyo Foods": Decimal("48.00"),
     }
     assert list(tokyo_alone.values()) == [Decimal("48.00")]
+
+
+CAPPED = """
+brands:
+  - name: Acme
+    timezone: America/New_York
+    daily_budget: "100.00"
+    monthly_budget: "2000.00"
+    campaigns:
+      - {id: acme-search, name: Acme Search, daily_budget: "30.00", monthly_budget: "300.00"}
+      - {id: acme-social, name: Acme Social, monthly_budget: "50.00"}
+      - {id: acme-video, name: Acme Video}
+  - name: Tokyo Foods
+    timezone: Asia/Tokyo
+    daily_budget: "50.00"
+    monthly_budget: "1000.00"
+    campaigns:
+      - {id: tokyo-display, name: Tokyo Display, daily_budget: "20.00"}
+      - {id: tokyo-video, name: Tokyo Video, monthly_budget: "100.00"}
+"""
+MONTH_END = dt.datetime(2026, 11, 30, 20, tzinfo=dt.UTC)  # 30 November in New York, 1 December in Tokyo
+CAPPED_ROWS = [
+    "c1,acme-search,10.00,2026-11-03T15:00:00Z",  # New York, earlier in its month
+    "c2,acme-search,4.00,2026-11-25T15:00:00Z",  # New York's 25th
+    "c3,acme-search,2.00,2026-12-01T15:00:00Z",  # New York's 1 December
+    "c4,acme-social,3.00,2026-11-27T15:00:00Z",  # New York's 27th: later than the 25th
+    "c5,acme-video,8.00,2026-11-25T15:00:00Z",  # no cap: not read
+    "c6,tokyo-display,6.00,2026-11-25T16:00:00Z",  # Tokyo's 26th
+    "c7,tokyo-video,9.00,2026-11-28T03:00:00Z",  # Tokyo's 28th: later than the 26th
+    "c8,tokyo-video,1.00,2026-11-30T16:00:00Z",  # Tokyo's 1 December
+    "c9,tokyo-video,2.00,2026-11-30T03:00:00Z",  # Tokyo's 30th (New York's 29th)
+]
+
+
+@pytest.mark.parametrize("refreshed", [True, False], ids=["from the aggregates", "from the records"])
+@pytest.mark.parametrize("as_of", [AS_OF, MONTH_END], ids=["25th", "month end"])
+def test_a_few_brands_capped_campaigns_read_as_every_brands(
+    engine: Engine, tmp_path: Path, refreshed: bool, as_of: dt.datetime
+) -> None:
+    """Each capped campaign's own spend on its brand's date and month to that date, looked up for
+    a few brands by id as read for every brand: later days in the month left out, the next
+    month's rows not counted, campaigns without a cap not read."""
+    apply_yaml(engine, CAPPED)
+    _ingest(engine, tmp_path, CAPPED_ROWS, refreshed=refreshed)
+    expected = {
+        AS_OF: {
+            "acme-search": (Decimal("4"), Decimal("14")),
+            "acme-social": (Decimal("0"), Decimal("0")),
+            "tokyo-display": (Decimal("6"), Decimal("6")),
+            "tokyo-video": (Decimal("0"), Decimal("0")),
+        },
+        MONTH_END: {
+            "acme-search": (Decimal("0"), Decimal("14")),
+            "acme-social": (Decimal("0"), Decimal("3")),
+            "tokyo-display": (Decimal("0"), Decimal("0")),
+            "tokyo-video": (Decimal("1"), Decimal("1")),
+        },
+    }[as_of]
+    assert _capped_both_ways(engine, as_of) == expected
+
+
+def test_a_capped_campaign_moved_to_another_brand_reads_alike_both_ways(engine: Engine, tmp_path: Path) -> None:
+    """A capped campaign moved to another brand after its days were built: its rows are under the
+    brand it left until they are rebuilt; a few brands' read counts its spend once, as every
+    brand's does."""
+    apply_yaml(engine, CAPPED)
+    _ingest(engine, tmp_path, CAPPED_ROWS, refreshed=True)
+    moved = CAPPED.replace('      - {id: tokyo-video, name: Tokyo Video, monthly_budget: "100.00"}\n', "")
+    moved = moved.replace(
+        "      - {id: acme-video, name: Acme Video}\n",
+        "      - {id: acme-video, name: Acme Video}\n"
+        '      - {id: tokyo-video, name: Tokyo Video, monthly_budget: "100.00"}\n',
+    )
+    assert moved != CAPPED
+    apply_yaml(engine, moved)
+    # New York's 30th: Tokyo Video's records are of New York's 27th, 29th and 30th (Tokyo's 28th,
+    # 30th and 1 December), the rows under Tokyo of Tokyo's dates.
+    assert _capped_both_ways(engine, MONTH_END)["tokyo-video"] == (Decimal("1"), Decimal("12"))
+    assert _capped_both_ways(engine, AS_OF)["tokyo-video"] == (Decimal("0"), Decimal("0"))  # all after the 25th
+
+
+def _capped_both_ways(engine: Engine, as_of: dt.datetime) -> dict[str, tuple[Decimal, Decimal]]:
+    """Each capped campaign's (daily, monthly) own spend, read for a few brands (looked up by id)
+    after asserting that the read of every brand (joined) gives the same."""
+    with engine.connect() as conn:
+        brand_rows = reads.brands(conn)
+        few = reads.capped_campaigns_with_spend(conn, as_of, brand_rows, list(brand_rows))
+        every = reads.capped_campaigns_with_spend(conn, as_of, brand_rows)
+    assert sorted(few) == sorted(every)
+    return {row.id: (row.daily_spend, row.monthly_spend) for row in few}
