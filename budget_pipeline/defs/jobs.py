@@ -1,5 +1,7 @@
 """The jobs. Every job that writes campaign status carries WRITES_STATUS_TAG, which the
-instance's run coordinator limits to one run at a time (dagster.yaml)."""
+instance's run coordinator limits to one run at a time (dagster.yaml). Every job that holds a
+one-run slot (status writing, delivery) carries a dagster/max_runtime: the instance's run
+monitoring marks a run failed past it, so a run whose worker died frees its slot."""
 
 from dagster import define_asset_job, job
 
@@ -15,11 +17,16 @@ from budget_pipeline.defs.ops import (
 
 WRITES_STATUS_TAG = "budget_pipeline/writes_status"
 ENFORCES_TAG = "budget_pipeline/enforces"
-STATUS_WRITER = {WRITES_STATUS_TAG: "true"}
 DELIVERS_TAG = "budget_pipeline/delivers"
+MAX_RUNTIME_TAG = "dagster/max_runtime"
+# Seconds. A control run takes seconds (a month's first refresh and pass at 1M campaigns, under
+# a minute); a delivery run stops after its failures in a row; an ingestion run's file can be
+# large (10M records in a minute or two): each limit is ten times or more what it needs.
+CONTROL_RUNTIME, INGEST_RUNTIME = "900", "1800"
+STATUS_WRITER = {WRITES_STATUS_TAG: "true", MAX_RUNTIME_TAG: CONTROL_RUNTIME}
 
 
-@job(tags={**STATUS_WRITER, ENFORCES_TAG: "true"})
+@job(tags={**STATUS_WRITER, ENFORCES_TAG: "true", MAX_RUNTIME_TAG: INGEST_RUNTIME})
 def ingest_spend_job() -> None:
     """Ingest pending landing files, rebuild the spend partitions their records touched (and
     today's) with their asset checks, and apply the budget rules: one run from a new spend file
@@ -53,7 +60,7 @@ def dayparting_job() -> None:
     apply_dayparting()
 
 
-@job(tags={DELIVERS_TAG: "true"})
+@job(tags={DELIVERS_TAG: "true", MAX_RUNTIME_TAG: CONTROL_RUNTIME})
 def deliver_notifications_job() -> None:
     """Send the notifications that are due (status changes and budget alerts) to BUDGET_WEBHOOK_URL, in
     order per campaign, retrying failures for 24 hours. Writes no status: a slow or dead receiver

@@ -3,11 +3,15 @@ processes it runs (gRPC code server, webserver on the deployment workspace, daem
 top-level dagster.yaml) run here against the local PostgreSQL; a job launched through the
 GraphQL API succeeds and its status changes land in the budget database."""
 
+import contextlib
 import datetime as dt
 import json
+import logging
 import os
 import shutil
+import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -25,6 +29,7 @@ from budget_pipeline.store.db import make_engine
 from tests.conftest import PG_URL
 
 REPO = Path(__file__).resolve().parents[2]
+MODULE = "budget_pipeline.definitions"
 BIN = Path(sys.executable).parent
 
 
@@ -255,3 +260,124 @@ def test_instance_files_allow_one_status_writing_run_at_a_time(
     assert len(writers) == 5
     for job in writers:
         assert any(node.definition.pool == "campaign_status" for node in job.nodes), job.name
+
+
+@pytest.mark.parametrize("instance_file", ["dagster.yaml", "deploy/dagster.local.yaml"])
+def test_instance_files_fail_a_run_that_outlives_its_job_and_every_slot_holder_has_a_limit(
+    instance_file: str, databases: tuple[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Run monitoring is on (a run whose worker died is failed once it passes its job's
+    dagster/max_runtime, so it frees the one status-writing or delivery slot), and every job that
+    holds such a slot has a limit of its own."""
+    monkeypatch.setenv("DAGSTER_PG_HOST", "127.0.0.1")
+    monkeypatch.setenv("DAGSTER_PG_USER", "postgres")
+    monkeypatch.setenv("DAGSTER_PG_PASSWORD", "unused-with-trust-auth")
+    monkeypatch.setenv("DAGSTER_PG_DB", databases[0])
+    shutil.copy(REPO / instance_file, tmp_path / "dagster.yaml")
+    with DagsterInstance.from_config(str(tmp_path)) as instance:
+        assert instance.run_monitoring_enabled
+        assert instance.run_monitoring_poll_interval_seconds <= 30
+        assert instance.run_monitoring_max_resume_run_attempts == 0  # this run launcher cannot resume
+        queue = instance.get_concurrency_config().run_queue_config
+        assert queue is not None and queue.max_user_code_failure_retries >= 3  # a code server restarting
+    from budget_pipeline.definitions import defs
+    from budget_pipeline.defs.jobs import DELIVERS_TAG, MAX_RUNTIME_TAG, WRITES_STATUS_TAG
+
+    holders = [
+        job
+        for job in defs.resolve_all_job_defs()
+        if job.tags.get(WRITES_STATUS_TAG) == "true" or job.tags.get(DELIVERS_TAG) == "true"
+    ]
+    assert len(holders) == 6
+    for job in holders:
+        assert 600 <= int(job.tags[MAX_RUNTIME_TAG]) <= 3600, job.name
+
+
+def run_status(instance: DagsterInstance, run_id: str) -> str:
+    run = instance.get_run_by_id(run_id)
+    assert run is not None
+    return run.status.value
+
+
+def test_a_status_run_whose_code_server_was_killed_is_failed_and_the_next_one_runs(tmp_path: Path) -> None:
+    """The deployment's processes on the local instance file (its poll interval shortened): the
+    code server is killed (kill -9, with the run worker it started) while an enforcement runs,
+    then started again, as a restarted code container is. The dead run stays "started" and holds
+    the one status-writing slot, so the next enforcement waits queued (and is put back in the
+    queue while the code server is down); run monitoring fails the dead run once it passes its
+    dagster/max_runtime (15 s here, a run tag), and the next enforcement then runs."""
+    home = tmp_path / "home"
+    home.mkdir()
+    local = (REPO / "deploy" / "dagster.local.yaml").read_text()
+    assert "poll_interval_seconds: 30" in local
+    (home / "dagster.yaml").write_text(local.replace("poll_interval_seconds: 30", "poll_interval_seconds: 1"))
+    code_port = free_port()
+    workspace = tmp_path / "workspace.yaml"
+    deployed = (REPO / "deploy" / "workspace.yaml").read_text()
+    workspace.write_text(deployed.replace("host: code", "host: 127.0.0.1").replace("port: 4000", f"port: {code_port}"))
+    database = tmp_path / "budget.db"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("BUDGET_", "DAGSTER_"))}
+    env.update(
+        DAGSTER_HOME=str(home), BUDGET_DATABASE_URL=f"sqlite:///{database}", BUDGET_LANDING_DIR=str(tmp_path / "land")
+    )
+    (tmp_path / "land").mkdir()
+    subprocess.run([str(BIN / "budget-pipeline"), "init-db"], env=env, check=True, capture_output=True)
+    config = tmp_path / "run.yaml"
+    config.write_text('resources: {clock: {config: {as_of: "2026-11-25T12:00:00Z"}}}\n')
+    log = (tmp_path / "processes.log").open("w")
+
+    def start(*command: str) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            command, cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+    def code_server() -> subprocess.Popen[bytes]:
+        server = start(
+            str(BIN / "dagster"), "code-server", "start", "-h", "127.0.0.1", "-p", str(code_port), "-m", MODULE
+        )
+        health = [str(BIN / "dagster"), "api", "grpc-health-check", "-p", str(code_port)]
+        wait_until(lambda: subprocess.run(health, capture_output=True, env=env).returncode == 0, 120, "code server")
+        return server
+
+    def launch(*tags: str) -> str:
+        command = [str(BIN / "dagster"), "job", "launch", "-w", str(workspace), "-j", "enforce_budgets_job"]
+        command += ["-c", str(config), *tags]
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        with DagsterInstance.from_config(str(home)) as instance:
+            return instance.get_run_records(limit=1)[0].dagster_run.run_id
+
+    # The first run's worker waits for the budget database's write lock, held here, until it is killed.
+    lock = sqlite3.connect(database, isolation_level=None)
+    lock.execute("BEGIN IMMEDIATE")
+    processes = [code_server(), start(str(BIN / "dagster-daemon"), "run", "-w", str(workspace))]
+    try:
+        dead = launch("--tags", '{"dagster/max_runtime": "15"}')
+        with DagsterInstance.from_config(str(home)) as instance:
+            wait_until(lambda: run_status(instance, dead) == "STARTED", 120, "the first run started")
+            waiting = launch()
+            os.killpg(processes[0].pid, signal.SIGKILL)  # the code server, its gRPC server and the run worker
+            processes[0].wait()
+            time.sleep(2)
+            assert run_status(instance, dead) == "STARTED"  # no process is left to say it ended
+            assert run_status(instance, waiting) == "QUEUED"  # the slot is held
+            lock.rollback()
+            processes[0] = code_server()
+            wait_until(lambda: run_status(instance, dead) == "FAILURE", 60, "the dead run failed")
+            finished = wait_until(
+                lambda: run_status(instance, waiting) in ("SUCCESS", "FAILURE") and run_status(instance, waiting),
+                120,
+                "the next run",
+            )
+            errors = [r.message for r in instance.all_logs(waiting) if r.level == logging.ERROR]
+            assert finished == "SUCCESS", errors
+    finally:
+        lock.close()
+        for process in processes:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in processes:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
