@@ -254,25 +254,27 @@ def _few_brands_spend(conn: Connection, as_of: dt.datetime, brand_rows: dict[int
     (README, "Measured")."""
     if not brand_rows:
         return {}
-    today = {brand_id: local_date(as_of, row.timezone) for brand_id, row in brand_rows.items()}
+    zones = {row.timezone for row in brand_rows.values()}
+    date_in = {zone: local_date(as_of, zone) for zone in zones}
+    today = {brand_id: date_in[row.timezone] for brand_id, row in brand_rows.items()}
+    month_of = {day: (month_start(day), next_month_start(day)) for day in date_in.values()}
     ids = sorted(brand_rows)
-    first, stop = min(today.values()), max(next_month_start(day) for day in today.values())
+    first, stop = min(month_of), max(end for _, end in month_of.values())
     days: dict[int, dict[dt.date, Decimal]] = {}
     day_rows = select(bd.c.brand_id, bd.c.day, bd.c.spend).where(
         bd.c.brand_id.in_(ids), bd.c.day >= first, bd.c.day < stop
     )
-    for brand_id, day, spend in conn.execute(day_rows):
+    for brand_id, day, spend in conn.execute(day_rows).all():
         days.setdefault(brand_id, {})[day] = spend
-    months = sorted({month_start(day) for day in today.values()})
+    months = sorted({month for month, _ in month_of.values()})
     month_rows = select(bm.c.brand_id, bm.c.month, bm.c.spend).where(bm.c.month.in_(months), bm.c.brand_id.in_(ids))
-    monthly = {(brand_id, month): spend for brand_id, month, spend in conn.execute(month_rows)}
-    zones = {row.timezone for row in brand_rows.values()}
+    monthly = {(brand_id, month): spend for brand_id, month, spend in conn.execute(month_rows).all()}
     correction = _unrefreshed_spend(conn, _unrefreshed_days(conn, as_of, zones), per="brand")
     spend = {}
     for brand_id, day in today.items():
-        own, end = days.get(brand_id, {}), next_month_start(day)
+        own, (month, end) = days.get(brand_id, {}), month_of[day]
         on_day = own.get(day, ZERO)
-        to_date = monthly.get((brand_id, month_start(day)), ZERO) - sum(
+        to_date = monthly.get((brand_id, month), ZERO) - sum(
             (spend for other, spend in own.items() if day < other < end), ZERO
         )
         if correction:
@@ -417,19 +419,23 @@ def _few_capped_campaigns(conn: Connection, today: dict[int, dt.date], ids: list
         .where(c.c.brand_id.in_(ids), or_(c.c.daily_cap.is_not(None), c.c.monthly_cap.is_not(None)))
     )
     found: dict[str, tuple[CampaignRow, dict[dt.date, Decimal], dict[dt.date, Decimal]]] = {}
-    for *columns, day_brand, day, day_spend, month_brand, month, month_spend in conn.execute(query):
-        row, own_days, own_months = found.setdefault(columns[0], (_campaign_row(columns), {}, {}))
+    for *columns, day_brand, day, day_spend, month_brand, month, month_spend in conn.execute(query).all():
+        if (seen := found.get(columns[0])) is None:
+            seen = found[columns[0]] = (_campaign_row(columns), {}, {})
+        row, own_days, own_months = seen
         if day_brand == row.brand_id:
             own_days[day] = day_spend
         if month_brand == row.brand_id:
             own_months[month] = month_spend
     later = _later_rows(conn, today, {row.brand_id for row, _, _ in found.values() if row.monthly_cap is not None})
+    month_of = {day: (month_start(day), next_month_start(day)) for day in days}
     spent = []
     for row, own_days, own_months in found.values():
         day = today[row.brand_id]
-        end = next_month_start(day)
-        after = sum((spend for other, spend in later.get(row.id, {}).items() if day < other < end), ZERO)
-        spent.append((row, own_days.get(day, ZERO), own_months.get(month_start(day), ZERO) - after))
+        month, end = month_of[day]
+        own_later = later.get(row.id, {})
+        after = sum((spend for other, spend in own_later.items() if day < other < end), ZERO)
+        spent.append((row, own_days.get(day, ZERO), own_months.get(month, ZERO) - after))
     return spent
 
 
