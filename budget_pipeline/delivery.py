@@ -35,6 +35,10 @@ URL_NOT_SET = "not sent: BUDGET_WEBHOOK_URL is not set"
 # A receiver that failed this many times in a row in one run is left alone until the next run:
 # the notifications not tried keep their place, and nothing waits on a dead receiver's timeouts.
 STOP_AFTER_FAILURES = 5
+# A run delivers for this long at most, then leaves the rest to the next run (notifications_sensor
+# asks for it at its next tick): well inside the job's dagster/max_runtime (defs/jobs.py), past
+# which run monitoring would cut a long delivery off mid-way.
+RUN_SECONDS = 300.0
 # Outcomes are written back in batches: a crash in between re-sends a few (at least once).
 WRITE_EVERY = 100
 PAGE = 1000  # pending notifications read at a time
@@ -59,7 +63,8 @@ class Delivery:
     failed: int = 0  # failed for good (retried for 24 hours)
     waiting: int = 0  # pending, not tried: not due yet, behind an earlier one of its campaign, or stopped
     not_sent: str | None = None  # why nothing was tried
-    stopped: bool = False
+    stopped: bool = False  # after STOP_AFTER_FAILURES failures in a row
+    out_of_time: bool = False  # after RUN_SECONDS
     errors: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
@@ -70,6 +75,8 @@ class Delivery:
         text = f"{self.sent} sent, {self.retried} to retry, {self.failed} failed, {self.waiting} waiting"
         if self.stopped:
             text += f"; stopped after {STOP_AFTER_FAILURES} failures in a row"
+        if self.out_of_time:
+            text += f"; stopped after {RUN_SECONDS:.0f} s, the rest for the next run"
         return text
 
 
@@ -251,11 +258,13 @@ def _deliver_due(engine: Engine, webhook: Webhook, now: dt.datetime) -> Delivery
     blocked: set[str] = set()
     outcomes: list[Attempt] = []
     in_a_row = 0
+    until = time.monotonic() + RUN_SECONDS
     poster = Poster(webhook)
     try:
         for row in _pending_rows(engine):
-            if in_a_row >= STOP_AFTER_FAILURES:  # this one and the rest wait for the next run
-                done.stopped = True
+            done.stopped = in_a_row >= STOP_AFTER_FAILURES
+            done.out_of_time = time.monotonic() >= until
+            if done.stopped or done.out_of_time:  # this one and the rest wait for the next run
                 with engine.connect() as conn:
                     done.waiting += 1 + pending_count(conn, row.seq)
                 break

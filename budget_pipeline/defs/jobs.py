@@ -1,7 +1,10 @@
 """The jobs. Every job that writes campaign status carries WRITES_STATUS_TAG, which the
 instance's run coordinator limits to one run at a time (dagster.yaml). Every job that holds a
-one-run slot (status writing, delivery) carries a dagster/max_runtime: the instance's run
-monitoring marks a run failed past it, so a run whose worker died frees its slot."""
+one-run slot (status writing, delivery) carries a dagster/max_runtime: past it the instance's
+run monitoring ends the run (terminated if it still runs) and marks it failed, so a run whose
+code server died under it frees its slot. A status-writing run is never retried: a retry would
+decide again at the failed run's instant, later than the runs after it (a reset undone); the
+schedules and sensors ask for the next run at their next tick."""
 
 from dagster import define_asset_job, job
 
@@ -19,11 +22,13 @@ WRITES_STATUS_TAG = "budget_pipeline/writes_status"
 ENFORCES_TAG = "budget_pipeline/enforces"
 DELIVERS_TAG = "budget_pipeline/delivers"
 MAX_RUNTIME_TAG = "dagster/max_runtime"
+MAX_RETRIES_TAG = "dagster/max_retries"
 # Seconds. A control run takes seconds (a month's first refresh and pass at 1M campaigns, under
-# a minute); a delivery run stops after its failures in a row; an ingestion run's file can be
-# large (10M records in a minute or two): each limit is ten times or more what it needs.
+# a minute); a delivery run stops itself after delivery.RUN_SECONDS (300); an ingestion run's
+# file can be large (10M records in a minute or two): each limit is three times or more what
+# it needs.
 CONTROL_RUNTIME, INGEST_RUNTIME = "900", "1800"
-STATUS_WRITER = {WRITES_STATUS_TAG: "true", MAX_RUNTIME_TAG: CONTROL_RUNTIME}
+STATUS_WRITER = {WRITES_STATUS_TAG: "true", MAX_RUNTIME_TAG: CONTROL_RUNTIME, MAX_RETRIES_TAG: "0"}
 
 
 @job(tags={**STATUS_WRITER, ENFORCES_TAG: "true", MAX_RUNTIME_TAG: INGEST_RUNTIME})

@@ -230,8 +230,9 @@ def notifications_sensor(
     )
     if running:
         return SkipReason(f"{waiting.count} notification(s) due; a delivery run is under way")
-    # The same outbox state asks for one run; the hour in the key asks again if that run died.
-    run_key = f"deliver-{waiting.newest}-{waiting.attempts}-{now:%Y%m%d%H}"
+    # The same outbox state asks for one run; the hour in the key asks again if that run died. (A
+    # run that stopped at its time limit left fewer due: the count asks for the next.)
+    run_key = f"deliver-{waiting.newest}-{waiting.attempts}-{waiting.count}-{now:%Y%m%d%H}"
     return SensorResult(
         run_requests=[RunRequest(run_key=run_key, tags={"budget_pipeline/due": str(waiting.count)})],
     )

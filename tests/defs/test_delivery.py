@@ -136,6 +136,39 @@ def test_a_dead_receiver_stops_the_run_and_the_pages_not_read_wait(
     assert sorted(_status(acme).values()) == [("pending", 0), ("pending", 0), ("pending", 1), ("pending", 1)]
 
 
+def test_a_run_stops_at_its_time_limit_and_the_next_run_goes_on(
+    acme: Engine, db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A delivery run takes new notifications for RUN_SECONDS at most (well inside its job's
+    dagster/max_runtime, past which run monitoring would end it mid-way): the rest keep their
+    place, the sensor asks for the next run (a run key of its own), and that run goes on in order."""
+    from budget_pipeline.defs.sensors import notifications_sensor
+
+    monkeypatch.setattr(delivery, "RUN_SECONDS", 0.5)
+    _pause(acme, tmp_path)  # four notifications
+    with acme.connect() as conn:
+        in_order = [row.id for row in sorted(outbox(conn), key=lambda row: row.seq)]
+
+    def sensor_run_key() -> str | None:
+        resources = {"database": BudgetDatabase(url=db_url), "webhook": WebhookResource(url="http://x.invalid/")}
+        with DagsterInstance.ephemeral() as instance, build_sensor_context(instance=instance, resources=resources) as c:
+            result = notifications_sensor(c)
+        return None if isinstance(result, SkipReason) else result.run_requests[0].run_key  # type: ignore[union-attr]
+
+    with receiver(HANG, HANG, HANG, HANG) as hook:
+        hook.hang_seconds = 0.3
+        asked = sensor_run_key()
+        first = deliver_due(acme, Webhook(hook.url), NOON)
+        assert (first.sent, first.waiting, first.out_of_time, first.stopped) == (2, 2, True, False)
+        assert "the rest for the next run" in first.summary()
+        asked_again = sensor_run_key()
+        assert asked_again is not None and asked_again != asked
+        second = deliver_due(acme, Webhook(hook.url), NOON)
+        assert (second.sent, second.waiting) == (2, 0)
+    assert [got.json["id"] for got in hook.delivered] == in_order
+    assert set(_status(acme).values()) == {("delivered", 1)}
+
+
 def test_a_hanging_receiver_times_out_and_never_holds_up_enforcement(acme: Engine, tmp_path: Path) -> None:
     _pause(acme, tmp_path)
     with receiver(HANG, HANG, HANG, HANG) as hook:

@@ -280,17 +280,20 @@ def test_instance_files_fail_a_run_that_outlives_its_job_and_every_slot_holder_h
         assert instance.run_monitoring_max_resume_run_attempts == 0  # this run launcher cannot resume
         queue = instance.get_concurrency_config().run_queue_config
         assert queue is not None and queue.max_user_code_failure_retries >= 3  # a code server restarting
+    from budget_pipeline import delivery
     from budget_pipeline.definitions import defs
-    from budget_pipeline.defs.jobs import DELIVERS_TAG, MAX_RUNTIME_TAG, WRITES_STATUS_TAG
+    from budget_pipeline.defs.jobs import DELIVERS_TAG, MAX_RETRIES_TAG, MAX_RUNTIME_TAG, WRITES_STATUS_TAG
 
-    holders = [
-        job
-        for job in defs.resolve_all_job_defs()
-        if job.tags.get(WRITES_STATUS_TAG) == "true" or job.tags.get(DELIVERS_TAG) == "true"
-    ]
-    assert len(holders) == 6
-    for job in holders:
+    jobs = defs.resolve_all_job_defs()
+    writers = [job for job in jobs if job.tags.get(WRITES_STATUS_TAG) == "true"]
+    (deliverer,) = [job for job in jobs if job.tags.get(DELIVERS_TAG) == "true"]
+    assert len(writers) == 5
+    for job in [*writers, deliverer]:
         assert 600 <= int(job.tags[MAX_RUNTIME_TAG]) <= 3600, job.name
+    # A delivery run stops itself well before it would be ended mid-way.
+    assert int(deliverer.tags[MAX_RUNTIME_TAG]) >= delivery.RUN_SECONDS * 2
+    # A failed status-writing run is not retried at its own, by then earlier, instant.
+    assert all(job.tags[MAX_RETRIES_TAG] == "0" for job in writers)
 
 
 def run_status(instance: DagsterInstance, run_id: str) -> str:
@@ -305,7 +308,7 @@ def test_a_status_run_whose_code_server_was_killed_is_failed_and_the_next_one_ru
     then started again, as a restarted code container is. The dead run stays "started" and holds
     the one status-writing slot, so the next enforcement waits queued (and is put back in the
     queue while the code server is down); run monitoring fails the dead run once it passes its
-    dagster/max_runtime (15 s here, a run tag), and the next enforcement then runs."""
+    dagster/max_runtime (20 s here, a run tag), and the next enforcement then runs."""
     home = tmp_path / "home"
     home.mkdir()
     local = (REPO / "deploy" / "dagster.local.yaml").read_text()
@@ -352,7 +355,7 @@ def test_a_status_run_whose_code_server_was_killed_is_failed_and_the_next_one_ru
     lock.execute("BEGIN IMMEDIATE")
     processes = [code_server(), start(str(BIN / "dagster-daemon"), "run", "-w", str(workspace))]
     try:
-        dead = launch("--tags", '{"dagster/max_runtime": "15"}')
+        dead = launch("--tags", '{"dagster/max_runtime": "20"}')
         with DagsterInstance.from_config(str(home)) as instance:
             wait_until(lambda: run_status(instance, dead) == "STARTED", 120, "the first run started")
             waiting = launch()

@@ -240,5 +240,9 @@ def _capped_both_ways(engine: Engine, as_of: dt.datetime) -> dict[str, tuple[Dec
         brand_rows = reads.brands(conn)
         few = reads.capped_campaigns_with_spend(conn, as_of, brand_rows, list(brand_rows))
         every = reads.capped_campaigns_with_spend(conn, as_of, brand_rows)
+        for brand_id in brand_rows:  # each brand alone: its own campaigns, as read with every brand
+            alone = reads.capped_campaigns_with_spend(conn, as_of, brand_rows, [brand_id])
+            assert sorted(alone) == sorted(row for row in every if row.brand_id == brand_id)
+        assert reads.capped_campaigns_with_spend(conn, as_of, brand_rows, []) == []
     assert sorted(few) == sorted(every)
     return {row.id: (row.daily_spend, row.monthly_spend) for row in few}
