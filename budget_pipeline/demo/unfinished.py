@@ -10,15 +10,10 @@ no run of this home can be under way: every unfinished one is dead.
 
 from __future__ import annotations
 
-from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
+from dagster import DagsterInstance, RunsFilter
 
-UNFINISHED = [
-    DagsterRunStatus.QUEUED,
-    DagsterRunStatus.NOT_STARTED,
-    DagsterRunStatus.STARTING,
-    DagsterRunStatus.STARTED,
-    DagsterRunStatus.CANCELING,
-]
+from budget_pipeline.defs.sensors import UNFINISHED
+
 WHY = "left unfinished when the last `dagster dev` on this instance stopped; failed by scripts/dev demo"
 
 

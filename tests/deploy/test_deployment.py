@@ -233,16 +233,26 @@ def test_deployment_processes_launch_a_job_over_graphql(databases: tuple[str, st
     assert dict(steps) == {"STEP_SUCCESS": 2}
 
 
-@pytest.mark.parametrize("instance_file", ["dagster.yaml", "deploy/dagster.local.yaml"])
-def test_instance_files_allow_one_status_writing_run_at_a_time(
+@contextlib.contextmanager
+def instance_of(
     instance_file: str, databases: tuple[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+) -> Iterator[DagsterInstance]:
+    """The instance of one of the repository's instance files (the production one's storage on
+    the test server's `databases[0]`)."""
     monkeypatch.setenv("DAGSTER_PG_HOST", "127.0.0.1")
     monkeypatch.setenv("DAGSTER_PG_USER", "postgres")
     monkeypatch.setenv("DAGSTER_PG_PASSWORD", "unused-with-trust-auth")
     monkeypatch.setenv("DAGSTER_PG_DB", databases[0])
     shutil.copy(REPO / instance_file, tmp_path / "dagster.yaml")
     with DagsterInstance.from_config(str(tmp_path)) as instance:
+        yield instance
+
+
+@pytest.mark.parametrize("instance_file", ["dagster.yaml", "deploy/dagster.local.yaml"])
+def test_instance_files_allow_one_status_writing_run_at_a_time(
+    instance_file: str, databases: tuple[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with instance_of(instance_file, databases, tmp_path, monkeypatch) as instance:
         config = instance.get_concurrency_config()
         coordinator = instance.run_coordinator
         assert isinstance(coordinator, QueuedRunCoordinator)
@@ -266,15 +276,10 @@ def test_instance_files_allow_one_status_writing_run_at_a_time(
 def test_instance_files_fail_a_run_that_outlives_its_job_and_every_slot_holder_has_a_limit(
     instance_file: str, databases: tuple[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Run monitoring is on (a run whose worker died is failed once it passes its job's
-    dagster/max_runtime, so it frees the one status-writing or delivery slot), and every job that
-    holds such a slot has a limit of its own."""
-    monkeypatch.setenv("DAGSTER_PG_HOST", "127.0.0.1")
-    monkeypatch.setenv("DAGSTER_PG_USER", "postgres")
-    monkeypatch.setenv("DAGSTER_PG_PASSWORD", "unused-with-trust-auth")
-    monkeypatch.setenv("DAGSTER_PG_DB", databases[0])
-    shutil.copy(REPO / instance_file, tmp_path / "dagster.yaml")
-    with DagsterInstance.from_config(str(tmp_path)) as instance:
+    """Run monitoring is on (a run whose code server died under it is failed once it passes its
+    job's dagster/max_runtime, so it frees the one status-writing or delivery slot), and every job
+    that holds such a slot has a limit of its own."""
+    with instance_of(instance_file, databases, tmp_path, monkeypatch) as instance:
         assert instance.run_monitoring_enabled
         assert instance.run_monitoring_poll_interval_seconds <= 30
         assert instance.run_monitoring_max_resume_run_attempts == 0  # this run launcher cannot resume
