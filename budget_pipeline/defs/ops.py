@@ -39,6 +39,8 @@ from budget_pipeline.store.reads import BrandSpend, brand_spend, brands
 from budget_pipeline.store.upkeep import days_to_refresh
 
 STATUS_POOL = "campaign_status"
+# On a delivery run that stopped at its time limit (delivery.RUN_SECONDS) with notifications left.
+OUT_OF_TIME_TAG = "budget_pipeline/out_of_time"
 # Delivery has a pool of its own: one delivery run at a time (keeps the order per campaign), and
 # never in the way of the status writers, whatever the receiver does.
 DELIVERY_POOL = "notifications"
@@ -255,6 +257,8 @@ def deliver_notifications(
     now = min(clock.resolve(context), dt.datetime.now(dt.UTC))
     done = deliver_due(database.engine, webhook.webhook(), now)
     context.log.info(f"notifications as of {now.isoformat()}: {done.summary()}")
+    if done.out_of_time:  # notifications_sensor asks for the next run at its next tick
+        context.instance.add_run_tags(context.run_id, {OUT_OF_TIME_TAG: "true"})
     outcome = notifications_outcome(database.engine)
     target = latest_materialization(context.instance, CAMPAIGN_STATUS, None)
     yield outcome.evaluation(None, target)

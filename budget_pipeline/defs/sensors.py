@@ -23,7 +23,7 @@ from dagster import (
 )
 
 from budget_pipeline.defs.jobs import ENFORCES_TAG, deliver_notifications_job, enforce_budgets_job, ingest_spend_job
-from budget_pipeline.defs.ops import IngestConfig
+from budget_pipeline.defs.ops import OUT_OF_TIME_TAG, IngestConfig
 from budget_pipeline.defs.resources import BudgetDatabase, LandingFolder, WebhookResource
 from budget_pipeline.ingest.landing import scan_landing
 from budget_pipeline.ingest.pipeline import file_key
@@ -230,9 +230,14 @@ def notifications_sensor(
     )
     if running:
         return SkipReason(f"{waiting.count} notification(s) due; a delivery run is under way")
-    # The same outbox state asks for one run; the hour in the key asks again if that run died. (A
-    # run that stopped at its time limit left fewer due: the count asks for the next.)
-    run_key = f"deliver-{waiting.newest}-{waiting.attempts}-{waiting.count}-{now:%Y%m%d%H}"
+    # The same outbox state asks for one run; the hour in the key asks again if that run died, and
+    # a run that stopped at its time limit asks for the next at once. (A run that stopped after
+    # failures in a row leaves the key as it was: nothing is asked of a dead receiver until a
+    # retry is due or the hour turns.)
+    run_key = f"deliver-{waiting.newest}-{waiting.attempts}-{now:%Y%m%d%H}"
+    last = context.instance.get_runs(filters=RunsFilter(job_name=deliver_notifications_job.name), limit=1)
+    if last and last[0].tags.get(OUT_OF_TIME_TAG) == "true":
+        run_key += f"-after-{last[0].run_id}"
     return SensorResult(
         run_requests=[RunRequest(run_key=run_key, tags={"budget_pipeline/due": str(waiting.count)})],
     )

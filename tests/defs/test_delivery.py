@@ -136,39 +136,6 @@ def test_a_dead_receiver_stops_the_run_and_the_pages_not_read_wait(
     assert sorted(_status(acme).values()) == [("pending", 0), ("pending", 0), ("pending", 1), ("pending", 1)]
 
 
-def test_a_run_stops_at_its_time_limit_and_the_next_run_goes_on(
-    acme: Engine, db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A delivery run takes new notifications for RUN_SECONDS at most (well inside its job's
-    dagster/max_runtime, past which run monitoring would end it mid-way): the rest keep their
-    place, the sensor asks for the next run (a run key of its own), and that run goes on in order."""
-    from budget_pipeline.defs.sensors import notifications_sensor
-
-    monkeypatch.setattr(delivery, "RUN_SECONDS", 0.5)
-    _pause(acme, tmp_path)  # four notifications
-    with acme.connect() as conn:
-        in_order = [row.id for row in sorted(outbox(conn), key=lambda row: row.seq)]
-
-    def sensor_run_key() -> str | None:
-        resources = {"database": BudgetDatabase(url=db_url), "webhook": WebhookResource(url="http://x.invalid/")}
-        with DagsterInstance.ephemeral() as instance, build_sensor_context(instance=instance, resources=resources) as c:
-            result = notifications_sensor(c)
-        return None if isinstance(result, SkipReason) else result.run_requests[0].run_key  # type: ignore[union-attr]
-
-    with receiver(HANG, HANG, HANG, HANG) as hook:
-        hook.hang_seconds = 0.3
-        asked = sensor_run_key()
-        first = deliver_due(acme, Webhook(hook.url), NOON)
-        assert (first.sent, first.waiting, first.out_of_time, first.stopped) == (2, 2, True, False)
-        assert "the rest for the next run" in first.summary()
-        asked_again = sensor_run_key()
-        assert asked_again is not None and asked_again != asked
-        second = deliver_due(acme, Webhook(hook.url), NOON)
-        assert (second.sent, second.waiting) == (2, 0)
-    assert [got.json["id"] for got in hook.delivered] == in_order
-    assert set(_status(acme).values()) == {("delivered", 1)}
-
-
 def test_a_hanging_receiver_times_out_and_never_holds_up_enforcement(acme: Engine, tmp_path: Path) -> None:
     _pause(acme, tmp_path)
     with receiver(HANG, HANG, HANG, HANG) as hook:
@@ -320,6 +287,61 @@ def paused_for_a_job(acme: Engine, db_url: str, tmp_path: Path, monkeypatch: pyt
     monkeypatch.setenv("BUDGET_DATABASE_URL", db_url)
     _pause(acme, tmp_path)
     return acme
+
+
+def _sensor_run_key(instance: DagsterInstance, db_url: str) -> str | None:
+    """The run key notifications_sensor asks for now (None: it skips)."""
+    from budget_pipeline.defs.sensors import notifications_sensor
+
+    resources = {"database": BudgetDatabase(url=db_url), "webhook": WebhookResource(url="http://x.invalid/")}
+    with build_sensor_context(instance=instance, resources=resources) as context:
+        result = notifications_sensor(context)
+    return None if isinstance(result, SkipReason) else result.run_requests[0].run_key  # type: ignore[union-attr]
+
+
+def test_a_run_stops_at_its_time_limit_and_the_sensor_asks_for_the_next(
+    paused_for_a_job: Engine, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A delivery run takes new notifications for RUN_SECONDS at most (well inside its job's
+    dagster/max_runtime, past which run monitoring would end it mid-way): the rest keep their
+    place, the run says so in a tag, the sensor asks for the next run at once (a key of its own),
+    and that run goes on in order."""
+    from budget_pipeline.defs.ops import OUT_OF_TIME_TAG
+
+    monkeypatch.setattr(delivery, "RUN_SECONDS", 0.5)
+    with paused_for_a_job.connect() as conn:
+        in_order = [row.id for row in sorted(outbox(conn), key=lambda row: row.seq)]
+    with DagsterInstance.ephemeral() as instance, receiver(HANG, HANG, HANG, HANG) as hook:
+        hook.hang_seconds = 0.3
+        asked = _sensor_run_key(instance, db_url)
+        first = _job_result(instance, db_url, hook.url, NOON)
+        assert first.success  # type: ignore[attr-defined]
+        assert 1 <= len(hook.delivered) < 4  # each POST takes 0.3 s of the run's 0.5 s
+        run = instance.get_run_by_id(first.run_id)  # type: ignore[attr-defined]
+        assert run is not None and run.tags.get(OUT_OF_TIME_TAG) == "true"
+        asked_again = _sensor_run_key(instance, db_url)
+        assert asked_again is not None and asked_again != asked
+        monkeypatch.setattr(delivery, "RUN_SECONDS", 60.0)
+        second = _job_result(instance, db_url, hook.url, NOON)
+        run = instance.get_run_by_id(second.run_id)  # type: ignore[attr-defined]
+        assert run is not None and OUT_OF_TIME_TAG not in run.tags
+    assert [got.json["id"] for got in hook.delivered] == in_order
+    assert set(_status(paused_for_a_job).values()) == {("delivered", 1)}
+
+
+def test_after_a_run_stopped_by_failures_the_sensor_asks_again_only_when_a_retry_is_due(
+    paused_for_a_job: Engine, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run that stopped after failures in a row leaves the sensor's run key as it was (the
+    same key is not run twice): a dead receiver is not asked for the next notifications run
+    after run, and the untried ones keep their 24 hours."""
+    monkeypatch.setattr(delivery, "STOP_AFTER_FAILURES", 2)
+    now = dt.datetime.now(dt.UTC)  # the sensor's instant is the wall clock's
+    with DagsterInstance.ephemeral() as instance:
+        asked = _sensor_run_key(instance, db_url)
+        assert _job_result(instance, db_url, closed_port_url(), now).success  # type: ignore[attr-defined]
+        assert sorted(_status(paused_for_a_job).values()) == [("pending", 0)] * 2 + [("pending", 1)] * 2
+        assert _sensor_run_key(instance, db_url) == asked
 
 
 def test_deliver_notifications_job_reports_sent_retried_failed_and_never_the_secret(

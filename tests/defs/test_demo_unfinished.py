@@ -1,5 +1,6 @@
 """`python -m budget_pipeline.demo.unfinished` (scripts/dev demo, before `dagster dev`): the
-runs a stopped `dagster dev` left unfinished are failed, finished ones are left as they are."""
+runs a killed `dagster dev` left unfinished are failed; finished ones, and a `budget-pipeline
+tick`'s run under way, are left as they are."""
 
 import os
 import shutil
@@ -8,6 +9,8 @@ import sys
 from pathlib import Path
 
 from dagster import DagsterInstance, DagsterRun, DagsterRunStatus
+
+from budget_pipeline.defs.jobs import CLI_TICK, SOURCE_TAG
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -26,6 +29,10 @@ def test_runs_left_unfinished_are_failed_and_finished_ones_kept(tmp_path: Path) 
         for name, status in statuses.items():
             run = instance.add_run(DagsterRun(job_name="enforce_budgets_job", status=status))
             ids[name] = run.run_id
+        # A `budget-pipeline tick` under way beside the demo: its own process, not the demo's.
+        tick = {SOURCE_TAG: CLI_TICK}
+        ticking = DagsterRun(job_name="enforce_budgets_job", status=DagsterRunStatus.STARTED, tags=tick)
+        ids["tick"] = instance.add_run(ticking).run_id
     env = {**os.environ, "DAGSTER_HOME": str(tmp_path)}
     done = subprocess.run(
         [sys.executable, "-m", "budget_pipeline.demo.unfinished"], env=env, capture_output=True, text=True, timeout=120
@@ -41,6 +48,7 @@ def test_runs_left_unfinished_are_failed_and_finished_ones_kept(tmp_path: Path) 
         "canceling": DagsterRunStatus.FAILURE,
         "done": DagsterRunStatus.SUCCESS,
         "failed": DagsterRunStatus.FAILURE,
+        "tick": DagsterRunStatus.STARTED,
     }
     assert any("left unfinished when the last `dagster dev`" in message for message in messages)
     again = subprocess.run(
