@@ -262,9 +262,9 @@ def _deliver_due(engine: Engine, webhook: Webhook, now: dt.datetime) -> Delivery
     poster = Poster(webhook)
     try:
         for row in _pending_rows(engine):
-            done.stopped = in_a_row >= STOP_AFTER_FAILURES
-            done.out_of_time = time.monotonic() >= until
-            if done.stopped or done.out_of_time:  # this one and the rest wait for the next run
+            stopped, out_of_time = in_a_row >= STOP_AFTER_FAILURES, time.monotonic() >= until
+            if stopped or out_of_time:  # this one and the rest wait for the next run
+                done.stopped, done.out_of_time = stopped, out_of_time
                 with engine.connect() as conn:
                     done.waiting += 1 + pending_count(conn, row.seq)
                 break

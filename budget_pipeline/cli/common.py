@@ -24,6 +24,7 @@ from budget_pipeline.store.db import (
     head_revision,
     make_engine,
     missing_sqlite_file,
+    unusable_message,
 )
 
 EXIT_FAILURE = 1
@@ -48,7 +49,7 @@ def database_errors() -> Iterator[None]:
     except StoreError as exc:
         fail(str(exc))
     except OperationalError as exc:
-        fail(f"cannot use the budget database: {driver_message(exc)}")
+        fail(unusable_message(exc))
     except DBAPIError as exc:
         fail(f"budget database error: {driver_message(exc)}")
 

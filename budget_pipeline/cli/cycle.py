@@ -51,7 +51,6 @@ def run_cycle(instant: dt.datetime) -> bool:
     from dagster import BetaWarning, DagsterInstance
 
     from budget_pipeline.definitions import defs
-    from budget_pipeline.defs.jobs import CLI_TICK, SOURCE_TAG
     from budget_pipeline.defs.resources import AS_OF_TAG
     from budget_pipeline.defs.schedules import clock_config
 
@@ -74,7 +73,7 @@ def run_cycle(instant: dt.datetime) -> bool:
             # The run's full event log, stack traces included, is in the instance; the terminal
             # gets one line per run (and per spend file), written here.
             run_config: dict[str, Any] = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
-            tags = {SOURCE_TAG: CLI_TICK}
+            tags = {"budget_pipeline/source": "cli-tick"}
             # Delivery runs on the wall clock whatever the instant: a retry waits real time (at
             # an instant years off, notifications were held back for years, or given up at once).
             if name != DELIVERY_JOB:

@@ -21,7 +21,6 @@ from budget_pipeline.defs.ops import (
 WRITES_STATUS_TAG = "budget_pipeline/writes_status"
 ENFORCES_TAG = "budget_pipeline/enforces"
 DELIVERS_TAG = "budget_pipeline/delivers"
-SOURCE_TAG, CLI_TICK = "budget_pipeline/source", "cli-tick"  # on the runs of `budget-pipeline tick`
 MAX_RUNTIME_TAG = "dagster/max_runtime"
 MAX_RETRIES_TAG = "dagster/max_retries"
 # Seconds. A control run takes seconds (a month's first refresh and pass at 1M campaigns, under

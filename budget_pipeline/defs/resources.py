@@ -25,6 +25,7 @@ from budget_pipeline.store.db import (
     driver_message,
     head_revision,
     make_engine,
+    unusable_message,
 )
 
 
@@ -82,7 +83,7 @@ def _as_failure() -> Iterator[None]:
     except DBAPIError as exc:
         if not database_unusable(exc):
             raise  # a defect (a statement the database refuses, a deadlock): its stack is needed
-        raise Failure(f"cannot use the budget database: {driver_message(exc)}") from None
+        raise Failure(unusable_message(exc)) from None
 
 
 def store_failures(body: F) -> F:

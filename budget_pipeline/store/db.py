@@ -40,6 +40,11 @@ def driver_message(exc: DBAPIError) -> str:
     return text[0] if text else type(exc.orig).__name__
 
 
+def unusable_message(exc: DBAPIError) -> str:
+    """The one line said of a database that cannot be used (the CLI's error, a step's Failure)."""
+    return f"cannot use the budget database: {driver_message(exc)}"
+
+
 # What an error says about the database rather than about the statement: SQLite's messages of a
 # file it cannot write, lock, read, open or grow, or that is not (or no longer) a database;
 # PostgreSQL's SQLSTATE classes of a connection lost or refused (08), an operator's intervention
