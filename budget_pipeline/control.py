@@ -42,7 +42,6 @@ from budget_pipeline.store.marks import (
     zones_turned,
 )
 from budget_pipeline.store.reads import (
-    IN_LIST_LIMIT,
     BrandRow,
     BrandSpend,
     CampaignRow,
@@ -50,6 +49,7 @@ from budget_pipeline.store.reads import (
     brands,
     capped_campaign_groups,
     capped_campaigns_with_spend,
+    few_brands,
     recent_spend,
 )
 from budget_pipeline.store.status import (
@@ -204,7 +204,7 @@ def _capped_to_decide(
     evaluated = sum(group.members for group in groups)
     if not changed:
         return [], evaluated
-    few = changed if len(changed) <= IN_LIST_LIMIT else None  # many: read every one, keep theirs
+    few = changed if len(changed) <= few_brands(conn) else None  # many: read every one, keep theirs
     rows = capped_campaigns_with_spend(conn, as_of, brand_rows, few)
     return [row for row in rows if row.brand_id in changed], evaluated
 

@@ -203,7 +203,7 @@ def brand_spend(
     on days after the date in the same month, from a past `as_of` or records for the brand's
     tomorrow, taken off), with the spend of days not yet refreshed read from the raw records."""
     brand_rows = brands(conn) if brand_rows is None else brand_rows
-    if len(brand_rows) <= IN_LIST_LIMIT:
+    if len(brand_rows) <= few_brands(conn):
         return _few_brands_spend(conn, as_of, brand_rows)
     zones = [row.timezone for row in brand_rows.values()]
     zone_today = _zone_today(zones, as_of)
@@ -488,6 +488,13 @@ def recent_spend(conn: Connection, as_of: dt.datetime, brand_rows: dict[int, Bra
 
 
 IN_LIST_LIMIT = 500  # brands named in a query; more would bind too many values for SQLite
+
+
+def few_brands(conn: Connection) -> int:
+    """How many brands are read by their ids rather than with every brand's rows: on SQLite as
+    many as a query binds; on PostgreSQL, which renders the values into the query, an incremental
+    enforcement's most (1,000 of 10k brands: their spend in 24 ms against 92 ms for every brand's)."""
+    return 1_000 if conn.dialect.name == "postgresql" else IN_LIST_LIMIT
 
 
 def month_days(

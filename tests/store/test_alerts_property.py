@@ -24,6 +24,7 @@ from budget_pipeline import control
 from budget_pipeline.defs.reporting import build_daily, build_monthly
 from budget_pipeline.ingest.catalog import parse_catalog
 from budget_pipeline.ingest.pipeline import ingest_file
+from budget_pipeline.store import alerts
 from budget_pipeline.store.catalog import apply_catalog
 from budget_pipeline.store.db import make_engine, upgrade
 from budget_pipeline.store.schema import Alert, Brand, Notification
@@ -94,7 +95,7 @@ def test_the_alerts_recorded_are_the_thresholds_crossed_each_once(
 ) -> None:
     # The alerts a pass has recorded are read by each brand's own periods (a few brands), or with
     # `by_period_start` every alert of the periods' starts (as for many brands).
-    lookup = mock.patch("budget_pipeline.store.alerts.IN_LIST_LIMIT", 0) if by_period_start else nullcontext()
+    lookup = mock.patch.multiple(alerts, IN_LIST_LIMIT=0, FEW_PERIODS=0) if by_period_start else nullcontext()
     with lookup, tempfile.TemporaryDirectory() as folder, empty_database(backend, Path(folder) / "budget.db") as url:
         root = Path(folder)
         engine = make_engine(url)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 from pathlib import Path
+from unittest import mock
 
 import pytest
 from sqlalchemy import Engine
@@ -92,12 +93,8 @@ def _read_both_ways(engine: Engine, as_of: dt.datetime) -> dict[str, tuple[str, 
     with engine.connect() as conn:
         brand_rows = reads.brands(conn)
         few = reads.brand_spend(conn, as_of, brand_rows)
-        limit = reads.IN_LIST_LIMIT
-        reads.IN_LIST_LIMIT = 0  # as for more brands than an IN list takes: the scan
-        try:
+        with mock.patch.object(reads, "few_brands", lambda conn: 0):  # as for many brands: the scan
             many = reads.brand_spend(conn, as_of, brand_rows)
-        finally:
-            reads.IN_LIST_LIMIT = limit
     assert many == few
     names = {row.id: row.name for row in brand_rows.values()}
     return {names[bid]: (s.local_date.isoformat(), s.daily, s.monthly) for bid, s in few.items()}
