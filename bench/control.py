@@ -22,7 +22,10 @@ The sides, each on its own copy:
        times, a small spend file (10 records on each of 100 random brands) ingested, the bare
        refresh, and the incremental enforcement that follows it (only the brands the file
        touched), each timed; then --runs more such files, each followed by one
-       enforce_budgets_job run. `apply_dayparting` first and steady. Then the refresh that
+       enforce_budgets_job run. Then, for each further count of --wider (default 300 and
+       1,000, the most brands an incremental pass takes), --runs files touching that many
+       brands, each ingested, refreshed and enforced (bare only): how the incremental pass grows
+       with the brands a file touches. `apply_dayparting` first and steady. Then the refresh that
        every enforcement run does before it enforces, as `refresh_spend_partitions` does it:
        today's daily_spend partitions (the local dates of as_of in the brands' zones, and any
        dirty day) one by one, then their month. Then `enforce_budgets_job` as a full pass through
@@ -330,16 +333,26 @@ def small_file(path: Path, campaigns: list[Campaign], touched: int, run: int) ->
 
 
 def incremental(
-    url: str, engine: Engine, campaigns: list[Campaign], zones: set[str], runs: int, touched: int = 100
-) -> None:
+    url: str,
+    engine: Engine,
+    campaigns: list[Campaign],
+    zones: set[str],
+    runs: int,
+    touched: int = 100,
+    *,
+    job: bool = True,
+    first: int = 0,
+) -> int:
     """After a spend file that touches `touched` brands: its ingestion, the bare refresh, and the
-    (incremental) enforce_budgets that follows, each timed; then the same with the refresh and
-    enforcement as one enforce_budgets_job run. --runs files each, medians printed."""
+    (incremental) enforce_budgets that follows, each timed; then, with `job`, the same with the
+    refresh and enforcement as one enforce_budgets_job run. --runs files each, medians printed.
+    The files are numbered (and seeded) from `first`; the number after the last is returned."""
     ingest_s, refresh_s, enforce_s, job_s = [], [], [], []
     outcomes = []
     work = Path(tempfile.mkdtemp(prefix="budget-bench-small-"))
+    bare, jobs = range(first, first + runs), range(first + runs, first + 2 * runs if job else first + runs)
     try:
-        for run in range(runs):
+        for run in bare:
             path = work / f"small-{run}.csv"
             small_file(path, campaigns, touched, run)
             ingest_s.append(timed(ingest, engine, path, INGESTED_AT)[0])
@@ -347,7 +360,7 @@ def incremental(
             seconds, outcome = timed(control.enforce_budgets, engine, AS_OF, f"bench-new-incremental-{run}")
             enforce_s.append(seconds)
             outcomes.append(outcome)
-        for run in range(runs, 2 * runs):
+        for run in jobs:
             path = work / f"small-{run}.csv"
             small_file(path, campaigns, touched, run)
             ingest(engine, path, INGESTED_AT)
@@ -356,6 +369,9 @@ def incremental(
         shutil.rmtree(work, ignore_errors=True)
     if not all(outcome.incremental for outcome in outcomes):
         print("  WARNING     an enforcement after a small file was a full pass")
+    job_line = ""
+    if job:
+        job_line = f"\n                enforce_budgets_job    {median(job_s)} (its refresh and incremental enforcement)"
     print(
         f"              after a file touching {touched} brands ({touched * 10} records):\n"
         f"                ingest_file            {median(ingest_s)}\n"
@@ -363,12 +379,12 @@ def incremental(
         f"                enforce_budgets        {median(enforce_s)} (incremental: "
         f"{statistics.median(o.brands for o in outcomes):,.0f} brands, "
         f"{statistics.median(o.evaluated for o in outcomes):,.0f} campaigns evaluated, "
-        f"{sum(len(o.changes) for o in outcomes)} changes)\n"
-        f"                enforce_budgets_job    {median(job_s)} (its refresh and incremental enforcement)"
+        f"{sum(len(o.changes) for o in outcomes)} changes)" + (job_line if job else "")
     )
+    return jobs.stop
 
 
-def side_new(url: str, campaigns: list[Campaign], zones: set[str], runs: int) -> dict[str, Any]:
+def side_new(url: str, campaigns: list[Campaign], zones: set[str], runs: int, wider: list[int]) -> dict[str, Any]:
     engine = make_engine(url)
     analyze(engine)
     first_s, first = timed(control.enforce_budgets, engine, AS_OF, "bench-new-first")
@@ -381,7 +397,9 @@ def side_new(url: str, campaigns: list[Campaign], zones: set[str], runs: int) ->
         f"              enforce_budgets steady     {median(steady_s)} "
         f"({sum(len(o.changes) for _, o in steady)} changes; full passes)"
     )
-    incremental(url, engine, campaigns, zones, runs)
+    files = incremental(url, engine, campaigns, zones, runs)
+    for touched in wider:
+        files = incremental(url, engine, campaigns, zones, runs, touched, job=False, first=files)
     dp_first_s, dp_first = timed(control.apply_dayparting, engine, AS_OF, "bench-dayparting-first")
     analyze(engine)
     dp_steady = [timed(control.apply_dayparting, engine, AS_OF, f"bench-dayparting-{i}")[0] for i in range(runs)]
@@ -512,7 +530,7 @@ def bench(backend: str, args: argparse.Namespace, parsed: Any, spend: Path, camp
         sides = {label: scratch.create(label, template="prepared") for label in ("new", "job", "old")}
         print(f"  copies      3 copies of the prepared database in {time.perf_counter() - started:.1f} s")
         zones = {zone for _, zone, _, _ in campaigns}
-        new = side_new(sides["new"], campaigns, zones, args.runs)
+        new = side_new(sides["new"], campaigns, zones, args.runs, args.wider)
         job = side_job(sides["job"], new)
         old = side_old(sides["old"], campaigns, args)
     finally:
@@ -549,6 +567,12 @@ def main() -> None:
     parser.add_argument("--old-sample", type=int, default=2_000, help="campaigns the old loop is timed on; 0 = all")
     parser.add_argument("--runs", type=int, default=5, help="runs of each steady-state figure")
     parser.add_argument("--backends", default="postgresql,sqlite")
+    parser.add_argument(
+        "--wider",
+        type=lambda value: [int(count) for count in value.split(",") if count],
+        default=[300, 1000],
+        help="brands touched by the further small files, comma separated ('' for none)",
+    )
     args = parser.parse_args()
     print(f"{describe()}; as_of {AS_OF.isoformat()}", flush=True)
     data = catalog(args.brands, args.per_brand)
