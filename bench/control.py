@@ -1,7 +1,7 @@
 """Benchmark: the control jobs' work at scale beside the old system's algorithm, like for like.
 
     python bench/control.py [--brands 10000] [--per-brand 10] [--records 10000000] [--old-sample 2000]
-                            [--runs 5] [--backends postgresql,sqlite] [--pg-url URL]
+                            [--runs 5] [--backends postgresql,sqlite] [--wider 300,1000] [--pg-url URL]
     python bench/control.py --brands 100 --records 100000      # a quick check
 
 The starting state. Per backend one database is prepared: a catalog (brands in six zones, a third
@@ -369,17 +369,18 @@ def incremental(
         shutil.rmtree(work, ignore_errors=True)
     if not all(outcome.incremental for outcome in outcomes):
         print("  WARNING     an enforcement after a small file was a full pass")
+    files_touch = min(touched, len({campaign_id.split("-")[0] for campaign_id, *_ in campaigns}))  # as small_file
     job_line = ""
     if job:
         job_line = f"\n                enforce_budgets_job    {median(job_s)} (its refresh and incremental enforcement)"
     print(
-        f"              after a file touching {touched} brands ({touched * 10} records):\n"
+        f"              after a file touching {files_touch} brands ({files_touch * 10} records):\n"
         f"                ingest_file            {median(ingest_s)}\n"
         f"                bare refresh           {median(refresh_s)}\n"
         f"                enforce_budgets        {median(enforce_s)} (incremental: "
         f"{statistics.median(o.brands for o in outcomes):,.0f} brands, "
         f"{statistics.median(o.evaluated for o in outcomes):,.0f} campaigns evaluated, "
-        f"{sum(len(o.changes) for o in outcomes)} changes)" + (job_line if job else "")
+        f"{sum(len(o.changes) for o in outcomes)} changes)" + job_line
     )
     return jobs.stop
 

@@ -209,7 +209,8 @@ def _capped_to_decide(
     return [row for row in rows if row.brand_id in changed], evaluated
 
 
-INCREMENTAL_BRANDS = 1000  # more brands to look at than this, and a full pass costs no more
+# More brands to look at than this, and a full pass costs no more (reads.FEW_BRANDS_POSTGRESQL).
+INCREMENTAL_BRANDS = 1000
 
 
 def _incremental_scope(conn: Connection, as_of: dt.datetime, marks: Marks) -> tuple[set[int], list[str]] | None:

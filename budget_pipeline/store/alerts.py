@@ -47,7 +47,13 @@ from budget_pipeline.rules.calendar import month_start
 from budget_pipeline.rules.notifications import BUDGET_ALERT
 from budget_pipeline.store.bulk import analyze_temp, empty_temp_table, insert_arrow, temp_table
 from budget_pipeline.store.notifications import write_prefix
-from budget_pipeline.store.reads import IN_LIST_LIMIT, BrandRow, BrandSpend, unrefreshed_brand_days
+from budget_pipeline.store.reads import (
+    FEW_BRANDS_POSTGRESQL,
+    IN_LIST_LIMIT,
+    BrandRow,
+    BrandSpend,
+    unrefreshed_brand_days,
+)
 from budget_pipeline.store.schema import alerts_table, brands_table, daily_brand_table, notifications_table
 from budget_pipeline.store.types import MONEY_SCALE, Money, to_micros
 
@@ -204,11 +210,11 @@ class _NewAlert(NamedTuple):
     currency: str
 
 
-# Today's and this month's periods of up to 1,000 brands (an incremental enforcement's most), each
-# looked up on PostgreSQL, which binds an array as one value; more (a full pass) read every alert
-# of their starts. Reading those of the starts (every brand's) for 300 brands' periods, and making
-# them a dict, took 20 ms of a 100 ms pass; looking the periods up, 5 ms.
-FEW_PERIODS = 2_000
+# Today's and this month's periods of an incremental enforcement's brands (up to 1,000) are each
+# looked up on PostgreSQL, which binds an array as one value; more (only in a full pass) read every
+# alert of their starts. Reading those of the starts (every brand's) for 300 brands' periods, and
+# making them a dict, took 20 ms of a 100 ms pass; looking the periods up, 5 ms.
+FEW_PERIODS = 2 * FEW_BRANDS_POSTGRESQL
 
 
 def _new_current_alerts(
@@ -224,7 +230,7 @@ def _new_current_alerts(
     query = select(a.c.brand_id, a.c.period, a.c.period_start, a.c.percent)
     keys = sorted({(start, period, brand_id) for brand_id, period, start, _ in periods})
     if len(periods) > (FEW_PERIODS if conn.dialect.name == "postgresql" else IN_LIST_LIMIT):
-        # Most brands' (a full pass): every alert of their starts, read in one go.
+        # Many brands' (only in a full pass): every alert of their starts, read in one go.
         query = query.where(a.c.period_start.in_(sorted({start for start, _, _ in keys})))
     elif conn.dialect.name == "postgresql":
         # The brands' own periods, one index lookup each, named as three arrays unnested: bound

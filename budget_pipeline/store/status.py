@@ -65,10 +65,11 @@ def lock_status(conn: Connection) -> None:
 
 def few_rows_ahead(conn: Connection) -> None:
     """Tell PostgreSQL the rest of this transaction reads few rows (an incremental enforcement's
-    brands), each by its key from tables that sit in memory: no parallel workers, whose start
-    costs more than such reads take; and a page read by key priced about as one read in order
-    (1.1 for 4). At the default price the planner scans every campaign to update a few hundred
-    of them, or to find the campaigns with caps of 300 brands: 5-10 times the lookups' cost."""
+    brands), each by its key: no parallel workers, whose start costs more than such reads take;
+    and a page read by key priced about as one read in order (1.1 instead of the default 4), as
+    it is when the tables sit in memory, as they do at 100k campaigns. At the default price the
+    planner scans every campaign to update a few hundred of them, or to find the campaigns with
+    caps of 300 brands: 5-10 times the lookups' cost."""
     if conn.dialect.name == "postgresql":
         conn.exec_driver_sql("SET LOCAL max_parallel_workers_per_gather = 0; SET LOCAL random_page_cost = 1.1")
 

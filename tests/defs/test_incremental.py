@@ -7,6 +7,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from unittest import mock
 
 import pytest
 import yaml
@@ -22,6 +23,7 @@ from budget_pipeline.defs.schedules import clock_config, spend_refresh_schedule
 from budget_pipeline.ingest.catalog import parse_catalog
 from budget_pipeline.ingest.pipeline import ingest_file
 from budget_pipeline.rules.calendar import month_start, next_month_start
+from budget_pipeline.store import reads
 from budget_pipeline.store.catalog import apply_catalog
 from budget_pipeline.store.db import make_engine, upgrade
 from budget_pipeline.store.history import history
@@ -145,12 +147,22 @@ def worlds(backend: str) -> Iterator[tuple[World, World, Path]]:
 
 
 # PostgreSQL's few-brand reads differ from SQLite's (ids named on the day, month and brand tables).
+# With `many`, every read that takes a few brands by id reads every brand's rows instead, as for
+# more brands than few_brands (the full pass's capped campaigns of the brands whose groups change).
 @pytest.mark.parametrize("backend", BACKENDS)
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(steps=steps)
+@given(steps=steps, many=st.booleans())
 def test_incremental_enforcement_decides_what_a_full_pass_decides(
-    backend: str, steps: list[tuple[str, object]]
+    backend: str, steps: list[tuple[str, object]], many: bool
 ) -> None:
+    with ExitStack() as reads_many:
+        if many:
+            for module in (control, reads):
+                reads_many.enter_context(mock.patch.object(module, "few_brands", lambda conn: 0))
+        _decide_both_ways(backend, steps)
+
+
+def _decide_both_ways(backend: str, steps: list[tuple[str, object]]) -> None:
     with worlds(backend) as (incremental, full, root):
         as_of = START
         for n, (kind, arg) in enumerate(steps):
@@ -251,3 +263,26 @@ def _output_metadata(result) -> dict[str, object]:  # type: ignore[no-untyped-de
         if e.is_successful_output and e.node_handle.name == "enforce_budgets"  # the step's output
     ]
     return {key: value.value for key, value in event.event_specific_data.metadata.items()}
+
+
+@pytest.mark.parametrize("by_id", [True, False], ids=["by-id", "every-brand"])
+def test_a_full_pass_pauses_the_capped_campaign_of_a_brand_whose_group_changed(
+    engine: Engine, tmp_path: Path, by_id: bool
+) -> None:
+    """A full pass decides campaigns with caps as groups first, then reads the campaigns of the
+    brands whose groups change: by their brands' ids, or (more brands than few_brands) with every
+    brand's, kept to those brands'. Either way New York's N1, over its own 4.00, is paused."""
+    apply_yaml(engine, CATALOG.format(ny="25.00"))
+    control.enforce_budgets(engine, START, "r1", full=True)
+    spend = ["x,n1,4.50,2026-11-29T19:00:00Z", "y,k1,1.00,2026-11-29T19:00:00Z"]
+    ingest_file(engine, write_csv(tmp_path / "s.csv", spend), now=START)
+    with engine.connect() as conn:
+        days = days_to_refresh(conn, START)
+    build_daily(engine, min(days), max(days) + dt.timedelta(days=1))  # refreshed: decided as groups
+    build_monthly(engine, month_start(min(days)), next_month_start(max(days)))
+    with ExitStack() as reads_many:
+        if not by_id:
+            for module in (control, reads):
+                reads_many.enter_context(mock.patch.object(module, "few_brands", lambda conn: 0))
+        outcome = control.enforce_budgets(engine, START, "r2", full=True)
+    assert [(c.campaign_id, sorted(c.after)) for c in outcome.changes] == [("n1", ["campaign_daily_budget"])]
