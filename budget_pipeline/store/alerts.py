@@ -217,6 +217,11 @@ class _NewAlert(NamedTuple):
 FEW_PERIODS = 2 * FEW_BRANDS_POSTGRESQL
 
 
+def _few_periods(conn: Connection) -> int:
+    """Up to how many periods are looked up one by one (on SQLite, as many as it is given to bind)."""
+    return FEW_PERIODS if conn.dialect.name == "postgresql" else IN_LIST_LIMIT
+
+
 def _new_current_alerts(
     conn: Connection, periods: list[tuple[int, str, dt.date, Decimal]], brand_rows: Mapping[int, BrandRow]
 ) -> list[_NewAlert]:
@@ -229,7 +234,7 @@ def _new_current_alerts(
         return []
     query = select(a.c.brand_id, a.c.period, a.c.period_start, a.c.percent)
     keys = sorted({(start, period, brand_id) for brand_id, period, start, _ in periods})
-    if len(periods) > (FEW_PERIODS if conn.dialect.name == "postgresql" else IN_LIST_LIMIT):
+    if len(periods) > _few_periods(conn):
         # Many brands' (only in a full pass): every alert of their starts, read in one go.
         query = query.where(a.c.period_start.in_(sorted({start for start, _, _ in keys})))
     elif conn.dialect.name == "postgresql":

@@ -246,6 +246,12 @@ def brand_spend(
     return spend
 
 
+def _brand_dates(as_of: dt.datetime, brand_rows: dict[int, BrandRow]) -> dict[int, dt.date]:
+    """Each brand's local date of `as_of`, worked out once per zone."""
+    date_in = {zone: local_date(as_of, zone) for zone in {row.timezone for row in brand_rows.values()}}
+    return {brand_id: date_in[row.timezone] for brand_id, row in brand_rows.items()}
+
+
 def _few_brands_spend(conn: Connection, as_of: dt.datetime, brand_rows: dict[int, BrandRow]) -> dict[int, BrandSpend]:
     """brand_spend of a few brands (an incremental enforcement's), looked up by their ids: each
     one's day rows from the earliest local date in play to the end of the latest month, and its
@@ -255,9 +261,8 @@ def _few_brands_spend(conn: Connection, as_of: dt.datetime, brand_rows: dict[int
     if not brand_rows:
         return {}
     zones = {row.timezone for row in brand_rows.values()}
-    date_in = {zone: local_date(as_of, zone) for zone in zones}
-    today = {brand_id: date_in[row.timezone] for brand_id, row in brand_rows.items()}
-    month_of = {day: (month_start(day), next_month_start(day)) for day in date_in.values()}
+    today = _brand_dates(as_of, brand_rows)
+    month_of = {day: (month_start(day), next_month_start(day)) for day in set(today.values())}
     ids = sorted(brand_rows)
     first, stop = min(month_of), max(end for _, end in month_of.values())
     days: dict[int, dict[dt.date, Decimal]] = {}
@@ -365,7 +370,7 @@ def capped_campaigns_with_spend(
     that date (as `brand_spend` counts a brand's)."""
     zones = {row.timezone for row in brand_rows.values()}
     correction = _unrefreshed_spend(conn, _unrefreshed_days(conn, as_of, zones), per="campaign")
-    today = {row.id: local_date(as_of, row.timezone) for row in brand_rows.values()}
+    today = _brand_dates(as_of, brand_rows)
     if brand_ids is not None:
         spent = _few_capped_campaigns(conn, today, sorted(set(brand_ids) & today.keys()))
     else:
@@ -402,14 +407,14 @@ def _every_capped_campaign(conn: Connection, as_of: dt.datetime, zones: set[str]
 
 
 def _few_capped_campaigns(conn: Connection, today: dict[int, dt.date], ids: list[int]) -> Spent:
-    """The campaigns with caps of a few brands, looked up by their brands' ids: one query per
-    local date of those brands (as a rule one or two), each campaign joined with its row of that
-    date and of its month by their keys (each one index probe) under the campaign's own brand (a
-    row left under another brand by a campaign that moved is not this brand's spend). The days
-    after a campaign's date in its month (whose spend its month-to-date leaves out) are read only
-    for the campaigns with a monthly cap. (Naming all the dates in one query, each campaign's rows
-    of every date were looked up, and for 1,000 brands the planner hashed every row of the dates:
-    40 ms against 13 ms.)"""
+    """The campaigns with caps of a few brands, looked up by their brands' ids in one query: a
+    part per local date of those brands (as a rule one or two), each campaign joined with its row
+    of that date and of its month by their keys (each one index probe) under the campaign's own
+    brand (a row left under another brand by a campaign that moved is not this brand's spend).
+    The days after a campaign's date in its month (whose spend its month-to-date leaves out) are
+    read only for the campaigns with a monthly cap. (With every date in play named for every
+    campaign, its rows of each were looked up, and for 1,000 brands the planner hashed every row
+    of the dates instead: 83 ms of a pass against 45 ms.)"""
     brands_on: dict[dt.date, list[int]] = {}
     for brand_id in ids:
         brands_on.setdefault(today[brand_id], []).append(brand_id)
