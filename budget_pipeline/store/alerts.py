@@ -34,6 +34,7 @@ from sqlalchemy import (
     func,
     insert,
     literal,
+    or_,
     select,
     tuple_,
     union_all,
@@ -235,8 +236,17 @@ def _new_current_alerts(
     query = select(a.c.brand_id, a.c.period, a.c.period_start, a.c.percent)
     keys = sorted({(start, period, brand_id) for brand_id, period, start, _ in periods})
     if len(periods) > _few_periods(conn):
-        # Many brands' (only in a full pass): every alert of their starts, read in one go.
-        query = query.where(a.c.period_start.in_(sorted({start for start, _, _ in keys})))
+        # Many brands' (only in a full pass): every alert of their periods' starts, read in one go
+        # (of the daily starts as days and the monthly as months: the month's first day is also a
+        # day, whose daily alerts are no current period's).
+        query = query.where(
+            or_(
+                *(
+                    and_(a.c.period == period, a.c.period_start.in_(sorted({s for s, p, _ in keys if p == period})))
+                    for period in sorted({period for _, period, _ in keys})
+                )
+            )
+        )
     elif conn.dialect.name == "postgresql":
         # The brands' own periods, one index lookup each, named as three arrays unnested: bound
         # and planned in a third of the time of as many (start, period, brand) tuples.
@@ -257,7 +267,7 @@ def _new_current_alerts(
         # (Naming the starts and the brands apart, the database read every alert of the starts.)
         query = query.where(tuple_(a.c.period_start, a.c.period, a.c.brand_id).in_(keys))
     recorded: dict[tuple[int, str, dt.date], set[int]] = {}
-    for brand_id, period, start, percent in conn.execute(query):
+    for brand_id, period, start, percent in conn.execute(query).all():
         recorded.setdefault((brand_id, period, start), set()).add(percent)
     new: list[_NewAlert] = []
     for brand_id, period, start, amount in periods:
