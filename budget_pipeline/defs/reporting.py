@@ -28,7 +28,7 @@ from budget_pipeline.defs.markdown import md_table
 from budget_pipeline.defs.partitions import daily_partitions, day_key, month_key, monthly_partitions
 from budget_pipeline.pace import BrandPace, brand_paces
 from budget_pipeline.rules.calendar import month_start, next_month_start
-from budget_pipeline.rules.money import CENTS, money_text
+from budget_pipeline.rules.money import money_text
 from budget_pipeline.rules.reasons import budget_reached
 from budget_pipeline.store.aggregates import (
     DayTotals,
@@ -61,11 +61,10 @@ class PartitionReport:
 
     def metadata(self) -> dict[str, Any]:
         return {
-            # Numbers as numbers, so the UI plots them; the exact amount as text beside them.
+            # Counts as numbers, so the UI plots them; money as exact text, in each currency.
             "records": MetadataValue.int(self.totals.records),
             "dagster/row_count": MetadataValue.int(self.totals.rows),
-            "spend": MetadataValue.float(float(self.totals.spend.quantize(CENTS))),
-            "spend_exact": MetadataValue.text(money_text(self.totals.spend)),
+            "spend": MetadataValue.text(self.spent() or "0.00"),
             "brands_with_spend": MetadataValue.int(self.use.brands_with_spend),
             "brands_at_or_over_budget": MetadataValue.int(len(self.use.reached)),
             "brands_by_budget_use": MetadataValue.md(budget_use_table(self.use, self.paces, self.monthly)),
@@ -75,10 +74,14 @@ class PartitionReport:
     def monthly(self) -> bool:
         return self.asset == MONTHLY_SPEND
 
+    def spent(self) -> str:
+        """The partition's spend in each of its brands' currencies ("240.10 USD + 36.51 GBP")."""
+        return " + ".join(f"{money_text(spend)} {currency}" for currency, spend in self.use.spend_by_currency)
+
     def description(self) -> str:
         if not self.totals.records:
             return f"{self.key}: no spend recorded"
-        spent = money_text(self.totals.spend)
+        spent = self.spent()
         return f"{self.key}: {self.totals.records} records, {spent} spent by {self.use.brands_with_spend} brand(s)"
 
 

@@ -583,6 +583,9 @@ class PeriodUse:
     brands_with_spend: int = 0
     nearest: tuple[BrandUse, ...] = ()
     reached: tuple[BrandUse, ...] = ()
+    # The period's spend in each currency, by currency code: budgets and spend are in their
+    # brand's currency, and amounts in different ones do not add up.
+    spend_by_currency: tuple[tuple[str, Decimal], ...] = ()
 
 
 SHARE_ROUNDING = "1e-12"  # relative; a division in floating point is off by ~1e-16 at most
@@ -601,8 +604,20 @@ def budget_use(
         else (daily_brand_t, daily_brand_t.c.day, brands_t.c.daily_budget)
     )
     in_range = (key >= first, key < stop)
-    counts: dict[dt.date, int] = dict(conn.execute(select(key, func.count()).where(*in_range).group_by(key)).all())
     joined = table.join(brands_t, brands_t.c.id == table.c.brand_id)
+    counts: dict[dt.date, int] = {}
+    by_currency: dict[dt.date, list[tuple[str, Decimal]]] = {}
+    currency = brands_t.c.currency
+    per_currency = (
+        select(key, currency, func.count(), func.sum(table.c.spend))
+        .select_from(joined)
+        .where(*in_range)
+        .group_by(key, currency)
+        .order_by(key, currency)
+    )
+    for period, code, brands, spend in conn.execute(per_currency):
+        counts[period] = counts.get(period, 0) + brands
+        by_currency.setdefault(period, []).append((code, spend))
     columns = (brands_t.c.name, key, budget, table.c.spend, brands_t.c.currency, brands_t.c.id)
     reached = [
         BrandUse(*row)
@@ -627,7 +642,9 @@ def budget_use(
         by_share[period] = sorted((BrandUse(*row) for row in conn.execute(of_period)), key=share_first)[:nearest]
     by_overspend = _by_period(reached, key=overspend_first)
     return {
-        period: PeriodUse(brands, tuple(by_share[period]), tuple(by_overspend.get(period, [])))
+        period: PeriodUse(
+            brands, tuple(by_share[period]), tuple(by_overspend.get(period, [])), tuple(by_currency[period])
+        )
         for period, brands in counts.items()
     }
 

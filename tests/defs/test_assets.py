@@ -14,7 +14,7 @@ from budget_pipeline.ingest.pipeline import ingest_file
 from budget_pipeline.store.aggregates import PeriodTotals
 from budget_pipeline.store.db import writing
 from budget_pipeline.store.schema import DailySpend, MonthlySpend
-from tests.conftest import partition_range, write_csv
+from tests.conftest import apply_yaml, partition_range, write_csv
 
 ASSETS = [raw_spend_records, daily_spend, monthly_spend]
 
@@ -74,7 +74,8 @@ def test_daily_partition_sums_by_brand_local_day(acme: Engine, db_url: str, tmp_
     # The day's month is rebuilt with it, and reported: its materialization and checks go stale otherwise.
     assert (month.asset_key, month.partition) == (AssetKey("monthly_spend"), "2026-11-01")
     assert mat.partition == "2026-11-25"
-    assert (mat.metadata["spend"].value, mat.metadata["spend_exact"].value) == (105.0, "105.00")
+    assert mat.metadata["spend"].value == "105.00 USD"
+    assert mat.description == "2026-11-25: 2 records, 105.00 USD spent by 1 brand(s)"
     assert mat.metadata["records"].value == 2
     assert "| Acme | 100.00 USD | 105.00 USD | 105% (reached) |" in mat.metadata["brands_by_budget_use"].value
     checks = checks_of(result)
@@ -119,8 +120,8 @@ def test_a_range_backfill_reports_each_day_alone(acme: Engine, db_url: str, tmp_
             for record in instance.fetch_materializations(AssetKey("daily_spend"), limit=10).records
         }
     assert sorted(stored) == ["2026-11-20", "2026-11-21", "2026-11-22"], "one materialization per day"
-    figures = {key: (m.metadata["records"].value, m.metadata["spend_exact"].value) for key, m in stored.items()}
-    assert figures == {"2026-11-20": (1, "10.00"), "2026-11-21": (3, "120.00"), "2026-11-22": (2, "10.50")}
+    figures = {key: (m.metadata["records"].value, m.metadata["spend"].value) for key, m in stored.items()}
+    assert figures == {"2026-11-20": (1, "10.00 USD"), "2026-11-21": (3, "120.00 USD"), "2026-11-22": (2, "10.50 USD")}
     within = {
         e.partition: e for e in result.get_asset_check_evaluations() if e.check_name == "daily_spend_within_budget"
     }
@@ -164,10 +165,39 @@ def test_a_days_backfill_reports_its_month_too_with_the_months_overspend(
     months = [
         m for m in result.asset_materializations_for_node("daily_spend") if m.asset_key == AssetKey("monthly_spend")
     ]
-    assert [(m.partition, m.metadata["spend_exact"].value) for m in months] == [("2026-10-01", "2510.00")]
+    assert [(m.partition, m.metadata["spend"].value) for m in months] == [("2026-10-01", "2510.00 USD")]
     [within] = [e for e in result.get_asset_check_evaluations() if e.check_name == "monthly_spend_within_budget"]
     assert (within.partition, within.passed) == ("2026-10-01", False)
     assert monthly_total(acme, dt.date(2026, 10, 1)) == Decimal("2510")
+
+
+def test_a_partitions_spend_is_told_in_each_currency_never_added_across(
+    engine: Engine, db_url: str, tmp_path: Path
+) -> None:
+    """Brands keep budgets and spend in their own currencies: a partition's spend is a total
+    per currency (exact text, by currency code), in its metadata and its description alike."""
+    apply_yaml(
+        engine,
+        """
+brands:
+  - {name: Berlin, timezone: UTC, currency: EUR, daily_budget: "50.00", monthly_budget: "900.00",
+     campaigns: [{id: berlin-1, name: B1}]}
+  - {name: Boston, timezone: UTC, currency: USD, daily_budget: "80.00", monthly_budget: "900.00",
+     campaigns: [{id: boston-1, name: U1}]}
+  - {name: Bordeaux, timezone: UTC, currency: EUR, daily_budget: "50.00", monthly_budget: "900.00",
+     campaigns: [{id: bordeaux-1, name: F1}]}
+""",
+    )
+    rows = ["r1,berlin-1,10.25,2026-11-25T10:00:00Z", "r2,boston-1,70.10,2026-11-25T11:00:00Z"]
+    rows += ["r3,bordeaux-1,0.000001,2026-11-25T12:00:00Z"]
+    ingest_file(engine, write_csv(tmp_path / "s.csv", rows))
+    result = run(db_url, [daily_spend], partition_key="2026-11-25")
+    assert result.success
+    day, month = result.asset_materializations_for_node("daily_spend")
+    assert day.metadata["spend"].value == "10.250001 EUR + 70.10 USD"
+    assert day.description == "2026-11-25: 3 records, 10.250001 EUR + 70.10 USD spent by 3 brand(s)"
+    assert month.metadata["spend"].value == "10.250001 EUR + 70.10 USD"
+    assert all(not isinstance(value.value, float) for m in (day, month) for value in m.metadata.values())
 
 
 def test_reconcile_compares_a_day_with_its_raw_totals() -> None:
