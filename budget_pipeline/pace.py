@@ -10,12 +10,11 @@ from decimal import Decimal
 from sqlalchemy import Connection
 
 from budget_pipeline.rules.pacing import (
+    brand_projections,
     day_elapsed,
     in_cents,
     month_elapsed,
     pace,
-    projected_day,
-    projected_month,
     rate_per_minute,
 )
 from budget_pipeline.store.reads import BrandRow, BrandSpend, brand_spend, month_days, recent_spend
@@ -47,9 +46,17 @@ def brand_pace(
 ) -> BrandPace:
     """One brand's pace and projections from its spend, its spend in the hour before `as_of`
     and its completed days of the month (rules.pacing says how)."""
-    rate = rate_per_minute(last_hour)
-    today = projected_day(spend.daily, rate, as_of, brand.timezone)
-    month = projected_month(spend.monthly, spend.daily, today, completed, spend.local_date)
+    today, month = brand_projections(
+        spend.daily,
+        brand.daily_budget,
+        spend.monthly,
+        brand.monthly_budget,
+        rate_per_minute(last_hour),
+        completed,
+        as_of,
+        brand.timezone,
+        spend.local_date,
+    )
     return BrandPace(
         spend.local_date,
         pace(spend.daily, brand.daily_budget, *day_elapsed(as_of, brand.timezone)),

@@ -10,6 +10,9 @@
   (a day without spend among them, at zero; the mean of all completed days where there is none;
   today's projection on the first day).
   Projections are never below the spend so far.
+- A budget reached pauses every campaign of the brand until that budget's reset (the budget
+  rule), so nothing more is projected in it: with the daily budget reached, the rest of today
+  adds nothing (the days to come are projected as ever); with the monthly, the rest of the month.
 """
 
 from __future__ import annotations
@@ -129,6 +132,27 @@ def projected_month(
         future += sum(same, Decimal(0)) / len(same) if same else overall
         day += dt.timedelta(days=1)
     return month_to_date + max(today_projected - today_spend, Decimal(0)) + future
+
+
+def brand_projections(
+    daily_spend: Decimal,
+    daily_budget: Decimal,
+    month_to_date: Decimal,
+    monthly_budget: Decimal,
+    rate: Decimal,
+    completed_days: Mapping[dt.date, Decimal],
+    as_of: dt.datetime,
+    zone: str,
+    today: dt.date,
+) -> tuple[Decimal, Decimal]:
+    """A brand's projected day and month (`today` its local date at `as_of`): at the recent
+    `rate` while its budgets let it spend; a budget reached stops it until that budget resets."""
+    if budget_reached(month_to_date, monthly_budget):
+        return daily_spend, month_to_date
+    if budget_reached(daily_spend, daily_budget):
+        rate = Decimal(0)
+    projected_today = projected_day(daily_spend, rate, as_of, zone)
+    return projected_today, projected_month(month_to_date, daily_spend, projected_today, completed_days, today)
 
 
 def in_cents(projected: Decimal, spent: Decimal) -> Decimal:

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from budget_pipeline.rules.pacing import (
     brand_budget_presence,
+    brand_projections,
     day_elapsed,
     in_cents,
     month_elapsed,
@@ -69,6 +70,38 @@ def test_a_completed_day_without_spend_counts_as_nothing_spent() -> None:
     # 40 on average and every other weekday nothing, so the two Sundays to come add 80.
     completed = {dt.date(2026, 11, 1): Decimal(120)}
     assert projected_month(Decimal(120), Decimal(0), Decimal(0), completed, dt.date(2026, 11, 20)) == 200
+
+
+def test_a_budget_reached_stops_the_projection_until_its_reset() -> None:
+    """A brand paused by its budget spends nothing more until that budget resets: its recent
+    rate (the spend before the pause) is not run on to the end of the day or month."""
+    six_pm = dt.datetime(2026, 11, 25, 23, 0, tzinfo=UTC)  # 18:00 on Wednesday the 25th in New York
+    today = dt.date(2026, 11, 25)
+    completed = {dt.date(2026, 11, d): Decimal(20 if dt.date(2026, 11, d).weekday() >= 5 else 10) for d in range(1, 25)}
+    so_far = sum(completed.values(), Decimal(0)) + 30  # 30 today, 300 in the month
+
+    def projected(daily_budget: str, monthly_budget: str) -> tuple[Decimal, Decimal]:
+        return brand_projections(
+            Decimal(30),
+            Decimal(daily_budget),
+            so_far,
+            Decimal(monthly_budget),
+            Decimal("0.5"),
+            completed,
+            six_pm,
+            NY,
+            today,
+        )
+
+    # Under both budgets: 360 minutes at 0.5 more today (210), and the five days to come (70).
+    assert projected("1000", "5000") == (Decimal(210), so_far + 180 + 70)
+    # The daily budget reached (at, and over it): today stays at 30; the days to come, after the
+    # daily reset, are projected as ever.
+    assert projected("30", "5000") == projected("25", "5000") == (Decimal(30), so_far + 70)
+    # The monthly budget reached: nothing more this month, today included.
+    assert projected("1000", str(so_far)) == (Decimal(30), so_far)
+    # Just under the daily budget the rate runs on (the pause that stops it has not come).
+    assert projected("30.01", "5000") == (Decimal(210), so_far + 180 + 70)
 
 
 money = st.decimals(min_value=0, max_value=10**6, places=2)
