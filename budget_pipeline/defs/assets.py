@@ -203,8 +203,9 @@ def brands_within_budget_today(
 @asset_check(
     asset=CAMPAIGN_STATUS,
     name=NOTIFICATIONS_DELIVERED,
-    description="After each delivery run (or when run by hand): warns while any notification has failed for good "
-    "(the webhook did not take it in 24 hours of retries), listing the newest with their last error.",
+    description="With every campaign_status and after each delivery run (or when run by hand): warns while any "
+    "notification has failed for good (the webhook did not take it in 24 hours of retries), listing the newest with "
+    "their last error; says how many are pending and delivered.",
 )
 @store_failures
 def notifications_delivered_check(context: AssetCheckExecutionContext, database: BudgetDatabase) -> AssetCheckResult:

@@ -208,23 +208,30 @@ def budgets_today(daily: Sequence[BrandUse], monthly: Sequence[BrandUse], as_of:
     )
 
 
-def notifications_delivered(failed: Sequence[tuple[str, str, str, str]], total_failed: int) -> CheckOutcome:
+def notifications_delivered(
+    failed: Sequence[tuple[str, str, str, str]], total_failed: int, *, pending: int, delivered: int
+) -> CheckOutcome:
     """WARN while some notification has failed for good (retried for 24 hours): `failed` lists
-    the newest as (id, type, text, last error)."""
-    metadata: dict[str, Any] = {"notifications_failed": total_failed}
+    the newest as (id, type, text, last error). Passing, it says how many wait and how many went."""
+    metadata: dict[str, Any] = {
+        "notifications_failed": total_failed,
+        "notifications_pending": pending,
+        "notifications_delivered": delivered,
+    }
     if failed:
         table = [[nid, kind, text, error] for nid, kind, text, error in failed]
         metadata["failed"] = MetadataValue.md(
             md_table(["id", "type", "notification", "last error"], table, total=total_failed, more="failed")
         )
+    outbox = f"{pending} pending, {delivered} delivered (`budget-pipeline notifications` lists them)"
     return CheckOutcome(
         CAMPAIGN_STATUS,
         NOTIFICATIONS_DELIVERED,
         passed=total_failed == 0,
         severity=AssetCheckSeverity.WARN,
         description=f"{total_failed} notification(s) failed for good: the webhook did not take them in 24 hours of "
-        "retries (`budget-pipeline notifications`)"
+        f"retries; {outbox}"
         if total_failed
-        else "no notification has failed for good",
+        else f"no notification has failed for good; {outbox}",
         metadata=metadata,
     )

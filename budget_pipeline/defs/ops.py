@@ -150,6 +150,10 @@ def _report_status(
         f"({len(outcome.paused)} paused, {len(outcome.resumed)} resumed) of {outcome.evaluated}"
     )
     yield status_materialization(database.engine, what, as_of, outcome, spend)
+    # Reported with every campaign_status, so the UI never shows the check as not evaluated for
+    # the latest one (delivery runs report it too, and without a webhook none runs).
+    target = latest_materialization(context.instance, CAMPAIGN_STATUS, None)
+    yield notifications_outcome(database.engine).evaluation(None, target)
     reach = {}
     if outcome.brands:
         reach = {"pass": "incremental" if outcome.incremental else "full", "brands_evaluated": outcome.brands}

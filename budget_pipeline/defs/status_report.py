@@ -20,7 +20,7 @@ from budget_pipeline.defs.checks import CAMPAIGN_STATUS, CheckOutcome, budgets_t
 from budget_pipeline.defs.markdown import md_table
 from budget_pipeline.pace import brand_paces
 from budget_pipeline.rules.money import money_text
-from budget_pipeline.rules.notifications import FAILED, PENDING
+from budget_pipeline.rules.notifications import DELIVERED, FAILED, PENDING
 from budget_pipeline.rules.pacing import day_elapsed, month_elapsed, pace
 from budget_pipeline.rules.reasons import (
     ALL_REASONS,
@@ -209,6 +209,7 @@ def status_materialization(
         "alerts_in_this_run": MetadataValue.int(outcome.alerts),
         "recent_alerts": MetadataValue.md(recent_alerts),
         "notifications_pending": MetadataValue.int(outbox[PENDING]),
+        "notifications_delivered": MetadataValue.int(outbox[DELIVERED]),
         "notifications_failed": MetadataValue.int(outbox[FAILED]),
     }
     description = (
@@ -236,9 +237,10 @@ def alerts_table(entries: Sequence[AlertEntry], total: int | None) -> str:
 
 
 def notifications_outcome(engine: Engine) -> CheckOutcome:
-    """The notifications_delivered check as the outbox stands: every delivery run and a run by
-    hand report it through here."""
+    """The notifications_delivered check as the outbox stands: every status step, every
+    delivery run and a run by hand report it through here."""
     with engine.connect() as conn:
-        total = notification_counts(conn)[FAILED]
-        newest = failed_notifications(conn, limit=ROWS_SHOWN) if total else []
-    return notifications_delivered([(r.id, r.type, r.text, r.last_error or "") for r in newest], total)
+        outbox = notification_counts(conn)
+        newest = failed_notifications(conn, limit=ROWS_SHOWN) if outbox[FAILED] else []
+    failed = [(r.id, r.type, r.text, r.last_error or "") for r in newest]
+    return notifications_delivered(failed, outbox[FAILED], pending=outbox[PENDING], delivered=outbox[DELIVERED])

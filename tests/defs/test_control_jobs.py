@@ -6,7 +6,7 @@ import gc
 from pathlib import Path
 
 import pytest
-from dagster import DagsterInstance
+from dagster import AssetKey, DagsterInstance
 from sqlalchemy import Engine, event, func, select
 
 from budget_pipeline.control import apply_dayparting, enforce_budgets, pending_dayparting_changes
@@ -213,6 +213,29 @@ def test_the_dayparting_and_reset_runs_report_campaign_status_with_their_changes
     assert (month["step"], month["changed_in_this_run"], month["resumed_in_this_run"]) == ("monthly reset", 2, 2)
     assert (month["paused_monthly_budget"], month["paused"]) == (0, 1)
     assert "| b2 | Brand B | monthly_budget | active | monthly_budget |" in str(month["changes"])
+
+
+@pytest.mark.parametrize("job", ["enforce_budgets_job", "dayparting_job", "daily_reset_job"])
+def test_every_campaign_status_comes_with_its_notifications_check(env: Engine, tmp_path: Path, job: str) -> None:
+    """Without a webhook no delivery run ever reports notifications_delivered: each status step
+    does, naming the campaign_status it reported, so the UI shows the check evaluated for the
+    latest one, and says what waits in the outbox."""
+    spend(env, tmp_path, ["a1r,a1,50.00,2026-11-25T13:00:00Z"])
+    run("enforce_budgets_job", "2026-11-25T14:00:00Z")  # pauses a1 and a2, and alerts at 80 and 100%
+    with DagsterInstance.ephemeral() as instance:
+        result = defs.resolve_job_def(job).execute_in_process(
+            run_config=clock_config(dt.datetime(2026, 11, 25, 14, 5, tzinfo=dt.UTC)), instance=instance
+        )
+        assert result.success
+        [status] = instance.fetch_materializations(AssetKey("campaign_status"), limit=1).records
+    assert status.run_id == result.run_id
+    [check] = [e for e in result.get_asset_check_evaluations() if e.check_name == "notifications_delivered"]
+    assert check.passed and check.target_materialization_data is not None
+    assert check.target_materialization_data.storage_id == status.storage_id
+    assert check.description == (
+        "no notification has failed for good; 4 pending, 0 delivered (`budget-pipeline notifications` lists them)"
+    )
+    assert check.metadata["notifications_pending"].value == 4
 
 
 def test_dayparting_never_resumes_a_budget_paused_campaign(env: Engine, tmp_path: Path) -> None:
