@@ -82,7 +82,9 @@ def read_spend_file(
         return
     name = name or Path(getattr(source, "name", "spend file")).name
     chunk_rows = chunk_rows or settings.ingest_chunk_rows()
-    header = _check_header(source, name)
+    header, header_only = _check_header(source, name)
+    if header_only:  # a header and nothing after it, not even a line break: no records
+        return
     known = CampaignZones(zones)
     lines = _LineCounter()
 
@@ -107,6 +109,8 @@ def read_spend_file(
             raise SpendFileError(
                 f"{name}: not a readable CSV file (a row megabytes long; keep rows under {READ_BLOCK_BYTES >> 20} MiB)"
             ) from None
+        raise SpendFileError(f"{name}: not a readable CSV file ({_first_line(exc)})") from None
+    except pa.ArrowException as exc:  # any other failure of Arrow's on the file's content
         raise SpendFileError(f"{name}: not a readable CSV file ({_first_line(exc)})") from None
 
 
@@ -136,6 +140,9 @@ def _read(
                 quoted_strings_can_be_null=False,
             ),
         )
+    if reader.schema.names != header or any(kind != pa.string() for kind in reader.schema.types):
+        # Arrow read the header otherwise than the check did: every column must be the text it named.
+        raise SpendFileError(f"{name}: not a readable CSV file (its header line could not be read as checked)")
     while True:
         with _malformed_rows_not_utf8(undecodable):
             try:
@@ -258,20 +265,27 @@ def _breaks(data: bytes, after_cr: bool) -> int:
     return len(re.findall(_LINE_BREAK.encode(), data)) - (after_cr and data.startswith(b"\n"))
 
 
-def _check_header(source: BinaryIO, name: str) -> list[str]:
-    """The file's column names; raises SpendFileError unless it is a UTF-8 CSV file whose
-    header names every required column once."""
+HEADER_BYTES = 64 * 1024  # the longest header line read: a spend file's names a few columns
+
+
+def _check_header(source: BinaryIO, name: str) -> tuple[list[str], bool]:
+    """The file's column names, and whether the file is that header alone (no line break after
+    it); raises SpendFileError unless it is a UTF-8 CSV file whose header names every required
+    column once, on a first line of at most HEADER_BYTES."""
     try:
-        head = os.pread(source.fileno(), 64 * 1024, 0)
+        head = os.pread(source.fileno(), HEADER_BYTES + 1, 0)
     except OSError as exc:
         raise SpendFileError(f"{name}: cannot read the file: {exc.strerror}") from None
-    if b"\x00" in head:
+    if b"\x00" in head[:HEADER_BYTES]:
         raise SpendFileError(f"{name}: not a CSV file (binary content)")
     if not head.strip():
         raise SpendFileError(f"{name}: empty file, expected a CSV header")
+    # Ended by CR LF, LF or a lone CR (Excel's "CSV (Macintosh)"), as the reader ends rows.
+    parts = re.split(_LINE_BREAK.encode(), head, maxsplit=1)
+    if len(parts[0]) > HEADER_BYTES:
+        raise SpendFileError(f"{name}: not a spend file (its first line is longer than {HEADER_BYTES >> 10} KiB)")
     try:
-        # Ended by CR LF, LF or a lone CR (Excel's "CSV (Macintosh)"), as the reader ends rows.
-        first_line = re.split(_LINE_BREAK.encode(), head, maxsplit=1)[0].decode("utf-8-sig")
+        first_line = parts[0].decode("utf-8-sig")
     except UnicodeDecodeError:
         raise SpendFileError(f"{name}: not a readable UTF-8 CSV file (line 1 is not UTF-8)") from None
     names = next(csv.reader([first_line]), [])
@@ -284,7 +298,7 @@ def _check_header(source: BinaryIO, name: str) -> list[str]:
     repeated = [column for column in REQUIRED_COLUMNS if names.count(column) > 1]
     if repeated:
         raise SpendFileError(f"{name}: column {', '.join(repeated)} named more than once in the header")
-    return names
+    return names, len(parts) == 1
 
 
 def _first_line(exc: BaseException) -> str:

@@ -134,6 +134,14 @@ def test_ingest_counts_and_keeps_good_rows(ready: str, tmp_path: Path) -> None:
     [
         (b"\x7fELF\x02\x01\x01\x00\x00\x00", "not a CSV file (binary content)"),
         (b"record_id,campaign_id,amount\nr1,acme-search,1\n", "missing required column occurred_at"),
+        # A header line past the 64 KiB the check reads: Arrow then typed the columns it named
+        # otherwise, and a traceback followed (in the landing folder, at every tick).
+        (
+            b"record_id,campaign_id,amount,occurred_at,note"
+            + b"x" * 70_000
+            + b"\nr1,acme-search,1,2026-11-25T15:00:00Z,5\n",
+            "not a spend file (its first line is longer than 64 KiB)",
+        ),
     ],
 )
 def test_unusable_file_is_one_line_and_exit_2(ready: str, tmp_path: Path, content: bytes, message: str) -> None:
@@ -221,6 +229,30 @@ def test_tick_runs_a_control_cycle_recorded_in_dagster_home(ready: str, tmp_path
     assert f"Run: {ingest_run}" in runs.stdout
     again = cli(ready, "tick", "--as-of", "2026-11-25T18:01:00Z", home=home)
     assert again.stdout.splitlines()[0].endswith("0 changed")
+
+
+def test_a_file_tick_cannot_read_goes_to_failed_and_enforcement_goes_on(ready: str, tmp_path: Path) -> None:
+    """A hostile file in the landing folder is refused on its own: the files beside it are
+    ingested and the cycle still enforces budgets."""
+    home = tmp_path / "dagster_home"
+    landing = home / "landing"
+    landing.mkdir(parents=True)
+    header = "record_id,campaign_id,amount,occurred_at"
+    (landing / "long.csv").write_text(header + ",note" + "x" * 70_000 + "\nr1,acme-search,1,2026-11-25T15:00:00Z,5\n")
+    write_csv(
+        landing / "spend.csv", ["r2,acme-search,60,2026-11-25T15:00:00Z", "r3,acme-social,40,2026-11-25T16:00:00Z"]
+    )
+    done = cli(ready, "tick", "--as-of", "2026-11-25T18:00:00Z", home=home)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[0].endswith("2 changed")
+    assert "  long.csv: failed: long.csv: not a spend file (its first line is longer than 64 KiB)" in done.stdout
+    assert sorted(path.name for path in (landing / "failed").iterdir()) == ["long.csv", "long.csv.error"]
+    assert (landing / "processed" / "spend.csv").exists()
+    status = json.loads(cli(ready, "status", "--json", "--as-of", "2026-11-25T18:00:00Z").stdout)
+    assert {c["id"]: c["active"] for c in status["brands"][0]["campaigns"]} == {
+        "acme-search": False,
+        "acme-social": False,
+    }
 
 
 def test_tick_without_dagster_home_is_one_line(ready: str) -> None:

@@ -108,6 +108,32 @@ def test_whole_file_errors(tmp_path: Path, content: bytes, message: str) -> None
         list(read_spend_file(path, ZONES))
 
 
+@pytest.mark.parametrize("where", ["after", "before"], ids=["columns first", "columns past 64 KiB"])
+def test_a_header_line_longer_than_64_kib_is_a_whole_file_error(tmp_path: Path, where: str) -> None:
+    columns, note = "record_id,campaign_id,amount,occurred_at", "note" + "x" * (64 * 1024)
+    header = f"{columns},{note}" if where == "after" else f"{note},{columns}"
+    path = tmp_path / "f.csv"
+    path.write_text(header + "\nr1,c1,1,2026-11-25T10:00:00Z\n")
+    with pytest.raises(SpendFileError, match=re.escape("not a spend file (its first line is longer than 64 KiB)")):
+        list(read_spend_file(path, ZONES))
+
+
+def test_a_header_line_of_64_kib_is_read(tmp_path: Path) -> None:
+    columns = "record_id,campaign_id,amount,occurred_at,"
+    path = tmp_path / "f.csv"
+    path.write_text(columns + "n" * (64 * 1024 - len(columns)) + "\nr1,c1,1.50,2026-11-25T10:00:00Z,x\n")
+    valid, reasons = read_all(path)
+    assert reasons == {} and list(valid["amount"]) == ["1.50"]
+
+
+@pytest.mark.parametrize("end", ["", "\n", "\r\n"], ids=["no line break", "LF", "CR LF"])
+def test_a_header_alone_is_a_file_of_no_records(tmp_path: Path, end: str) -> None:
+    path = tmp_path / "f.csv"
+    path.write_text("record_id,campaign_id,amount,occurred_at" + end)
+    chunks = list(read_spend_file(path, ZONES))
+    assert sum(chunk.valid.num_rows for chunk in chunks) == 0 and not any(chunk.rejections for chunk in chunks)
+
+
 _instants = st.builds(
     lambda y, mo, d, h, mi, s, frac, sep, fsep, zone: (
         f"{y:04d}-{mo:02d}-{d:02d}{sep}{h:02d}:{mi:02d}"
