@@ -83,6 +83,8 @@ def fail_unknown_brand(name: str) -> NoReturn:
 def count_lines(path: Path) -> int:
     """The rows of a spend file below its header, counted fast (for a progress bar's length)."""
     lines = 0
+    if not path.is_file():  # a FIFO is never opened here (it would wait for a writer)
+        return 0
     try:
         with path.open("rb") as handle:
             while block := handle.read(1 << 20):

@@ -4,6 +4,7 @@ its edges, the brand fields, export and apply round trips."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -63,6 +64,31 @@ def test_a_file_that_is_no_catalog_is_one_line_and_exit_2(empty: str, tmp_path: 
     assert line.startswith(f"error: {path}: {message}")
     assert done.stdout == ""
     assert brands_in(empty) == []
+
+
+def test_a_catalog_path_that_is_no_regular_file_is_one_line_and_exit_2(empty: str, tmp_path: Path) -> None:
+    """/dev/zero took all the memory (22 GB, then the OOM killer); a FIFO waited for a writer."""
+    fifo = tmp_path / "catalog.fifo"
+    os.mkfifo(fifo)
+    for path in (Path("/dev/zero"), fifo, tmp_path):
+        done = cli(empty, "catalog", "apply", str(path))
+        assert done.returncode == 2, path
+        assert done.stderr.splitlines() == [f"error: {path}: not a regular file"]
+    assert brands_in(empty) == []
+
+
+def test_a_catalog_larger_than_the_limit_is_one_line_and_exit_2(
+    empty: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from budget_pipeline.ingest import catalog
+
+    monkeypatch.setattr(catalog, "CATALOG_BYTES", 100)
+    path = tmp_path / "catalog.yaml"
+    path.write_text(ACME, encoding="utf-8")
+    with pytest.raises(catalog.CatalogFileError, match=r"larger than 0 MiB, too large for a catalog"):
+        catalog.load_catalog(path)
+    monkeypatch.setattr(catalog, "CATALOG_BYTES", len(ACME.encode()))
+    assert [brand.name for brand in catalog.load_catalog(path).brands] == ["Acme", "Tokyo Foods"]
 
 
 def test_host_dependent_time_zones_are_refused(empty: str, tmp_path: Path) -> None:
