@@ -532,6 +532,14 @@ def test_a_command_on_a_sqlite_file_that_does_not_exist_makes_nothing(tmp_path: 
             "postgresql://postgres@127.0.0.1/budget",
             "error: BUDGET_DATABASE_URL: write postgresql+psycopg2://… (the driver this package ships)",
         ),
+        *(
+            (
+                "BUDGET_DATABASE_URL",
+                url,
+                "error: BUDGET_DATABASE_URL: an in-memory SQLite database keeps nothing; write sqlite:///PATH",
+            )
+            for url in ("sqlite://", "sqlite:///:memory:")
+        ),
     ],
 )
 def test_a_bad_setting_is_one_line_naming_it(
