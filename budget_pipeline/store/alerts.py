@@ -267,7 +267,7 @@ def _new_current_alerts(
         # (Naming the starts and the brands apart, the database read every alert of the starts.)
         query = query.where(tuple_(a.c.period_start, a.c.period, a.c.brand_id).in_(keys))
     recorded: dict[tuple[int, str, dt.date], set[int]] = {}
-    for brand_id, period, start, percent in conn.execute(query).all():
+    for brand_id, period, start, percent in conn.execute(query):
         recorded.setdefault((brand_id, period, start), set()).add(percent)
     new: list[_NewAlert] = []
     for brand_id, period, start, amount in periods:
