@@ -256,30 +256,37 @@ def load_catalog(path: Path, progress: Callable[[str, int, int], None] | None = 
         return _load_catalog(path, progress)
 
 
-# The largest catalog file read: about 3M campaigns with windows; /dev/zero, or a file of
-# gigabytes named by mistake, is one line instead of all the memory.
+# The largest catalog file read: several times a catalog of a million campaigns with windows.
+# /dev/zero, or a file of gigabytes named by mistake, is one line instead of all the memory.
 CATALOG_BYTES = 512 << 20
+READ_BYTES = 1 << 20
 
 
 def _catalog_text(path: Path) -> str:
     """The text of the catalog file `path`: a regular file (a FIFO is never waited on) of UTF-8
-    text, at most CATALOG_BYTES long."""
+    text, at most CATALOG_BYTES long (also if it grows while read)."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as exc:
         raise CatalogFileError(f"{path}: cannot read the file: {exc.strerror or exc}") from None
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode) or info.st_size > CATALOG_BYTES:
         os.close(fd)
-        raise CatalogFileError(f"{path}: not a regular file")
+        if not stat.S_ISREG(info.st_mode):
+            raise CatalogFileError(f"{path}: not a regular file")
+        raise CatalogFileError(f"{path}: {info.st_size:,} bytes, more than a catalog may hold ({CATALOG_BYTES:,})")
+    blocks, size = [], 0
     with os.fdopen(fd, "rb") as handle:
         try:
-            data = handle.read(CATALOG_BYTES + 1)
+            while size <= CATALOG_BYTES and (block := handle.read(READ_BYTES)):
+                blocks.append(block)
+                size += len(block)
         except OSError as exc:
             raise CatalogFileError(f"{path}: cannot read the file: {exc.strerror or exc}") from None
-    if len(data) > CATALOG_BYTES:
-        raise CatalogFileError(f"{path}: larger than {CATALOG_BYTES >> 20} MiB, too large for a catalog")
+    if size > CATALOG_BYTES:
+        raise CatalogFileError(f"{path}: more than {CATALOG_BYTES:,} bytes, more than a catalog may hold")
     try:
-        return data.decode("utf-8")
+        return b"".join(blocks).decode("utf-8")
     except UnicodeDecodeError:
         raise CatalogFileError(f"{path}: not a UTF-8 text file") from None
 
