@@ -83,9 +83,9 @@ def fail_unknown_brand(name: str) -> NoReturn:
 def count_lines(path: Path) -> int:
     """The rows of a spend file below its header, counted fast (for a progress bar's length)."""
     lines = 0
-    if not path.is_file():  # a FIFO is never opened here (it would wait for a writer)
-        return 0
     try:
+        if not path.is_file():  # a FIFO is never opened here (it would wait for a writer)
+            return 0
         with path.open("rb") as handle:
             while block := handle.read(1 << 20):
                 lines += block.count(b"\n")

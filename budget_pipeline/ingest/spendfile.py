@@ -14,7 +14,7 @@ import os
 import re
 import stat
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -110,7 +110,17 @@ def read_spend_file(
                 f"{name}: not a readable CSV file (a row megabytes long; keep rows under {READ_BLOCK_BYTES >> 20} MiB)"
             ) from None
         raise SpendFileError(f"{name}: not a readable CSV file ({_first_line(exc)})") from None
-    except pa.ArrowException as exc:  # any other failure of Arrow's on the file's content
+
+
+@contextmanager
+def _reading(name: str) -> Iterator[None]:
+    """Arrow's reader at work on the file: a failure of its other than ArrowInvalid (which
+    read_spend_file tells apart) or a lack of memory is the file's, said in one line."""
+    try:
+        yield
+    except (pa.ArrowInvalid, pa.ArrowMemoryError):
+        raise
+    except pa.ArrowException as exc:
         raise SpendFileError(f"{name}: not a readable CSV file ({_first_line(exc)})") from None
 
 
@@ -127,7 +137,7 @@ def _read(
 ) -> Iterator[Chunk]:
     """read_spend_file's chunks, Arrow's errors left to it; a malformed row's text that is not
     UTF-8 goes to `undecodable` while Arrow reads (never while a chunk is out)."""
-    with _malformed_rows_not_utf8(undecodable):
+    with _malformed_rows_not_utf8(undecodable), _reading(name):
         reader = pacsv.open_csv(
             source,
             read_options=pacsv.ReadOptions(use_threads=False, block_size=READ_BLOCK_BYTES),
@@ -144,7 +154,7 @@ def _read(
         # Arrow read the header otherwise than the check did: every column must be the text it named.
         raise SpendFileError(f"{name}: not a readable CSV file (its header line could not be read as checked)")
     while True:
-        with _malformed_rows_not_utf8(undecodable):
+        with _malformed_rows_not_utf8(undecodable), _reading(name):
             try:
                 batch = reader.read_next_batch()
             except StopIteration:
@@ -265,7 +275,7 @@ def _breaks(data: bytes, after_cr: bool) -> int:
     return len(re.findall(_LINE_BREAK.encode(), data)) - (after_cr and data.startswith(b"\n"))
 
 
-HEADER_BYTES = 64 * 1024  # the longest header line read: a spend file's names a few columns
+HEADER_BYTES = 64 * 1024  # the longest header line read (after a BOM): a spend file's names a few columns
 
 
 def _check_header(source: BinaryIO, name: str) -> tuple[list[str], bool]:
@@ -273,7 +283,7 @@ def _check_header(source: BinaryIO, name: str) -> tuple[list[str], bool]:
     it); raises SpendFileError unless it is a UTF-8 CSV file whose header names every required
     column once, on a first line of at most HEADER_BYTES."""
     try:
-        head = os.pread(source.fileno(), HEADER_BYTES + 1, 0)
+        head = os.pread(source.fileno(), len(codecs.BOM_UTF8) + HEADER_BYTES + 1, 0)
     except OSError as exc:
         raise SpendFileError(f"{name}: cannot read the file: {exc.strerror}") from None
     if b"\x00" in head[:HEADER_BYTES]:
@@ -282,7 +292,7 @@ def _check_header(source: BinaryIO, name: str) -> tuple[list[str], bool]:
         raise SpendFileError(f"{name}: empty file, expected a CSV header")
     # Ended by CR LF, LF or a lone CR (Excel's "CSV (Macintosh)"), as the reader ends rows.
     parts = re.split(_LINE_BREAK.encode(), head, maxsplit=1)
-    if len(parts[0]) > HEADER_BYTES:
+    if len(parts[0].removeprefix(codecs.BOM_UTF8)) > HEADER_BYTES:
         raise SpendFileError(f"{name}: not a spend file (its first line is longer than {HEADER_BYTES >> 10} KiB)")
     try:
         first_line = parts[0].decode("utf-8-sig")

@@ -118,12 +118,28 @@ def test_a_header_line_longer_than_64_kib_is_a_whole_file_error(tmp_path: Path, 
         list(read_spend_file(path, ZONES))
 
 
-def test_a_header_line_of_64_kib_is_read(tmp_path: Path) -> None:
+@pytest.mark.parametrize("bom", ["", "\ufeff"], ids=["plain", "after a BOM"])
+def test_a_header_line_of_64_kib_is_read(tmp_path: Path, bom: str) -> None:
     columns = "record_id,campaign_id,amount,occurred_at,"
     path = tmp_path / "f.csv"
-    path.write_text(columns + "n" * (64 * 1024 - len(columns)) + "\nr1,c1,1.50,2026-11-25T10:00:00Z,x\n")
+    path.write_text(bom + columns + "n" * (64 * 1024 - len(columns)) + "\nr1,c1,1.50,2026-11-25T10:00:00Z,x\n")
     valid, reasons = read_all(path)
     assert reasons == {} and list(valid["amount"]) == ["1.50"]
+
+
+def test_a_lack_of_memory_is_not_the_files_fault(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only the reader's failures refuse a file (the landing folder moves it to failed/ for good);
+    a lack of memory while a good file is validated is raised as it is."""
+    from budget_pipeline.ingest import spendfile
+
+    def no_memory(*args: object) -> None:
+        raise pa.ArrowMemoryError("malloc of 64 bytes failed")
+
+    monkeypatch.setattr(spendfile, "validate", no_memory)
+    path = tmp_path / "f.csv"
+    path.write_text("record_id,campaign_id,amount,occurred_at\nr1,c1,1.50,2026-11-25T10:00:00Z\n")
+    with pytest.raises(pa.ArrowMemoryError):
+        list(read_spend_file(path, ZONES))
 
 
 @pytest.mark.parametrize("end", ["", "\n", "\r\n"], ids=["no line break", "LF", "CR LF"])
