@@ -56,6 +56,7 @@ def brand_pace(
         as_of,
         brand.timezone,
         spend.local_date,
+        brand.pause_ahead_minutes,
     )
     return BrandPace(
         spend.local_date,

@@ -10,9 +10,10 @@
   (a day without spend among them, at zero; the mean of all completed days where there is none;
   today's projection on the first day).
   Projections are never below the spend so far.
-- A budget reached pauses every campaign of the brand until that budget's reset (the budget
-  rule), so nothing more is projected in it: with the daily budget reached, the rest of today
-  adds nothing (the days to come are projected as ever); with the monthly, the rest of the month.
+- A budget reached (or predicted to be, with a pause_ahead) pauses every campaign of the brand
+  until that budget's reset (the budget rule), so nothing more is projected in it: with the
+  daily budget reached, the rest of today adds nothing (the days to come are projected as
+  ever); with the monthly, the rest of the month.
 """
 
 from __future__ import annotations
@@ -144,12 +145,15 @@ def brand_projections(
     as_of: dt.datetime,
     zone: str,
     today: dt.date,
+    ahead_minutes: int | None = None,
 ) -> tuple[Decimal, Decimal]:
     """A brand's projected day and month (`today` its local date at `as_of`): at the recent
-    `rate` while its budgets let it spend; a budget reached stops it until that budget resets."""
-    if budget_reached(month_to_date, monthly_budget):
+    `rate` while its budgets let it spend; a budget reached (or, with `ahead_minutes`, its
+    pause_ahead, predicted to be) pauses it, and nothing more is spent until that budget resets."""
+    present, _ = brand_budget_presence(daily_spend, daily_budget, month_to_date, monthly_budget, rate, ahead_minutes)
+    if MONTHLY_BUDGET in present:
         return daily_spend, month_to_date
-    if budget_reached(daily_spend, daily_budget):
+    if DAILY_BUDGET in present:
         rate = Decimal(0)
     projected_today = projected_day(daily_spend, rate, as_of, zone)
     return projected_today, projected_month(month_to_date, daily_spend, projected_today, completed_days, today)

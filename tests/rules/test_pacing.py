@@ -78,7 +78,7 @@ def test_a_budget_reached_stops_the_projection_until_its_reset() -> None:
     six_pm = dt.datetime(2026, 11, 25, 23, 0, tzinfo=UTC)  # 18:00 on Wednesday the 25th in New York
     today = dt.date(2026, 11, 25)
     completed = {dt.date(2026, 11, d): Decimal(20 if dt.date(2026, 11, d).weekday() >= 5 else 10) for d in range(1, 25)}
-    so_far = sum(completed.values(), Decimal(0)) + 30  # 30 today, 300 in the month
+    so_far = sum(completed.values(), Decimal(0)) + 30  # 30 today, 340 in the month
 
     def projected(daily_budget: str, monthly_budget: str) -> tuple[Decimal, Decimal]:
         return brand_projections(
@@ -102,6 +102,20 @@ def test_a_budget_reached_stops_the_projection_until_its_reset() -> None:
     assert projected("1000", str(so_far)) == (Decimal(30), so_far)
     # Just under the daily budget the rate runs on (the pause that stops it has not come).
     assert projected("30.01", "5000") == (Decimal(210), so_far + 180 + 70)
+    # With a pause_ahead the budgets count as reached at spend + rate x pause_ahead: 30 + 0.5 x
+    # 20 = 40 reaches a daily budget of 40, which pauses the brand; one of 41 it does not.
+    ahead = brand_projections(
+        Decimal(30), Decimal(40), so_far, Decimal(5000), Decimal("0.5"), completed, six_pm, NY, today, 20
+    )
+    assert ahead == (Decimal(30), so_far + 70)
+    assert brand_projections(
+        Decimal(30), Decimal(41), so_far, Decimal(5000), Decimal("0.5"), completed, six_pm, NY, today, 20
+    ) == (Decimal(210), so_far + 180 + 70)
+    # On a month's first day, paused by its daily budget: the days to come spend what today did.
+    first = dt.datetime(2026, 11, 1, 22, 0, tzinfo=UTC)  # 17:00 on Sunday the 1st in New York
+    assert brand_projections(
+        Decimal(30), Decimal(30), Decimal(30), Decimal(5000), Decimal("0.5"), {}, first, NY, dt.date(2026, 11, 1)
+    ) == (Decimal(30), Decimal(30) + 29 * 30)
 
 
 money = st.decimals(min_value=0, max_value=10**6, places=2)
