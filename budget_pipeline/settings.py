@@ -77,13 +77,20 @@ def parse_database_url(text: str, name: str = "the database URL") -> URL:
     backend = url.get_backend_name()
     if backend not in DATABASE_BACKENDS:
         raise SettingError(f"{name}: {backend!r} databases are not supported; use SQLite or PostgreSQL")
-    if backend == "sqlite" and url.database in (None, "", ":memory:"):
+    if backend == "sqlite" and _in_memory(url):
         # Each command (and each run) would get an empty database of its own.
         raise SettingError(f"{name}: an in-memory SQLite database keeps nothing; write sqlite:///PATH")
     if backend == "postgresql" and url.get_driver_name() != "psycopg2":
         # With SQLAlchemy 2.1 a bare postgresql:// means psycopg 3, which is not installed.
         raise SettingError(f"{name}: write postgresql+psycopg2://… (the driver this package ships)")
     return url
+
+
+def _in_memory(url: URL) -> bool:
+    """Whether a SQLite URL names a database in memory: no file, `:memory:`, or a `file:` URI of
+    `:memory:` or with `mode=memory`."""
+    database = (url.database or "").removeprefix("file:")
+    return database in ("", ":memory:") or url.query.get("mode") == "memory"
 
 
 def start_date() -> dt.date:

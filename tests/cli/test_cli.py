@@ -538,7 +538,7 @@ def test_a_command_on_a_sqlite_file_that_does_not_exist_makes_nothing(tmp_path: 
                 url,
                 "error: BUDGET_DATABASE_URL: an in-memory SQLite database keeps nothing; write sqlite:///PATH",
             )
-            for url in ("sqlite://", "sqlite:///:memory:")
+            for url in ("sqlite://", "sqlite:///:memory:", "sqlite:///file::memory:?uri=true")
         ),
     ],
 )

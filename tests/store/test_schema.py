@@ -616,3 +616,24 @@ def test_a_sqlite_path_through_a_symbolic_link_is_the_file_it_names(tmp_path: Pa
         conn.exec_driver_sql("DELETE FROM brands_to_enforce")
     assert link.is_symlink()
     engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("url", "in_memory"),
+    [
+        ("sqlite://", True),
+        ("sqlite:///:memory:", True),
+        ("sqlite:///file::memory:?uri=true", True),
+        ("sqlite:///file:x?mode=memory&uri=true", True),
+        ("sqlite:///file:/tmp/a.db?uri=true", False),
+        ("sqlite:////tmp/budget.db", False),
+    ],
+)
+def test_only_a_sqlite_file_is_a_budget_database(url: str, in_memory: bool) -> None:
+    from budget_pipeline import settings
+
+    if in_memory:
+        with pytest.raises(settings.SettingError, match="an in-memory SQLite database keeps nothing"):
+            settings.parse_database_url(url)
+    else:
+        assert settings.parse_database_url(url).get_backend_name() == "sqlite"
