@@ -27,9 +27,9 @@ from budget_pipeline.defs.status_report import (
     ROWS_SHOWN,
     alerts_table,
     brand_uses,
+    campaign_status_report,
     notifications_outcome,
     run_tags,
-    status_materialization,
 )
 from budget_pipeline.delivery import deliver_due
 from budget_pipeline.ingest.landing import ingest_landing
@@ -149,11 +149,12 @@ def _report_status(
         f"{what} as of {as_of.isoformat()}: {len(outcome.changes)} changed "
         f"({len(outcome.paused)} paused, {len(outcome.resumed)} resumed) of {outcome.evaluated}"
     )
-    yield status_materialization(database.engine, what, as_of, outcome, spend)
+    materialization, notifications = campaign_status_report(database.engine, what, as_of, outcome, spend)
+    yield materialization
     # Reported with every campaign_status, so the UI never shows the check as not evaluated for
     # the latest one (delivery runs report it too, and without a webhook none runs).
     target = latest_materialization(context.instance, CAMPAIGN_STATUS, None)
-    yield notifications_outcome(database.engine).evaluation(None, target)
+    yield notifications.evaluation(None, target)
     reach = {}
     if outcome.brands:
         reach = {"pass": "incremental" if outcome.incremental else "full", "brands_evaluated": outcome.brands}

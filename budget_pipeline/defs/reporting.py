@@ -75,7 +75,7 @@ class PartitionReport:
         return self.asset == MONTHLY_SPEND
 
     def spent(self) -> str:
-        """The partition's spend in each of its brands' currencies ("240.10 USD + 36.51 GBP")."""
+        """The partition's spend in each of its brands' currencies, by code ("36.51 GBP + 240.10 USD")."""
         return " + ".join(f"{money_text(spend)} {currency}" for currency, spend in self.use.spend_by_currency)
 
     def description(self) -> str:

@@ -176,11 +176,12 @@ def _pace_table(
     return md_table(headers, table, total=len(daily), more="brands that spent today, slower"), ahead_day, ahead_month
 
 
-def status_materialization(
+def campaign_status_report(
     engine: Engine, what: str, as_of: dt.datetime, outcome: Outcome, spend: dict[int, BrandSpend] | None = None
-) -> AssetMaterialization:
+) -> tuple[AssetMaterialization, CheckOutcome]:
     """campaign_status as it stands after a status-writing step, with that step's changes (and
-    every brand's `spend`, read here unless given)."""
+    every brand's `spend`, read here unless given), and the notifications_delivered check of the
+    same read of the outbox."""
     with engine.connect() as conn:
         counts = status_counts(conn)
         rows = brands(conn)
@@ -191,6 +192,7 @@ def status_materialization(
         paces, ahead_day, ahead_month = _pace_table(conn, as_of, rows, spend)
         recent_alerts = alerts_table(recorded_alerts(conn, limit=ROWS_SHOWN), total=None)
         outbox = notification_counts(conn)
+        notifications = _notifications_outcome(conn, outbox)
     metadata: dict[str, Any] = {
         "as_of": MetadataValue.text(as_of.isoformat()),
         "step": MetadataValue.text(what),
@@ -216,7 +218,7 @@ def status_materialization(
         f"{counts['paused']} of {counts['campaigns']} campaigns paused as of {as_of.isoformat()}; "
         f"{what}: {len(outcome.paused)} paused, {len(outcome.resumed)} resumed, {len(outcome.changes)} changed"
     )
-    return AssetMaterialization(CAMPAIGN_STATUS, description=description, metadata=metadata)
+    return AssetMaterialization(CAMPAIGN_STATUS, description=description, metadata=metadata), notifications
 
 
 def alerts_table(entries: Sequence[AlertEntry], total: int | None) -> str:
@@ -240,7 +242,11 @@ def notifications_outcome(engine: Engine) -> CheckOutcome:
     """The notifications_delivered check as the outbox stands: every status step, every
     delivery run and a run by hand report it through here."""
     with engine.connect() as conn:
-        outbox = notification_counts(conn)
-        newest = failed_notifications(conn, limit=ROWS_SHOWN) if outbox[FAILED] else []
+        return _notifications_outcome(conn, notification_counts(conn))
+
+
+def _notifications_outcome(conn: Connection, outbox: dict[str, int]) -> CheckOutcome:
+    """The notifications_delivered check of the outbox's counts (`store.notifications.counts`)."""
+    newest = failed_notifications(conn, limit=ROWS_SHOWN) if outbox[FAILED] else []
     failed = [(r.id, r.type, r.text, r.last_error or "") for r in newest]
     return notifications_delivered(failed, outbox[FAILED], pending=outbox[PENDING], delivered=outbox[DELIVERED])
