@@ -513,3 +513,24 @@ brands:
     control.enforce_budgets(engine, october, "later")
     # X's September is not X's late spend this time: its 50% is not recorded from the 700 alone.
     assert _keys(engine) == [("X", "monthly", "2026-09-01", 100)]
+
+
+def test_a_full_pass_on_a_months_first_day_finds_each_periods_recorded_alerts(
+    acme: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a month's first day its daily and monthly periods start on the same date: a full pass
+    that reads the recorded alerts by period start (with more periods than it looks up one by
+    one) must find each period's own, or it records them again."""
+    from budget_pipeline.store import alerts as alert_store
+
+    monkeypatch.setattr(alert_store, "FEW_PERIODS", 0)
+    monkeypatch.setattr(alert_store, "IN_LIST_LIMIT", 0)
+    first = dt.datetime(2026, 12, 1, 17, tzinfo=dt.UTC)  # noon on the 1st in New York
+    _spend(acme, tmp_path, "a.csv", ["r1,acme-search,1700,2026-12-01T15:00:00Z"], now=first)
+    control.enforce_budgets(acme, first, "first", full=True)
+    expected = [("Acme", "daily", "2026-12-01", 80), ("Acme", "daily", "2026-12-01", 100)]
+    expected.append(("Acme", "monthly", "2026-12-01", 80))
+    assert _keys(acme) == expected
+    _spend(acme, tmp_path, "b.csv", ["r2,acme-social,10,2026-12-01T16:00:00Z"], now=first)
+    assert control.enforce_budgets(acme, first, "again", full=True).alerts == 0
+    assert _keys(acme) == expected
