@@ -36,7 +36,7 @@ from budget_pipeline.rules.reasons import (
 from budget_pipeline.store.aggregates import BrandUse
 from budget_pipeline.store.alerts import AlertEntry
 from budget_pipeline.store.alerts import alerts as recorded_alerts
-from budget_pipeline.store.history import campaign_brands, paused_campaigns, status_counts
+from budget_pipeline.store.history import campaign_brands, history, paused_campaigns, status_counts
 from budget_pipeline.store.notifications import counts as notification_counts
 from budget_pipeline.store.notifications import failed as failed_notifications
 from budget_pipeline.store.reads import BrandRow, BrandSpend, brand_spend, brands, capped_campaigns_with_spend
@@ -126,6 +126,25 @@ def _changes_table(conn: Connection, as_of: dt.datetime, changes: Sequence[Chang
     return md_table(headers, table, total=len(changes), more="changes (`budget-pipeline history`)")
 
 
+def _recent_changes_table(conn: Connection, rows: dict[int, BrandRow]) -> str:
+    """The latest status changes of any run, newest first: when and why a campaign was paused
+    or resumed, also after runs that changed nothing (most runs, after most spend files)."""
+    entries = history(conn, limit=ROWS_SHOWN)
+    if not entries:
+        return "no campaign has changed yet"
+    brand_of = campaign_brands(conn, [e.campaign_id for e in entries])
+    table = []
+    for e in entries:
+        brand = rows.get(brand_of.get(e.campaign_id, -1))
+        changed = e.changed_reason + (" (predicted)" if e.predicted else "")
+        before, after = ", ".join(e.reasons_before) or "active", ", ".join(e.reasons_after) or "active"
+        table.append(
+            [e.campaign_id, brand.name if brand else "", e.at.isoformat(), before, after, changed, e.run_id[:8]]
+        )
+    headers = ["campaign", "brand", "at", "before", "after", "changed", "run"]
+    return md_table(headers, table)
+
+
 def _paused_table(conn: Connection, paused: int) -> str:
     if not paused:
         return "every campaign is active"
@@ -186,6 +205,7 @@ def campaign_status_report(
         counts = status_counts(conn)
         rows = brands(conn)
         changes = _changes_table(conn, as_of, outcome.changes, rows)
+        recent_changes = _recent_changes_table(conn, rows)
         paused_now = _paused_table(conn, counts["paused"])
         if spend is None:
             spend = outcome.spend if outcome.spend.keys() >= rows.keys() else brand_spend(conn, as_of, rows)
@@ -207,6 +227,7 @@ def campaign_status_report(
         "brands_ahead_of_monthly_pace": MetadataValue.int(ahead_month),
         "paused_now": MetadataValue.md(paused_now),
         "changes": MetadataValue.md(changes),
+        "recent_changes": MetadataValue.md(recent_changes),
         "pace": MetadataValue.md(paces),
         "alerts_in_this_run": MetadataValue.int(outcome.alerts),
         "recent_alerts": MetadataValue.md(recent_alerts),

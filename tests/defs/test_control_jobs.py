@@ -238,6 +238,23 @@ def test_every_campaign_status_comes_with_its_notifications_check(env: Engine, t
     assert check.metadata["notifications_pending"].value == 4
 
 
+def test_campaign_status_lists_the_latest_changes_of_any_run(env: Engine, tmp_path: Path) -> None:
+    """Most runs (one per spend file) change nothing: campaign_status still says when and why
+    the latest campaigns were paused, and by which run."""
+    before = status_reported("enforce_budgets_job", "2026-11-25T13:00:00Z")
+    assert before["recent_changes"] == "no campaign has changed yet"
+    spend(env, tmp_path, ["a1r,a1,50.00,2026-11-25T13:00:00Z"])
+    pausing = run("enforce_budgets_job", "2026-11-25T14:00:00Z")
+    later = status_reported("enforce_budgets_job", "2026-11-25T14:05:00Z")
+    assert later["changes"] == "no campaign changed"
+    lines = str(later["recent_changes"]).splitlines()
+    assert lines[0] == "| campaign | brand | at | before | after | changed | run |"
+    assert sorted(lines[2:]) == [
+        f"| {cid} | Brand A | 2026-11-25T14:00:00+00:00 | active | daily_budget | daily_budget | {pausing[:8]} |"
+        for cid in ("a1", "a2")
+    ]
+
+
 def test_dayparting_never_resumes_a_budget_paused_campaign(env: Engine, tmp_path: Path) -> None:
     windows = '{id: a1, name: A1, dayparting: [{start: "09:00", end: "17:00"}]}'
     apply_yaml(env, SEED.replace("{id: a1, name: A1}", windows))
