@@ -8,9 +8,11 @@ import json
 import click
 
 from budget_pipeline.cli.common import (
+    EXIT_BAD_INPUT,
     LIMIT,
     as_of_option,
     database_errors,
+    fail,
     fail_unknown_brand,
     ready_engine,
     resolve_as_of,
@@ -45,12 +47,16 @@ def status(as_of: str | None, brand_name: str | None, paused: bool, as_json: boo
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
 def history(campaign_id: str | None, limit: int | None, as_json: bool) -> None:
     """The status log: every change of a campaign's state and why, newest first."""
+    from budget_pipeline.store.history import campaign_brands
     from budget_pipeline.store.history import history as read_history
 
     with database_errors():
         engine = ready_engine()
         with engine.connect() as conn:
             entries = read_history(conn, campaign_id, limit)
+            unknown = campaign_id is not None and not entries and not campaign_brands(conn, [campaign_id])
+    if unknown:  # a campaign of the catalog without changes yet prints nothing, as ever
+        fail(f"--campaign: no campaign with id {campaign_id!r} in the catalog", EXIT_BAD_INPUT)
     if as_json:
         click.echo(
             json.dumps(

@@ -612,6 +612,16 @@ def test_status_and_history_as_text(ready: str, tmp_path: Path) -> None:
     ), line
 
 
+def test_history_of_a_campaign_not_in_the_catalog_is_one_line_and_exit_2(ready: str) -> None:
+    """As `--brand` of an unknown brand is; a campaign of the catalog without changes yet has an
+    empty history."""
+    unknown = cli(ready, "history", "--campaign", "nope")
+    assert unknown.returncode == 2
+    assert unknown.stderr.splitlines() == ["error: --campaign: no campaign with id 'nope' in the catalog"]
+    quiet = cli(ready, "history", "--campaign", "tokyo-display", "--json")
+    assert quiet.returncode == 0 and json.loads(quiet.stdout) == []
+
+
 def test_status_reads_spend_stored_before_its_refresh(ready: str, tmp_path: Path) -> None:
     assert cli(ready, "ingest", str(write_csv(tmp_path / "s.csv", ["r1,acme-search,12.5,2026-11-25T15:00:00Z"])))
     done = cli(ready, "status", "--as-of", "2026-11-25T18:00:00Z")
