@@ -221,11 +221,19 @@ def test_today_over_budget_and_why_a_campaign_is_paused(ui: str, browser_page: P
         assert time.time() < deadline, "the landing sensor's run never reported Brand B over budget"
         time.sleep(5)
     expect(page.get_by_text("brands_within_budget_today").first).to_be_visible()
+    # Reported with every campaign_status: evaluated, and saying what waits in the outbox.
     shot(page, "brands_within_budget_today")
+    page.get_by_text("notifications_delivered").first.click()
+    said = re.compile(r"no notification has failed for good; \d+ pending, \d+ delivered")
+    expect(page.get_by_text(said).first).to_be_visible()
+    shot(page, "notifications_delivered")
     visit(page, f"{ui}/assets/campaign_status")
     row = page.locator("tr", has_text="brand-b-search").first
     expect(row).to_contain_text("daily_budget")
     shot(page, "campaign_status", row)
+    # When and why, by which run: recent_changes, also after runs that changed nothing.
+    change = page.locator("tr", has_text="brand-b-search").filter(has_text=re.compile(r"active\s*daily_budget"))
+    expect(change.first).to_be_visible()
     visit(page, f"{ui}/assets/daily_spend?view=checks")
     page.get_by_text("daily_spend_within_budget").first.click()
     page.get_by_text("Partitions", exact=True).last.click()
