@@ -280,14 +280,17 @@ def reset_budgets(engine: Engine, as_of: dt.datetime, run_id: str, *, monthly: b
 
 
 def _turned(brand_rows: dict[int, BrandRow], as_of: dt.datetime, *, monthly: bool) -> dict[int, dt.date]:
-    """Brands whose local day (or month) at `as_of` is later than their last reset, and that period."""
+    """Brands whose local day (or month) at `as_of` is not the one of their last reset, and that
+    period. Not only a later one: after a run at an instant ahead (a what-if run of a future
+    day, up to 9999) the brand's own day must still reset at its next midnight; a run at an
+    instant gone by re-decides the day it names, and the next run at now the day of now."""
     turned = {}
     for brand in brand_rows.values():
         period = local_date(as_of, brand.timezone)
         if monthly:
             period = month_start(period)
         last = brand.last_monthly_reset if monthly else brand.last_daily_reset
-        if last is None or last < period:
+        if last != period:
             turned[brand.id] = period
     return turned
 

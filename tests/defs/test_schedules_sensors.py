@@ -72,6 +72,19 @@ def test_daily_reset_runs_only_when_some_brand_turned(db, monkeypatch: pytest.Mo
     assert [r.run_key for r in tokyo.run_requests] == ["daily-reset-20261125T1500"]
 
 
+def test_a_run_ahead_of_time_does_not_stop_the_resets(db, monkeypatch: pytest.MonkeyPatch, db_url: str) -> None:  # type: ignore[no-untyped-def]
+    """A what-if run at an instant years ahead resets that day; the next midnight of now still
+    resets every brand (they had been taken as reset until 9999)."""
+    _, database = db
+    monkeypatch.setenv("BUDGET_DATABASE_URL", db_url)
+    for job, schedule in (("daily_reset_job", daily_reset_schedule), ("monthly_reset_job", monthly_reset_schedule)):
+        ahead = {"resources": {"clock": {"config": {"as_of": "9999-11-29T23:59:59Z"}}}}
+        assert defs.resolve_job_def(job).execute_in_process(run_config=ahead).success
+        [request] = evaluate(schedule, "2026-12-01T15:00:00+00:00", database).run_requests
+        assert defs.resolve_job_def(job).execute_in_process(run_config=request.run_config).success
+        assert not evaluate(schedule, "2026-12-01T15:15:00+00:00", database).run_requests
+
+
 def test_monthly_reset_waits_for_the_local_month(db, monkeypatch: pytest.MonkeyPatch, db_url: str) -> None:  # type: ignore[no-untyped-def]
     _, database = db
     monkeypatch.setenv("BUDGET_DATABASE_URL", db_url)
