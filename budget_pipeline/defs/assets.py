@@ -15,6 +15,7 @@ from dagster import (
     AssetExecutionContext,
     AssetSpec,
     BackfillPolicy,
+    Failure,
     FreshnessPolicy,
     MetadataValue,
     TableColumn,
@@ -77,8 +78,15 @@ raw_spend_records = AssetSpec(
 
 
 def _window(context: AssetExecutionContext) -> tuple[dt.date, dt.date]:
+    """The first and last partition of the run, in order: a range given the wrong way round (the
+    CLI's --partition-range, or range tags) fails in one line; it built nothing but a month."""
     keys = context.partition_key_range
-    return dt.date.fromisoformat(keys.start), dt.date.fromisoformat(keys.end)
+    first, last = dt.date.fromisoformat(keys.start), dt.date.fromisoformat(keys.end)
+    if first > last:
+        raise Failure(
+            f"partition range {keys.start}...{keys.end} ends before it starts; write {keys.end}...{keys.start}"
+        )
+    return first, last
 
 
 def _report(context: AssetExecutionContext, reports: list[Any]) -> None:

@@ -4,6 +4,7 @@ import datetime as dt
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
 from dagster import AssetCheckSeverity, AssetKey, DagsterInstance, materialize
 from sqlalchemy import Engine, select, text
 
@@ -198,6 +199,23 @@ brands:
     assert day.description == "2026-11-25: 3 records, 10.250001 EUR + 70.10 USD spent by 3 brand(s)"
     assert month.metadata["spend"].value == "10.250001 EUR + 70.10 USD"
     assert all(not isinstance(value.value, float) for m in (day, month) for value in m.metadata.values())
+
+
+@pytest.mark.parametrize("asset", ["daily", "monthly"])
+def test_a_range_the_wrong_way_round_fails_in_one_line(acme: Engine, db_url: str, asset: str) -> None:
+    selection, first, last = (
+        ([daily_spend], "2026-11-30", "2026-11-28")
+        if asset == "daily"
+        else ([monthly_spend], "2026-12-01", "2026-10-01")
+    )
+    result = run(db_url, selection, tags=partition_range(first, last), raise_on_error=False)
+    assert not result.success
+    [failure] = [event for event in result.all_events if event.is_step_failure]
+    assert failure.step_failure_data.error.message.strip().splitlines() == [
+        f"dagster._core.definitions.events.Failure: partition range {first}...{last} ends before it starts; "
+        f"write {last}...{first}"
+    ]
+    assert not result.asset_materializations_for_node(selection[0].op.name)
 
 
 def test_reconcile_compares_a_day_with_its_raw_totals() -> None:
