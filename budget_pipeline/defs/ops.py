@@ -32,7 +32,7 @@ from budget_pipeline.defs.status_report import (
     run_tags,
 )
 from budget_pipeline.delivery import deliver_due
-from budget_pipeline.ingest.landing import ingest_landing
+from budget_pipeline.ingest.landing import LandingFolderError, ingest_landing
 from budget_pipeline.store.alerts import alerts as recorded_alerts
 from budget_pipeline.store.raw import ingest_totals
 from budget_pipeline.store.reads import BrandSpend, brand_spend, brands
@@ -68,14 +68,20 @@ def ingest_landing_files(
         context.log.error(problem)
         yield Output([problem], metadata={"files_processed": 0, "files_failed": 0, "landing_folder": problem})
         return
-    result = ingest_landing(
-        database.engine,
-        landing.root,
-        names=config.files or None,
-        on_file=lambda r: context.log.info(r.summary()),
-        now=max(as_of, dt.datetime.now(dt.UTC)),
-        settle_seconds=landing.settle,
-    )
+    try:
+        result = ingest_landing(
+            database.engine,
+            landing.root,
+            names=config.files or None,
+            on_file=lambda r: context.log.info(r.summary()),
+            now=max(as_of, dt.datetime.now(dt.UTC)),
+            settle_seconds=landing.settle,
+        )
+    except LandingFolderError as exc:
+        # As for a landing folder that cannot be read: said, and the run goes on to enforce.
+        context.log.error(str(exc))
+        yield Output([str(exc)], metadata={"files_processed": 0, "files_failed": 0, "landing_folder": str(exc)})
+        return
     for name in result.left:
         context.log.info(f"{name}: left for the next look (still being written, or taken by another run)")
     for failed in result.failed:

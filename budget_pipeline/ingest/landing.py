@@ -235,11 +235,18 @@ def _move(path: Path, folder: Path, seen: os.stat_result | None = None) -> Path 
     return target
 
 
+class LandingFolderError(Exception):
+    """processed/ or failed/ cannot be used: the files stay where they are, for a later look."""
+
+
 def _real_folder(folder: Path) -> None:
     """Make `folder` exist as a real directory; one that is a link would move files outside."""
-    folder.mkdir(exist_ok=True)
+    try:
+        folder.mkdir(exist_ok=True)
+    except OSError as exc:
+        raise LandingFolderError(f"{folder}: cannot be made a folder: {exc.strerror or exc}") from None
     if folder.is_symlink() or not folder.is_dir():
-        raise OSError(f"{folder} is not a plain folder; processed/ and failed/ must not be links")
+        raise LandingFolderError(f"{folder} is not a plain folder; processed/ and failed/ must not be links")
 
 
 def _write_note(path: Path, text: str) -> None:

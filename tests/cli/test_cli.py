@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, create_engine, func, select, text
 
+from budget_pipeline.ingest.pipeline import ingest_file
+from budget_pipeline.store.db import make_engine
 from budget_pipeline.store.schema import QuarantinedRow, RawSpendRecord
 from tests.cli.conftest import CLI, cli
 from tests.conftest import ACME, PG_URL, write_csv
@@ -253,6 +255,27 @@ def test_a_file_tick_cannot_read_goes_to_failed_and_enforcement_goes_on(ready: s
         "acme-search": False,
         "acme-social": False,
     }
+
+
+def test_a_landing_folder_whose_processed_is_a_link_still_enforces(ready: str, tmp_path: Path) -> None:
+    """processed/ replaced by a link: no file is moved or ingested (it could be moved outside),
+    the run says why in one line, and the cycle still enforces budgets on the spend stored."""
+    home = tmp_path / "dagster_home"
+    landing = home / "landing"
+    landing.mkdir(parents=True)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (landing / "processed").symlink_to(elsewhere)
+    write_csv(landing / "spend.csv", ["r1,acme-search,60,2026-11-25T15:00:00Z"])
+    engine = make_engine(ready)
+    ingest_file(engine, write_csv(tmp_path / "stored.csv", ["r0,acme-social,100,2026-11-25T15:00:00Z"]))
+    engine.dispose()
+    done = cli(ready, "tick", "--as-of", "2026-11-25T18:00:00Z", home=home)
+    assert done.returncode == 0, done.stderr
+    first, said = done.stdout.splitlines()[:2]
+    assert first.startswith("ingest_spend_job: success") and first.endswith("2 changed")
+    assert said == f"  {landing / 'processed'} is not a plain folder; processed/ and failed/ must not be links"
+    assert (landing / "spend.csv").exists() and list(elsewhere.iterdir()) == []
 
 
 def test_tick_without_dagster_home_is_one_line(ready: str) -> None:

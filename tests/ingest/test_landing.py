@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, func, select
 
-from budget_pipeline.ingest.landing import LOCK_FILE, ingest_landing, scan_landing
+from budget_pipeline.ingest.landing import LOCK_FILE, LandingFolderError, ingest_landing, scan_landing
 from budget_pipeline.store.schema import RawSpendRecord, SpendFile
 from tests.conftest import write_csv
 
@@ -90,7 +90,7 @@ def test_a_link_in_place_of_the_processed_folder_stops_the_run_and_moves_nothing
     elsewhere.mkdir()
     (landing / "processed").symlink_to(elsewhere)
     write_csv(landing / "a.csv", [ROW])
-    with pytest.raises(OSError, match="must not be links"):
+    with pytest.raises(LandingFolderError, match="must not be links"):
         ingest_landing(acme, landing, settle_seconds=0)
     assert (landing / "a.csv").exists() and list(elsewhere.iterdir()) == []
     assert raw_count(acme) == 0
