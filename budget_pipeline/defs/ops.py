@@ -33,6 +33,7 @@ from budget_pipeline.defs.status_report import (
 )
 from budget_pipeline.delivery import deliver_due
 from budget_pipeline.ingest.landing import LandingFolderError, ingest_landing
+from budget_pipeline.ingest.pipeline import one_line
 from budget_pipeline.store.alerts import alerts as recorded_alerts
 from budget_pipeline.store.raw import ingest_totals
 from budget_pipeline.store.reads import BrandSpend, brand_spend, brands
@@ -83,7 +84,7 @@ def ingest_landing_files(
         yield Output([str(exc)], metadata={"files_processed": 0, "files_failed": 0, "landing_folder": str(exc)})
         return
     for name in result.left:
-        context.log.info(f"{name}: left for the next look (still being written, or taken by another run)")
+        context.log.info(one_line(f"{name}: left for the next look (still being written, or taken by another run)"))
     for failed in result.failed:
         context.log.warning(failed.summary())
     if result.processed or result.failed:
@@ -108,7 +109,7 @@ def ingest_landing_files(
         )
     yield Output(
         [r.summary() for r in (*result.processed, *result.failed)]
-        + [f"{name}: left for the next look" for name in result.left],
+        + [one_line(f"{name}: left for the next look") for name in result.left],
         metadata={"files_processed": len(result.processed), "files_failed": len(result.failed)},
     )
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from budget_pipeline import settings
-from budget_pipeline.ingest.pipeline import FileInFlight, FileResult, campaign_zones, ingest_file
+from budget_pipeline.ingest.pipeline import FileInFlight, FileResult, campaign_zones, ingest_file, one_line
 from budget_pipeline.ingest.spendfile import SpendFileError, open_spend_file
 
 
@@ -201,7 +201,7 @@ def _refuse(
     if moved is None:
         result.left.append(path.name)
         return
-    _write_note(moved.with_name(moved.name + ".error"), why + "\n")
+    _write_note(moved.with_name(moved.name + ".error"), one_line(why) + "\n")
     file_result = FileResult(path.name, error=why)
     result.failed.append(file_result)
     if on_file:

@@ -56,9 +56,16 @@ class FileResult:
     error: str | None = None
 
     def summary(self) -> str:
+        """One line, whatever the file's name holds (a line break, a control character)."""
         if self.error:
-            return f"{self.name}: failed: {self.error}"
-        return f"{self.name}: accepted {self.accepted}, duplicate {self.duplicate}, rejected {self.rejected}"
+            return one_line(f"{self.name}: failed: {self.error}")
+        return one_line(f"{self.name}: accepted {self.accepted}, duplicate {self.duplicate}, rejected {self.rejected}")
+
+
+def one_line(text: str) -> str:
+    """`text` with every character that is not printable escaped (a line break as \\n): a file
+    name may hold any byte but / and NUL, and each file's line must stay one line."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
 def file_key(name: str, seen: os.stat_result) -> str:

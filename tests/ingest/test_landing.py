@@ -183,3 +183,18 @@ def test_a_sqlite_file_gone_during_the_write_leaves_the_file_in_landing(
         assert [r.name for r in ingest_landing(fresh, landing, settle_seconds=0).processed] == ["a.csv"]
         assert raw_count(fresh) == 5
         fresh.dispose()
+
+
+def test_a_file_name_with_a_line_break_is_said_on_one_line(acme: Engine, landing: Path) -> None:
+    """A file name may hold a line break: every file's summary (tick's output, the run's log)
+    and its .error note stay one line, the break written as \\n."""
+    write_csv(landing / "evil\nname.csv", [ROW])
+    (landing / "bad\nfile.csv").write_bytes(b"\x7fELF\x02\x01\x01\x00\x00\x00")
+    result = ingest_landing(acme, landing, settle_seconds=0)
+    summaries = sorted(r.summary() for r in (*result.processed, *result.failed))
+    assert summaries == [
+        "bad\\nfile.csv: failed: bad\\nfile.csv: not a CSV file (binary content)",
+        "evil\\nname.csv: accepted 1, duplicate 0, rejected 0",
+    ]
+    note = (landing / "failed" / "bad\nfile.csv.error").read_text()
+    assert note == "bad\\nfile.csv: not a CSV file (binary content)\n"
