@@ -87,6 +87,12 @@ def ingest_landing_files(
         context.log.info(one_line(f"{name}: left for the next look (still being written, or taken by another run)"))
     for failed in result.failed:
         context.log.warning(failed.summary())
+    missing = [
+        one_line(f"{name}: no such spend file in {landing.root} (taken already, or not there)")
+        for name in result.missing
+    ]
+    for said in missing:
+        context.log.warning(said)
     if result.processed or result.failed:
         with database.engine.connect() as conn:
             totals = ingest_totals(conn)
@@ -109,7 +115,8 @@ def ingest_landing_files(
         )
     yield Output(
         [r.summary() for r in (*result.processed, *result.failed)]
-        + [one_line(f"{name}: left for the next look") for name in result.left],
+        + [one_line(f"{name}: left for the next look") for name in result.left]
+        + missing,
         metadata={"files_processed": len(result.processed), "files_failed": len(result.failed)},
     )
 

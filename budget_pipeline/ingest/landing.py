@@ -25,6 +25,9 @@ class LandingResult:
     processed: list[FileResult] = field(default_factory=list)
     failed: list[FileResult] = field(default_factory=list)
     left: list[str] = field(default_factory=list)  # in flight, or taken by another run meanwhile
+    # Names asked for (`names`) that are no spend file in the folder: taken by another run
+    # already, or never there (a path, a typing error).
+    missing: list[str] = field(default_factory=list)
 
     @property
     def accepted(self) -> int:
@@ -168,6 +171,9 @@ def _ingest_landing(
         for folder in ("processed", "failed"):
             _real_folder(landing / folder)
     result = LandingResult(left=[path.name for path in scan.settling])
+    if wanted is not None:
+        present = {path.name for path in (*scan.ready, *scan.settling)} | {path.name for path, _ in scan.refused}
+        result.missing = sorted(wanted - present)
     for path, why in scan.refused:
         if wanted is None or path.name in wanted:
             _refuse(landing, path, f"{path.name}: {why}", result, on_file)

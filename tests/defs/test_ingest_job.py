@@ -141,6 +141,33 @@ def test_a_landing_folder_that_is_a_file_is_said_in_one_line_and_enforcement_goe
     assert not skipped.run_requests and skipped.skip_reason is not None and skipped.skip_reason.skip_message == said
 
 
+def test_files_asked_for_that_are_not_in_the_landing_folder_are_said(acme: Engine, db_url: str, tmp_path: Path) -> None:
+    """Run config names files of the landing folder: a name that is none (a path, a typing
+    error, a file another run took) is said in one line each, and the named file that is there is
+    ingested."""
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    write_csv(landing / "a.csv", ["r1,acme-search,10,2026-11-25T15:00:00Z"])
+    asked = ["a.csv", "nope.csv", str(landing / "a.csv"), "../a.csv", "a.csv\n"]
+    result = ingest_spend_job.execute_in_process(
+        run_config={"ops": {"ingest_landing_files": {"config": {"files": asked}}}},
+        resources={
+            "database": BudgetDatabase(url=db_url),
+            "landing": LandingFolder(path=str(landing), settle_seconds=0),
+            "clock": Clock(as_of="2026-11-25T18:00:00Z"),
+        },
+        instance=DagsterInstance.ephemeral(),
+    )
+    assert result.success
+    said = result.output_for_node("ingest_landing_files")
+    assert said[0] == "a.csv: accepted 1, duplicate 0, rejected 0"
+    assert sorted(said[1:]) == sorted(
+        f"{name}: no such spend file in {landing} (taken already, or not there)"
+        for name in ("nope.csv", str(landing / "a.csv"), "../a.csv", "a.csv\\n")
+    )
+    assert (landing / "processed" / "a.csv").exists()
+
+
 def test_a_file_with_lone_cr_line_ends_is_read_like_any_other(acme: Engine, db_url: str, tmp_path: Path) -> None:
     """Excel's "CSV (Macintosh)" ends its lines with a lone CR: the file is read, each row on its
     line, and the good file beside it too."""
