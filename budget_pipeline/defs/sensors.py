@@ -26,7 +26,7 @@ from budget_pipeline.defs.jobs import ENFORCES_TAG, deliver_notifications_job, e
 from budget_pipeline.defs.ops import OUT_OF_TIME_TAG, IngestConfig
 from budget_pipeline.defs.resources import BudgetDatabase, LandingFolder, WebhookResource
 from budget_pipeline.ingest.landing import scan_landing
-from budget_pipeline.ingest.pipeline import file_key
+from budget_pipeline.ingest.pipeline import file_key, utf8_name
 from budget_pipeline.store.marks import newest_catalog_change
 from budget_pipeline.store.notifications import due
 
@@ -70,12 +70,17 @@ def spend_landing_sensor(context: SensorEvaluationContext, landing: LandingFolde
         return SensorResult(skip_reason=SkipReason(why), cursor=json.dumps(kept))
     # Derived from the files and their earlier requests: the same tick evaluated twice asks for one run.
     earlier = "\n".join(f"{key}|{requested[key][0] if key in requested else ''}" for key in sorted(due))
-    run_key = "ingest-" + hashlib.sha256(earlier.encode()).hexdigest()[:16]
+    run_key = "ingest-" + hashlib.sha256(earlier.encode("utf-8", "surrogateescape")).hexdigest()[:16]
+    names = sorted(set(due.values()))
+    if not all(utf8_name(name) for name in names):
+        # A name that is not UTF-8 cannot travel in run config: the run looks at every file then
+        # (and refuses that one, to failed/).
+        names = []
     return SensorResult(
         run_requests=[
             RunRequest(
                 run_key=run_key,
-                run_config=RunConfig(ops={"ingest_landing_files": IngestConfig(files=sorted(set(due.values())))}),
+                run_config=RunConfig(ops={"ingest_landing_files": IngestConfig(files=names)}),
                 tags={"budget_pipeline/files": str(len(due))},
             )
         ],

@@ -16,7 +16,15 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from budget_pipeline import settings
-from budget_pipeline.ingest.pipeline import FileInFlight, FileResult, campaign_zones, ingest_file, one_line
+from budget_pipeline.ingest.pipeline import (
+    NAME_NOT_UTF8,
+    FileInFlight,
+    FileResult,
+    campaign_zones,
+    ingest_file,
+    one_line,
+    utf8_name,
+)
 from budget_pipeline.ingest.spendfile import SpendFileError, open_spend_file
 
 
@@ -102,7 +110,9 @@ def scan_landing(landing: Path, now: float | None = None, settle_seconds: float 
                 seen = entry.stat(follow_symlinks=False)
             except FileNotFoundError:
                 continue  # taken by another run meanwhile
-            if stat.S_ISLNK(seen.st_mode):
+            if not utf8_name(name):
+                refused.append((Path(entry.path), NAME_NOT_UTF8))
+            elif stat.S_ISLNK(seen.st_mode):
                 refused.append((Path(entry.path), "a symbolic link; only regular files are read"))
             elif not stat.S_ISREG(seen.st_mode):
                 refused.append((Path(entry.path), "not a regular file"))

@@ -62,6 +62,18 @@ class FileResult:
         return one_line(f"{self.name}: accepted {self.accepted}, duplicate {self.duplicate}, rejected {self.rejected}")
 
 
+NAME_NOT_UTF8 = "the file name is not UTF-8 (the database keeps names as text): rename the file"
+
+
+def utf8_name(name: str) -> bool:
+    """Whether a file name (as the OS gives it, undecodable bytes as surrogates) is UTF-8 text."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def one_line(text: str) -> str:
     """`text` with every character that is not printable escaped (a line break as \\n): a file
     name may hold any byte but / and NUL, and each file's line must stay one line."""
@@ -104,6 +116,8 @@ def ingest_file(
     half-way, stores nothing twice and quarantines no row twice.
     """
     zones = campaign_zones(engine) if zones is None else zones
+    if not utf8_name(path.name):  # nothing about it could be stored
+        raise SpendFileError(one_line(f"{path.name}: {NAME_NOT_UTF8}"))
     accepted = AcceptedDates(settings.start_date(), now or _now())
     for attempt in range(1, DEADLOCK_ATTEMPTS + 1):
         try:

@@ -157,6 +157,16 @@ def test_unusable_file_is_one_line_and_exit_2(ready: str, tmp_path: Path, conten
     assert counts(ready) == (1, 0), "the good file is still ingested"
 
 
+def test_a_file_whose_name_is_not_utf8_is_one_line_and_exit_2(ready: str, tmp_path: Path) -> None:
+    path = tmp_path / b"bad\xffname.csv".decode("utf-8", "surrogateescape")
+    write_csv(path, ["r1,acme-search,1,2026-11-25T15:00:00Z"])
+    done = cli(ready, "ingest", str(path))
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        "error: bad\\udcffname.csv: the file name is not UTF-8 (the database keeps names as text): rename the file"
+    ]
+
+
 def test_bad_as_of(ready: str) -> None:
     done = cli(ready, "status", "--as-of", "2026-11-25 10:00")
     assert done.returncode == 2

@@ -86,6 +86,35 @@ def test_landing_sensor_requests_each_new_batch_once(tmp_path: Path) -> None:
         assert not third.run_requests
 
 
+def test_a_file_name_that_is_not_utf8_neither_stops_the_sensor_nor_the_run(
+    acme: Engine, db_url: str, tmp_path: Path
+) -> None:
+    """Its name cannot travel in run config (nor be hashed as UTF-8): the sensor failed at every
+    tick, and no spend file was asked for. The run it asks for takes every file; that one goes
+    to failed/, the one beside it is ingested and enforced."""
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    bad = b"bad\xffname.csv".decode("utf-8", "surrogateescape")
+    write_csv(landing / bad, ["r1,acme-search,1,2026-11-25T15:00:00Z"])
+    write_csv(landing / "good.csv", ["r2,acme-search,150,2026-11-25T15:00:00Z"])
+    resources = {"landing": LandingFolder(path=str(landing), settle_seconds=0)}
+    with DagsterInstance.ephemeral() as instance:
+        asked = spend_landing_sensor(build_sensor_context(instance=instance, resources=resources))
+        [request] = asked.run_requests
+        assert request.run_config["ops"]["ingest_landing_files"]["config"]["files"] == []
+        result = ingest_spend_job.execute_in_process(
+            run_config=request.run_config,
+            resources={
+                **resources,
+                "database": BudgetDatabase(url=db_url),
+                "clock": Clock(as_of="2026-11-25T18:00:00Z"),
+            },
+            instance=instance,
+        )
+    assert result.success and result.output_for_node("enforce_budgets") == 2
+    assert (landing / "failed" / bad).exists() and (landing / "processed" / "good.csv").exists()
+
+
 def test_landing_sensor_asks_again_for_a_file_whose_run_failed(tmp_path: Path) -> None:
     landing = tmp_path / "landing"
     landing.mkdir()

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import Engine, func, select
 
 from budget_pipeline.ingest.landing import LOCK_FILE, LandingFolderError, ingest_landing, scan_landing
+from budget_pipeline.ingest.pipeline import NAME_NOT_UTF8
 from budget_pipeline.store.schema import RawSpendRecord, SpendFile
 from tests.conftest import write_csv
 
@@ -198,3 +199,16 @@ def test_a_file_name_with_a_line_break_is_said_on_one_line(acme: Engine, landing
     ]
     note = (landing / "failed" / "bad\nfile.csv.error").read_text()
     assert note == "bad\\nfile.csv: not a CSV file (binary content)\n"
+
+
+def test_a_file_whose_name_is_not_utf8_is_refused_and_the_rest_goes_on(acme: Engine, landing: Path) -> None:
+    """The OS hands such a name over with surrogates, which no database takes as text: the
+    ingest run failed on it at every look, before it enforced budgets. It goes to failed/."""
+    name = b"bad\xffname.csv".decode("utf-8", "surrogateescape")
+    write_csv(landing / name, [ROW])
+    write_csv(landing / "good.csv", [ROW.replace("r1,", "r2,", 1)])
+    result = ingest_landing(acme, landing, settle_seconds=0)
+    assert [r.name for r in result.processed] == ["good.csv"]
+    [failed] = [r.summary() for r in result.failed]
+    assert failed == "bad\\udcffname.csv: failed: bad\\udcffname.csv: " + NAME_NOT_UTF8
+    assert (landing / "failed" / name).exists() and raw_count(acme) == 1
