@@ -75,6 +75,18 @@ def table_width() -> int | None:
     return shutil.get_terminal_size().columns if sys.stdout.isatty() else None
 
 
+def utf8_text(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """An option's text that is looked up in the database: one line, exit status 2, when it is
+    not UTF-8 (bytes the shell passed that the OS hands over as surrogates), not a traceback."""
+    if value is not None:
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            shown = value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+            fail(f"{param.opts[0]}: {shown} is not UTF-8 text", EXIT_BAD_INPUT)
+    return value
+
+
 def fail_unknown_brand(name: str) -> NoReturn:
     """`--brand NAME` names no brand: one line, exit status 2."""
     fail(f"--brand: no brand named {name!r} in the catalog", EXIT_BAD_INPUT)

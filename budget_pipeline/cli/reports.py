@@ -17,6 +17,7 @@ from budget_pipeline.cli.common import (
     ready_engine,
     resolve_as_of,
     table_width,
+    utf8_text,
 )
 from budget_pipeline.report import UnknownBrand, quarantine_text, status_report, status_text, unrefreshed_note
 
@@ -42,7 +43,7 @@ def status(as_of: str | None, brand_name: str | None, paused: bool, as_json: boo
 
 
 @click.command()
-@click.option("--campaign", "campaign_id", metavar="ID", help="Only this campaign's changes.")
+@click.option("--campaign", "campaign_id", metavar="ID", callback=utf8_text, help="Only this campaign's changes.")
 @click.option("--limit", type=LIMIT, default=None, help="At most this many entries.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
 def history(campaign_id: str | None, limit: int | None, as_json: bool) -> None:
@@ -87,7 +88,9 @@ def history(campaign_id: str | None, limit: int | None, as_json: bool) -> None:
 
 
 @click.command()
-@click.option("--file", "file_name", metavar="NAME", help="Only rows of spend files with this name.")
+@click.option(
+    "--file", "file_name", metavar="NAME", callback=utf8_text, help="Only rows of spend files with this name."
+)
 @click.option("--limit", type=LIMIT, default=None, help="At most this many rows.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
 def quarantine(file_name: str | None, limit: int | None, as_json: bool) -> None:

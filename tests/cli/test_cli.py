@@ -167,6 +167,14 @@ def test_a_file_whose_name_is_not_utf8_is_one_line_and_exit_2(ready: str, tmp_pa
     ]
 
 
+@pytest.mark.parametrize("option", [("quarantine", "--file"), ("history", "--campaign")])
+def test_a_name_to_look_up_that_is_not_utf8_is_one_line_and_exit_2(ready: str, option: tuple[str, str]) -> None:
+    command, name = option
+    done = cli(ready, command, name, b"x\xff".decode("utf-8", "surrogateescape"))
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [f"error: {name}: x\\xff is not UTF-8 text"]
+
+
 def test_bad_as_of(ready: str) -> None:
     done = cli(ready, "status", "--as-of", "2026-11-25 10:00")
     assert done.returncode == 2
