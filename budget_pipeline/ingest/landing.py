@@ -85,6 +85,10 @@ def folder_problem(landing: Path) -> str | None:
         return f"cannot be looked at: {exc.strerror}"
     if not os.access(landing, os.R_OK | os.X_OK):
         return "cannot be read: no spend file is read"
+    for folder in ("processed", "failed"):  # made when first needed; a link would move files outside
+        inside = landing / folder
+        if inside.is_symlink() or (os.path.lexists(inside) and not inside.is_dir()):
+            return f"has a {folder}/ that is not a plain folder: no spend file is read"
     return None
 
 

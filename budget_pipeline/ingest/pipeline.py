@@ -75,9 +75,10 @@ def utf8_name(name: str) -> bool:
 
 
 def one_line(text: str) -> str:
-    """`text` with every character that is not printable escaped (a line break as \\n): a file
-    name may hold any byte but / and NUL, and each file's line must stay one line."""
-    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+    """`text` with every character that is not printable escaped (a line break as \\n, and so a
+    backslash as \\\\): a file name may hold any byte but / and NUL, and each file's line must
+    stay one line, and say which name it was."""
+    return "".join(c if c.isprintable() and c != "\\" else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
 def file_key(name: str, seen: os.stat_result) -> str:

@@ -292,7 +292,10 @@ def test_a_landing_folder_whose_processed_is_a_link_still_enforces(ready: str, t
     assert done.returncode == 0, done.stderr
     first, said = done.stdout.splitlines()[:2]
     assert first.startswith("ingest_spend_job: success") and first.endswith("2 changed")
-    assert said == f"  {landing / 'processed'} is not a plain folder; processed/ and failed/ must not be links"
+    assert said == (
+        f"  the landing folder {landing} (the default landing/ in DAGSTER_HOME) has a processed/ that is not a "
+        "plain folder: no spend file is read"
+    )
     assert (landing / "spend.csv").exists() and list(elsewhere.iterdir()) == []
 
 

@@ -238,6 +238,27 @@ def test_every_campaign_status_comes_with_its_notifications_check(env: Engine, t
     assert check.metadata["notifications_pending"].value == 4
 
 
+@pytest.mark.parametrize("monthly", [False, True], ids=["daily", "monthly"])
+def test_a_reset_that_ran_late_does_not_undo_the_next_one(env: Engine, tmp_path: Path, monthly: bool) -> None:
+    """A reset whose instant is before the last reset's period (a `tick` begun at 23:59 whose
+    reset comes after the midnight one, an old run run again) changes nothing: it re-paused
+    every brand over budget the period before."""
+    from budget_pipeline.control import brands_due_for_reset, reset_budgets
+
+    apply_yaml(env, SEED.replace('monthly_budget: "1000.00"', 'monthly_budget: "50.00"'))
+    spend(env, tmp_path, ["a1r,a1,60.00,2026-11-30T13:00:00Z"])
+    enforce_budgets(env, dt.datetime(2026, 11, 30, 14, tzinfo=dt.UTC), "pause")
+    paused = states(env)
+    assert paused["a1"] == paused["a2"] == ["daily_budget", "monthly_budget"]
+    midnight = dt.datetime(2026, 12, 1, 5, tzinfo=dt.UTC)  # the 1st in New York
+    reset = reset_budgets(env, midnight, "reset", monthly=monthly)
+    assert {ch.campaign_id for ch in reset.changes} >= {"a1", "a2"}
+    after = states(env)
+    late = reset_budgets(env, midnight - dt.timedelta(minutes=15), "late", monthly=monthly)
+    assert late.changes == [] and states(env) == after
+    assert 1 not in brands_due_for_reset(env, midnight + dt.timedelta(minutes=15), monthly=monthly)
+
+
 def test_campaign_status_lists_the_latest_changes_of_any_run(env: Engine, tmp_path: Path) -> None:
     """Most runs (one per spend file) change nothing: campaign_status still says when and why
     the latest campaigns were paused, and by which run."""

@@ -197,6 +197,24 @@ def test_files_asked_for_that_are_not_in_the_landing_folder_are_said(acme: Engin
     assert (landing / "processed" / "a.csv").exists()
 
 
+def test_a_processed_folder_that_is_a_link_stops_the_sensor_asking(tmp_path: Path) -> None:
+    """No run could take a file (it would be moved outside the folder): the sensor says so and
+    asks for none, rather than one run after another that each succeed and take nothing."""
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    (landing / "processed").symlink_to(tmp_path / "elsewhere")
+    write_csv(landing / "a.csv", ["r1,acme-search,1,2026-11-25T15:00:00Z"])
+    resources = {"landing": LandingFolder(path=str(landing), settle_seconds=0)}
+    with DagsterInstance.ephemeral() as instance:
+        skipped = spend_landing_sensor(build_sensor_context(instance=instance, resources=resources))
+    assert not skipped.run_requests and skipped.skip_reason is not None
+    assert skipped.skip_reason.skip_message == (
+        f"the landing folder {landing} (BUDGET_LANDING_DIR) has a processed/ that is not a plain folder: "
+        "no spend file is read"
+    )
+
+
 def test_a_file_with_lone_cr_line_ends_is_read_like_any_other(acme: Engine, db_url: str, tmp_path: Path) -> None:
     """Excel's "CSV (Macintosh)" ends its lines with a lone CR: the file is read, each row on its
     line, and the good file beside it too."""
