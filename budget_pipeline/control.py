@@ -13,7 +13,7 @@ from decimal import Decimal
 from sqlalchemy import Connection, Engine
 
 from budget_pipeline.collector import collector_paused
-from budget_pipeline.rules.calendar import local_date, month_start, next_month_start
+from budget_pipeline.rules.calendar import local_date, month_start, reset_due
 from budget_pipeline.rules.dayparting import in_hours, windows_from_key
 from budget_pipeline.rules.pacing import brand_budget_presence, rate_per_minute
 from budget_pipeline.rules.reasons import (
@@ -280,19 +280,15 @@ def reset_budgets(engine: Engine, as_of: dt.datetime, run_id: str, *, monthly: b
 
 
 def _turned(brand_rows: dict[int, BrandRow], as_of: dt.datetime, *, monthly: bool) -> dict[int, dt.date]:
-    """Brands whose local day (or month) at `as_of` is later than their last reset, and that
-    period. A last reset later than the period after this one came from a run at an instant
-    ahead (a what-if run of a future day, up to 9999): it does not hold the brand's own resets
-    back, so that brand resets too. One period ahead is not overruled: a reset run that waited
-    behind the next one (a slow `tick` at midnight) must not undo it."""
+    """Brands whose local day (or month) at `as_of` is due for a reset (rules.calendar.reset_due),
+    and that period."""
     turned = {}
     for brand in brand_rows.values():
         period = local_date(as_of, brand.timezone)
         if monthly:
             period = month_start(period)
-        following = next_month_start(period) if monthly else period + dt.timedelta(days=1)
         last = brand.last_monthly_reset if monthly else brand.last_daily_reset
-        if last is None or last < period or last > following:
+        if reset_due(last, period, monthly=monthly):
             turned[brand.id] = period
     return turned
 

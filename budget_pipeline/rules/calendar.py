@@ -92,6 +92,16 @@ def next_month_start(day: dt.date) -> dt.date:
     return (day.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
 
 
+def reset_due(last: dt.date | None, period: dt.date, *, monthly: bool) -> bool:
+    """Whether a brand whose budgets were last reset for the local day (month) `last` resets for
+    `period`: when `period` is later, and when `last` is more than one period ahead of it (a run
+    at an instant ahead, a what-if of a future day up to 9999, must not hold the resets back).
+    One period ahead is kept: a reset run that waited behind the next one (a slow `tick` at
+    midnight) must not undo it."""
+    following = next_month_start(period) if monthly else period + dt.timedelta(days=1)
+    return last is None or last < period or last > following
+
+
 def current_days(instant: dt.datetime, timezones: set[str] | frozenset[str]) -> set[dt.date]:
     """The local dates that `instant` falls on across `timezones` (one or two dates, UTC if none)."""
     return {local_date(instant, zone) for zone in (timezones or {"UTC"})}

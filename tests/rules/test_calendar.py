@@ -14,6 +14,7 @@ from budget_pipeline.rules.calendar import (
     local_dates,
     month_start,
     next_month_start,
+    reset_due,
 )
 from budget_pipeline.rules.pacing import day_elapsed, month_elapsed
 
@@ -84,3 +85,26 @@ def test_the_edges_of_the_evaluable_instants_hold_in_every_zone(instant: dt.date
         assert month_start(day) <= day < next_month_start(day)
         day_elapsed(instant, zone)
         month_elapsed(instant, zone)
+
+
+D = dt.date(2026, 12, 1)
+
+
+@pytest.mark.parametrize(
+    ("last", "monthly", "due"),
+    [
+        (None, False, True),  # never reset
+        (D - dt.timedelta(days=1), False, True),  # the day turned
+        (D, False, False),  # reset already
+        (D + dt.timedelta(days=1), False, False),  # a reset run that waited behind the next one
+        (D + dt.timedelta(days=2), False, True),  # a run ahead: it must not hold the resets back
+        (dt.date(9999, 11, 29), False, True),
+        (dt.date(2026, 11, 1), True, True),
+        (D, True, False),
+        (dt.date(2027, 1, 1), True, False),
+        (dt.date(2027, 2, 1), True, True),
+        (dt.date(9999, 11, 1), True, True),
+    ],
+)
+def test_a_reset_is_due_for_a_later_period_and_past_a_run_ahead(last: dt.date | None, monthly: bool, due: bool) -> None:
+    assert reset_due(last, D, monthly=monthly) is due
