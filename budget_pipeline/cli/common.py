@@ -15,6 +15,7 @@ import click
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from budget_pipeline.ingest.names import utf8_name
 from budget_pipeline.rules.calendar import parse_instant
 from budget_pipeline.settings import SettingError
 from budget_pipeline.store.db import (
@@ -78,12 +79,9 @@ def table_width() -> int | None:
 def utf8_text(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     """An option's text that is looked up in the database: one line, exit status 2, when it is
     not UTF-8 (bytes the shell passed that the OS hands over as surrogates), not a traceback."""
-    if value is not None:
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            shown = value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-            fail(f"{param.opts[0]}: {shown} is not UTF-8 text", EXIT_BAD_INPUT)
+    if value is not None and not utf8_name(value):
+        shown = value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")  # the bytes given
+        fail(f"{param.opts[0]}: {shown} is not UTF-8 text", EXIT_BAD_INPUT)
     return value
 
 

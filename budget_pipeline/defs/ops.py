@@ -33,7 +33,7 @@ from budget_pipeline.defs.status_report import (
 )
 from budget_pipeline.delivery import deliver_due
 from budget_pipeline.ingest.landing import LandingFolderError, ingest_landing
-from budget_pipeline.ingest.pipeline import one_line
+from budget_pipeline.ingest.names import one_line
 from budget_pipeline.store.alerts import alerts as recorded_alerts
 from budget_pipeline.store.raw import ingest_totals
 from budget_pipeline.store.reads import BrandSpend, brand_spend, brands

@@ -26,7 +26,8 @@ from budget_pipeline.defs.jobs import ENFORCES_TAG, deliver_notifications_job, e
 from budget_pipeline.defs.ops import OUT_OF_TIME_TAG, IngestConfig
 from budget_pipeline.defs.resources import BudgetDatabase, LandingFolder, WebhookResource
 from budget_pipeline.ingest.landing import scan_landing
-from budget_pipeline.ingest.pipeline import file_key, utf8_name
+from budget_pipeline.ingest.names import utf8_name
+from budget_pipeline.ingest.pipeline import file_key
 from budget_pipeline.store.marks import newest_catalog_change
 from budget_pipeline.store.notifications import due
 

@@ -16,15 +16,8 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from budget_pipeline import settings
-from budget_pipeline.ingest.pipeline import (
-    NAME_NOT_UTF8,
-    FileInFlight,
-    FileResult,
-    campaign_zones,
-    ingest_file,
-    one_line,
-    utf8_name,
-)
+from budget_pipeline.ingest.names import NAME_NOT_UTF8, one_line, utf8_name
+from budget_pipeline.ingest.pipeline import FileInFlight, FileResult, campaign_zones, ingest_file
 from budget_pipeline.ingest.spendfile import SpendFileError, open_spend_file
 
 

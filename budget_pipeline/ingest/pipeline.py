@@ -20,6 +20,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import OperationalError
 
 from budget_pipeline import settings
+from budget_pipeline.ingest.names import NAME_NOT_UTF8, one_line, utf8_name
 from budget_pipeline.ingest.spendfile import SpendFileError, open_spend_file, read_spend_file
 from budget_pipeline.ingest.validation import AcceptedDates, Chunk, Rejection
 from budget_pipeline.store.db import writing
@@ -60,25 +61,6 @@ class FileResult:
         if self.error:
             return one_line(f"{self.name}: failed: {self.error}")
         return one_line(f"{self.name}: accepted {self.accepted}, duplicate {self.duplicate}, rejected {self.rejected}")
-
-
-NAME_NOT_UTF8 = "the file name is not UTF-8 (the database keeps names as text): rename the file"
-
-
-def utf8_name(name: str) -> bool:
-    """Whether a file name (as the OS gives it, undecodable bytes as surrogates) is UTF-8 text."""
-    try:
-        name.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def one_line(text: str) -> str:
-    """`text` with every character that is not printable escaped (a line break as \\n, and so a
-    backslash as \\\\): a file name may hold any byte but / and NUL, and each file's line must
-    stay one line, and say which name it was."""
-    return "".join(c if c.isprintable() and c != "\\" else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
 def file_key(name: str, seen: os.stat_result) -> str:

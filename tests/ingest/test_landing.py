@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import Engine, func, select
 
 from budget_pipeline.ingest.landing import LOCK_FILE, LandingFolderError, ingest_landing, scan_landing
-from budget_pipeline.ingest.pipeline import NAME_NOT_UTF8
+from budget_pipeline.ingest.names import NAME_NOT_UTF8
 from budget_pipeline.store.schema import RawSpendRecord, SpendFile
 from tests.conftest import write_csv
 
