@@ -269,20 +269,20 @@ def _catalog_text(path: Path) -> str:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as exc:
         raise CatalogFileError(f"{path}: cannot read the file: {exc.strerror or exc}") from None
-    info = os.fstat(fd)
-    if not stat.S_ISREG(info.st_mode) or info.st_size > CATALOG_BYTES:
-        os.close(fd)
+    blocks, size = [], 0
+    try:
+        info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             raise CatalogFileError(f"{path}: not a regular file")
-        raise CatalogFileError(f"{path}: {info.st_size:,} bytes, more than a catalog may hold ({CATALOG_BYTES:,})")
-    blocks, size = [], 0
-    with os.fdopen(fd, "rb") as handle:
-        try:
-            while size <= CATALOG_BYTES and (block := handle.read(READ_BYTES)):
-                blocks.append(block)
-                size += len(block)
-        except OSError as exc:
-            raise CatalogFileError(f"{path}: cannot read the file: {exc.strerror or exc}") from None
+        if info.st_size > CATALOG_BYTES:
+            raise CatalogFileError(f"{path}: {info.st_size:,} bytes, more than a catalog may hold ({CATALOG_BYTES:,})")
+        while size <= CATALOG_BYTES and (block := os.read(fd, READ_BYTES)):
+            blocks.append(block)
+            size += len(block)
+    except OSError as exc:
+        raise CatalogFileError(f"{path}: cannot read the file: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
     if size > CATALOG_BYTES:
         raise CatalogFileError(f"{path}: more than {CATALOG_BYTES:,} bytes, more than a catalog may hold")
     try:
