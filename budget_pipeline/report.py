@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 
 from budget_pipeline.pace import brand_paces
 from budget_pipeline.rules.calendar import month_start
-from budget_pipeline.rules.money import CENTS, money_text
+from budget_pipeline.rules.money import CENTS, at_least, money_text
 from budget_pipeline.store.history import campaigns_by_brand
 from budget_pipeline.store.quarantine import QuarantinedRow
 from budget_pipeline.store.reads import brand_spend, brands
@@ -87,7 +87,8 @@ def unrefreshed_note(engine: Engine, report: dict[str, Any]) -> str | None:
 
 def shown_money(amount: str, currency: str) -> str:
     """An amount for people: two decimals (half up), thousands grouped, then the currency."""
-    return f"{Decimal(amount).quantize(CENTS, ROUND_HALF_UP):,.2f} {currency}"
+    value = Decimal(amount)
+    return at_least(f"{value.quantize(CENTS, ROUND_HALF_UP):,.2f} {currency}", value)
 
 
 def status_text(report: dict[str, Any]) -> str:

@@ -19,7 +19,7 @@ from dagster import AssetCheckEvaluation, AssetCheckSeverity, AssetCheckSpec, As
 from budget_pipeline.defs.dagster_compat import TargetMaterialization
 from budget_pipeline.defs.markdown import md_table
 from budget_pipeline.defs.partitions import daily_partitions, monthly_partitions
-from budget_pipeline.rules.money import money_text
+from budget_pipeline.rules.money import money_text, spend_text
 from budget_pipeline.rules.reasons import budget_reached
 from budget_pipeline.store.aggregates import BrandUse, DayTotals, PeriodTotals, PeriodUse, overspend_first
 
@@ -110,12 +110,12 @@ class CheckOutcome:
 
 def overspend_line(use: BrandUse) -> str:
     """ "Brand B 152.34 / 75.00 USD, +77.34": what a list of results shows without a click."""
-    return f"{use.brand} {money_text(use.spend)} / {money_text(use.budget)} {use.currency}, +{money_text(use.over)}"
+    return f"{use.brand} {spend_text(use.spend)} / {money_text(use.budget)} {use.currency}, +{money_text(use.over)}"
 
 
 def overspend_table(uses: Sequence[BrandUse]) -> str:
     table = [
-        [u.brand, *(f"{money_text(amount)} {u.currency}" for amount in (u.budget, u.spend, u.over)), f"{u.share:.0%}"]
+        [u.brand, *(f"{spend_text(amount)} {u.currency}" for amount in (u.budget, u.spend, u.over)), f"{u.share:.0%}"]
         for u in uses
     ]
     return md_table(["brand", "budget", "spend", "overspend", "used"], table)

@@ -28,7 +28,7 @@ from budget_pipeline.defs.markdown import md_table
 from budget_pipeline.defs.partitions import daily_partitions, day_key, month_key, monthly_partitions
 from budget_pipeline.pace import BrandPace, brand_paces
 from budget_pipeline.rules.calendar import month_start, next_month_start
-from budget_pipeline.rules.money import money_text
+from budget_pipeline.rules.money import money_text, spend_text
 from budget_pipeline.rules.reasons import budget_reached
 from budget_pipeline.store.aggregates import (
     DayTotals,
@@ -76,7 +76,7 @@ class PartitionReport:
 
     def spent(self) -> str:
         """The partition's spend in each of its brands' currencies, by code ("36.51 GBP + 240.10 USD")."""
-        return " + ".join(f"{money_text(spend)} {currency}" for currency, spend in self.use.spend_by_currency)
+        return " + ".join(f"{spend_text(spend)} {currency}" for currency, spend in self.use.spend_by_currency)
 
     def description(self) -> str:
         if not self.totals.records:
@@ -100,7 +100,7 @@ def budget_use_table(use: PeriodUse, paces: dict[int, BrandPace] | None = None, 
             [
                 u.brand,
                 f"{money_text(u.budget)} {u.currency}",
-                f"{money_text(u.spend)} {u.currency}",
+                f"{spend_text(u.spend)} {u.currency}",
                 f"{u.share:.0%}" + (" (reached)" if budget_reached(u.spend, u.budget) else ""),
                 "-" if pace_now is None else str(pace_now),
                 "-" if projected is None else f"{money_text(projected)} {u.currency}",

@@ -19,7 +19,7 @@ from budget_pipeline.control import Outcome
 from budget_pipeline.defs.checks import CAMPAIGN_STATUS, CheckOutcome, budgets_today, notifications_delivered
 from budget_pipeline.defs.markdown import md_table
 from budget_pipeline.pace import brand_paces
-from budget_pipeline.rules.money import money_text
+from budget_pipeline.rules.money import money_text, spend_text
 from budget_pipeline.rules.notifications import DELIVERED, FAILED, PENDING
 from budget_pipeline.rules.pacing import day_elapsed, month_elapsed, pace
 from budget_pipeline.rules.reasons import (
@@ -91,14 +91,14 @@ def _figure(change: Change, brand: BrandRow | None, spend: BrandSpend | None, ca
             daily = reason == DAILY_BUDGET
             used, budget = (spend.daily, brand.daily_budget) if daily else (spend.monthly, brand.monthly_budget)
             period = f"day {spend.local_date}" if daily else f"month to {spend.local_date}"
-            parts.append(f"{brand.name} {period}: {money_text(used)} / {money_text(budget)} {brand.currency}")
+            parts.append(f"{brand.name} {period}: {spend_text(used)} / {money_text(budget)} {brand.currency}")
         elif reason in (CAMPAIGN_DAILY_BUDGET, CAMPAIGN_MONTHLY_BUDGET) and change.campaign_id in caps:
             row = caps[change.campaign_id]
             daily = reason == CAMPAIGN_DAILY_BUDGET
             used, cap = (row.daily_spend, row.daily_cap) if daily else (row.monthly_spend, row.monthly_cap)
             currency = brand.currency if brand else ""
             if cap is not None:
-                parts.append(f"own {'day' if daily else 'month'}: {money_text(used)} / {money_text(cap)} {currency}")
+                parts.append(f"own {'day' if daily else 'month'}: {spend_text(used)} / {money_text(cap)} {currency}")
         elif reason == DAYPARTING:
             parts.append("outside its hours" if added else "inside its hours")
         elif reason == MANUAL:
@@ -183,10 +183,10 @@ def _pace_table(
         table.append(
             [
                 row.name,
-                f"{money_text(used.daily)} / {money_text(row.daily_budget)} {currency}",
+                f"{spend_text(used.daily)} / {money_text(row.daily_budget)} {currency}",
                 str(now.daily_pace),
                 f"{money_text(now.projected_daily)} {currency}",
-                f"{money_text(used.monthly)} / {money_text(row.monthly_budget)} {currency}",
+                f"{spend_text(used.monthly)} / {money_text(row.monthly_budget)} {currency}",
                 "-" if now.monthly_pace is None else str(now.monthly_pace),
                 f"{money_text(now.projected_monthly)} {currency}",
             ]
@@ -251,7 +251,7 @@ def alerts_table(entries: Sequence[AlertEntry], total: int | None) -> str:
             e.brand,
             f"{e.period} {e.period_start.isoformat()}",
             f"{e.percent}%",
-            f"{money_text(e.spend)} / {money_text(e.budget)} {e.currency}",
+            f"{spend_text(e.spend)} / {money_text(e.budget)} {e.currency}",
             e.at.isoformat(),
         ]
         for e in entries

@@ -25,6 +25,22 @@ def parse_amount(text: str, *, max_decimals: int) -> Decimal:
 
 CENTS = Decimal("0.01")
 
+# The largest sum of spend the aggregates hold, on both databases: SQLite's largest integer in
+# micro-units. Sums past it are held at it, which is over every budget (each below 10^12), so the
+# rules decide as they would on the exact sum; people are told "at least".
+MONEY_CEILING = Decimal("9223372036854.775807")
+
+
+def at_least(text: str, amount: Decimal) -> str:
+    """`text`, the shown form of `amount`, marked as a lower bound when the amount is a sum held
+    at MONEY_CEILING. For people only: JSON keeps the decimal string."""
+    return f"at least {text}" if amount >= MONEY_CEILING else text
+
+
+def spend_text(amount: Decimal) -> str:
+    """money_text of summed spend, for people."""
+    return at_least(money_text(amount), amount)
+
 
 def money_text(amount: Decimal) -> str:
     """An amount for people: two decimals, more only where the value has them (82.08, 0.123456)."""

@@ -47,7 +47,7 @@ from budget_pipeline.store.schema import (
     months_checked_table,
     raw_table,
 )
-from budget_pipeline.store.types import Money
+from budget_pipeline.store.types import Money, money_add, money_sum
 from budget_pipeline.store.upkeep import claim_dirty_days, clear_dirty_days, marked_campaigns
 
 raw_t = raw_table
@@ -108,7 +108,7 @@ def _sum_raw_records(conn: Connection, day: dt.date, campaigns: Select[Any] | No
     r, c = raw_t.c, campaigns_t.c
     of_day = (r.local_date == day,) if campaigns is None else (r.local_date == day, r.campaign_id.in_(campaigns))
     sums = (
-        select(r.campaign_id, func.sum(r.amount).label("spend"), func.count().label("records"))
+        select(r.campaign_id, money_sum(r.amount).label("spend"), func.count().label("records"))
         .where(*of_day)
         .group_by(r.campaign_id)
         .subquery()
@@ -260,7 +260,7 @@ def _mend_brand_sums(conn: Connection, day: dt.date, brand_ids: Any = None) -> N
     and any row that drifted whatever it held before. Comparing is a read of the day's rows;
     writing every brand's row again cost 1.65 s at 100k brands."""
     d, db = daily_t.c, daily_brand_t.c
-    campaign_rows = select(d.brand_id, func.sum(d.spend).label("spend"), func.sum(d.records).label("records")).where(
+    campaign_rows = select(d.brand_id, money_sum(d.spend).label("spend"), func.sum(d.records).label("records")).where(
         d.day == day
     )
     brand_rows = select(db.brand_id, db.spend, db.records).where(db.day == day)
@@ -291,7 +291,7 @@ def _sum_per_brand(
     selects when given."""
     source = campaigns.c
     query = (
-        select(source[key], source.brand_id, func.sum(source.spend), func.sum(source.records))
+        select(source[key], source.brand_id, money_sum(source.spend), func.sum(source.records))
         .where(source[key] == period)
         .group_by(source[key], source.brand_id)
     )
@@ -360,7 +360,7 @@ def _carry_into_month(conn: Connection, month: dt.date, first: dt.date, stop: dt
     conn.execute(
         insert(_changes_t).from_select(
             ["campaign_id", "brand_id", "spend", "records"],
-            select(dc.campaign_id, func.max(dc.brand_id), func.sum(dc.spend), func.sum(dc.records))
+            select(dc.campaign_id, func.max(dc.brand_id), money_sum(dc.spend), func.sum(dc.records))
             .where(*in_window)
             .group_by(dc.campaign_id),
         )
@@ -386,7 +386,7 @@ def _carry_into_month(conn: Connection, month: dt.date, first: dt.date, stop: dt
         update(monthly_t)
         .where(m.month == month, m.campaign_id == ch.campaign_id)
         .values(
-            spend=m.spend + ch.spend,
+            spend=money_add(m.spend, ch.spend),
             records=m.records + ch.records,
             brand_id=func.coalesce(ch.brand_id, m.brand_id),
         )
@@ -423,7 +423,7 @@ def months_agree(conn: Connection, month: dt.date, brand_ids: Any = None) -> boo
     its days in daily_brand_spend (the check a carried month passes, or is summed again); only
     of the brands `brand_ids` selects, when given."""
     db, mb = daily_brand_t.c, monthly_brand_t.c
-    days = select(db.brand_id, func.sum(db.spend).label("spend"), func.sum(db.records).label("records")).where(
+    days = select(db.brand_id, money_sum(db.spend).label("spend"), func.sum(db.records).label("records")).where(
         db.day >= month, db.day < next_month_start(month)
     )
     kept = select(mb.brand_id, mb.spend, mb.records).where(mb.month == month)
@@ -509,7 +509,7 @@ def rebuild_monthly(conn: Connection, first: dt.date, stop: dt.date) -> dict[dt.
                     literal(start, daily_t.c.day.type),
                     daily_t.c.campaign_id,
                     daily_t.c.brand_id,
-                    func.sum(daily_t.c.spend),
+                    money_sum(daily_t.c.spend),
                     func.sum(daily_t.c.records),
                 )
                 .where(daily_t.c.day >= start, daily_t.c.day < next_month_start(start))
@@ -526,7 +526,7 @@ def _period_totals(conn: Connection, key: Any, first: dt.date, stop: dt.date) ->
     """Rows, records and spend of each period of a spend aggregate (`key`: its day or month)."""
     table = key.table
     rows = conn.execute(
-        select(key, func.count(), func.sum(table.c.records), func.sum(table.c.spend))
+        select(key, func.count(), func.sum(table.c.records), money_sum(table.c.spend))
         .where(key >= first, key < stop)
         .group_by(key)
     )
@@ -534,7 +534,7 @@ def _period_totals(conn: Connection, key: Any, first: dt.date, stop: dt.date) ->
 
 
 def _by_day(conn: Connection, day: Any, records: Any, spend: Any, *where: Any) -> DayTotals:
-    rows = conn.execute(select(day, records, func.sum(spend)).where(*where).group_by(day))
+    rows = conn.execute(select(day, records, money_sum(spend)).where(*where).group_by(day))
     return {d: (int(n), amount) for d, n, amount in rows}
 
 
@@ -609,7 +609,7 @@ def budget_use(
     by_currency: dict[dt.date, list[tuple[str, Decimal]]] = {}
     currency = brands_t.c.currency
     per_currency = (
-        select(key, currency, func.count(), func.sum(table.c.spend))
+        select(key, currency, func.count(), money_sum(table.c.spend))
         .select_from(joined)
         .where(*in_range)
         .group_by(key, currency)

@@ -45,6 +45,7 @@ from sqlalchemy.sql.functions import FunctionElement
 
 from budget_pipeline.rules.alerts import DAILY, MONTHLY, new_percents, reaches, threshold
 from budget_pipeline.rules.calendar import month_start
+from budget_pipeline.rules.money import MONEY_CEILING
 from budget_pipeline.rules.notifications import BUDGET_ALERT
 from budget_pipeline.store.bulk import analyze_temp, empty_temp_table, insert_arrow, temp_table
 from budget_pipeline.store.notifications import write_prefix
@@ -56,7 +57,7 @@ from budget_pipeline.store.reads import (
     unrefreshed_brand_days,
 )
 from budget_pipeline.store.schema import alerts_table, brands_table, daily_brand_table, notifications_table
-from budget_pipeline.store.types import MONEY_SCALE, Money, to_micros
+from budget_pipeline.store.types import Money, money_sum, to_micros
 
 a, b, bd, n = alerts_table, brands_table, daily_brand_table, notifications_table
 
@@ -133,20 +134,12 @@ def _money(conn: Connection, amounts: list[Decimal] | list[Decimal | None]) -> p
     return pa.array([None if amount is None else to_micros(amount) for amount in amounts], pa.int64())
 
 
-# The largest amount a Money column holds: NUMERIC(20, 6) on PostgreSQL, signed 64-bit micro-units
-# on SQLite (9,223,372,036,854.775807; a budget of up to 10^12 times a percent up to 1000 goes past it).
-LARGEST_AMOUNT = {
-    "postgresql": Decimal(10) ** (20 - MONEY_SCALE) - Decimal(1).scaleb(-MONEY_SCALE),
-    "sqlite": Decimal(2**63 - 1).scaleb(-MONEY_SCALE),
-}
-
-
 @functools.lru_cache(maxsize=4096)  # few distinct budgets as a rule; each brand has several percents
-def _stored_threshold(budget: Decimal, percent: int, largest: Decimal) -> Decimal | None:
-    """rules.alerts.threshold as a Money column holds it; None when it is over the `largest`
-    amount the column holds, which no spend then reaches."""
+def _stored_threshold(budget: Decimal, percent: int) -> Decimal | None:
+    """rules.alerts.threshold as a Money column holds it; None when it is over MONEY_CEILING (a
+    budget of up to 10^12 times a percent up to 1000 goes past it), which no summed spend passes."""
     amount = threshold(budget, percent)
-    return amount if amount <= largest else None
+    return amount if amount <= MONEY_CEILING else None
 
 
 def _dates(days: list[dt.date]) -> pa.Array:
@@ -326,13 +319,12 @@ def _insert_late_alerts(
     """Record the alerts of the earlier days and months that late spend reached: their periods
     summed in the database (a month ingested at once has hundreds of thousands), each compared
     there with its brand's percents."""
-    largest = LARGEST_AMOUNT[conn.dialect.name]
     percents = [
         (
             brand_id,
             percent,
-            _stored_threshold(brand_rows[brand_id].daily_budget, percent, largest),
-            _stored_threshold(brand_rows[brand_id].monthly_budget, percent, largest),
+            _stored_threshold(brand_rows[brand_id].daily_budget, percent),
+            _stored_threshold(brand_rows[brand_id].monthly_budget, percent),
         )
         for brand_id in sorted(late)
         for percent in brand_rows[brand_id].alerts
@@ -397,7 +389,7 @@ def _stage_late_periods(conn: Connection, late: Mapping[int, tuple[dt.date, dt.d
         u = _unrefreshed.c
         every = union_all(aggregated, select(u.brand_id, u.day, u.spend)).subquery()
         days = (
-            select(every.c.brand_id, every.c.day, func.sum(every.c.spend).label("spend"))
+            select(every.c.brand_id, every.c.day, money_sum(every.c.spend).label("spend"))
             .group_by(every.c.brand_id, every.c.day)
             .cte("late_days")
         )
@@ -410,7 +402,7 @@ def _stage_late_periods(conn: Connection, late: Mapping[int, tuple[dt.date, dt.d
         .where(days.c.day >= lb.first_day, days.c.day < lb.today)
     )
     monthly = (
-        select(days.c.brand_id, literal(MONTHLY, String(8)), in_month, func.sum(days.c.spend))
+        select(days.c.brand_id, literal(MONTHLY, String(8)), in_month, money_sum(days.c.spend))
         .select_from(days.join(_late, lb.brand_id == days.c.brand_id))
         .where(days.c.day < lb.this_month)
         .group_by(days.c.brand_id, in_month)

@@ -40,6 +40,7 @@ from budget_pipeline.store.schema import (
     monthly_table,
     raw_table,
 )
+from budget_pipeline.store.types import money_sum
 
 b, c, d, m = brands_table, campaigns_table, daily_table, monthly_table
 bd, bm = daily_brand_table, monthly_brand_table
@@ -160,7 +161,7 @@ def _unrefreshed_spend(conn: Connection, days: list[dt.date], *, per: str) -> Co
         )
     correction: Correction = {}
     raw = (
-        select(owner, raw_table.c.local_date, func.sum(raw_table.c.amount))
+        select(owner, raw_table.c.local_date, money_sum(raw_table.c.amount))
         .select_from(raw_table.join(c, c.c.id == raw_table.c.campaign_id))
         .where(raw_table.c.local_date.in_(days))
         .group_by(owner, raw_table.c.local_date)
@@ -227,12 +228,12 @@ def brand_spend(
         .prefix_with("MATERIALIZED", dialect="postgresql")
     )
     later_query = (
-        select(bd.c.brand_id, func.sum(bd.c.spend))
+        select(bd.c.brand_id, money_sum(bd.c.spend))
         .select_from(bd.join(brand_day, brand_day.c.id == bd.c.brand_id))
         .where(bd.c.day > after, bd.c.day < stop, bd.c.day > brand_day.c.day, bd.c.day < brand_day.c.next_month)
         .group_by(bd.c.brand_id)
     )
-    later = dict(conn.execute(later_query).all())
+    later: dict[int, Decimal] = dict(conn.execute(later_query).all())
     correction = _unrefreshed_spend(conn, _unrefreshed_days(conn, as_of, zones), per="brand")
     spend = {}
     for brand_id, day, day_spend, month_spend in conn.execute(query).all():
@@ -350,7 +351,7 @@ def _capped_later_spend(zone_today: CTE, as_of: dt.datetime, zones: set[str]) ->
     `as_of` in that month (what a month-to-date leaves out of the month's row)."""
     after, stop = _later_days(as_of, zones)
     return (
-        select(d.c.campaign_id.label("campaign_id"), func.sum(d.c.spend).label("spend"))
+        select(d.c.campaign_id.label("campaign_id"), money_sum(d.c.spend).label("spend"))
         .select_from(
             d.join(c, c.c.id == d.c.campaign_id)
             .join(b, b.c.id == c.c.brand_id)
@@ -479,7 +480,7 @@ def recent_spend(conn: Connection, as_of: dt.datetime, brand_rows: dict[int, Bra
     zones = {row.timezone for row in brand_rows.values()}
     days = sorted({local_date(moment, zone) for zone in zones for moment in (start, as_of)})
     query = (
-        select(c.c.brand_id, func.sum(raw_table.c.amount))
+        select(c.c.brand_id, money_sum(raw_table.c.amount))
         .select_from(raw_table.join(c, c.c.id == raw_table.c.campaign_id))
         .where(raw_table.c.local_date.in_(days), raw_table.c.occurred_at >= start, raw_table.c.occurred_at < as_of)
         .group_by(c.c.brand_id)

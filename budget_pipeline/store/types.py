@@ -7,7 +7,12 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import BigInteger, DateTime, Dialect, Numeric, String
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.expression import FunctionElement
 from sqlalchemy.types import TypeDecorator, TypeEngine
+
+from budget_pipeline.rules.money import MONEY_CEILING
 
 MONEY_SCALE = 6
 MICROS = 10**MONEY_SCALE
@@ -59,6 +64,66 @@ class Money(TypeDecorator[Decimal]):
     def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
         # SQLite only: result_processor leaves PostgreSQL's Decimals as they come.
         return None if value is None else from_micros(int(value))
+
+
+# rules.money.MONEY_CEILING: SQLite's largest integer, in micro-units.
+MONEY_CEILING_MICROS = 2**63 - 1
+assert from_micros(MONEY_CEILING_MICROS) == MONEY_CEILING
+
+
+class money_sum(FunctionElement[Decimal]):  # noqa: N801 - a SQL function, named like func.sum
+    """`SUM()` of a Money column, held at MONEY_CEILING instead of overflowing. A plain SUM of
+    10,000 records of 999,999,999.999999 overflows SQLite's 64-bit integers and PostgreSQL's
+    NUMERIC(20, 6) column it is written to, and one such campaign-day failed every refresh,
+    and the enforcement after it, for every brand."""
+
+    type = Money()
+    inherit_cache = True
+
+
+class money_add(FunctionElement[Decimal]):  # noqa: N801
+    """`a + b` of two Money values (b may be negative), held at MONEY_CEILING likewise."""
+
+    type = Money()
+    inherit_cache = True
+
+
+def _arguments(element: FunctionElement[Any], compiler: SQLCompiler, **kw: Any) -> list[str]:
+    return [compiler.process(argument, **kw) for argument in element.clauses]
+
+
+@compiles(money_sum)
+def _money_sum(element: money_sum, compiler: SQLCompiler, **kw: Any) -> str:
+    # Not LEAST(), which skips a NULL: the SUM() of no rows would be the ceiling.
+    (x,) = _arguments(element, compiler, **kw)
+    return f"CASE WHEN sum({x}) > {MONEY_CEILING} THEN {MONEY_CEILING} ELSE sum({x}) END"
+
+
+@compiles(money_sum, "sqlite")
+def _money_sum_sqlite(element: money_sum, compiler: SQLCompiler, **kw: Any) -> str:
+    # Whole units and micro-units summed apart cannot overflow (that needs ~10^10 records); the
+    # total is built only when it fits. SQLite computes each distinct aggregate once.
+    (x,) = _arguments(element, compiler, **kw)
+    units = f"(sum(({x}) / {MICROS}) + sum(({x}) % {MICROS}) / {MICROS})"
+    rest = f"(sum(({x}) % {MICROS}) % {MICROS})"
+    top_units, top_rest = divmod(MONEY_CEILING_MICROS, MICROS)
+    return (
+        f"CASE WHEN {units} > {top_units} OR ({units} = {top_units} AND {rest} > {top_rest})"
+        f" THEN {MONEY_CEILING_MICROS} ELSE {units} * {MICROS} + {rest} END"
+    )
+
+
+@compiles(money_add)
+def _money_add(element: money_add, compiler: SQLCompiler, **kw: Any) -> str:
+    a, b = _arguments(element, compiler, **kw)
+    return f"CASE WHEN {a} + {b} > {MONEY_CEILING} THEN {MONEY_CEILING} ELSE {a} + {b} END"
+
+
+@compiles(money_add, "sqlite")
+def _money_add_sqlite(element: money_add, compiler: SQLCompiler, **kw: Any) -> str:
+    # SQLite turns an integer sum that overflows into an inexact float, silently.
+    a, b = _arguments(element, compiler, **kw)
+    return f"CASE WHEN {b} > 0 AND {a} > {MONEY_CEILING_MICROS} - {b} THEN {MONEY_CEILING_MICROS} ELSE {a} + {b} END"
 
 
 class UTCDateTime(TypeDecorator[dt.datetime]):

@@ -12,6 +12,7 @@ from budget_pipeline.defs.assets import daily_spend, monthly_spend, raw_spend_re
 from budget_pipeline.defs.checks import reconcile
 from budget_pipeline.defs.resources import BudgetDatabase, Clock
 from budget_pipeline.ingest.pipeline import ingest_file
+from budget_pipeline.rules.money import MONEY_CEILING
 from budget_pipeline.store.aggregates import PeriodTotals
 from budget_pipeline.store.db import writing
 from budget_pipeline.store.schema import DailySpend, MonthlySpend
@@ -246,3 +247,28 @@ def test_reconcile_check_fails_when_records_fall_out_of_the_aggregate(
     passed, severity, metadata = checks_of(result)["daily_spend_reconciles"]
     assert (passed, severity) == (False, AssetCheckSeverity.ERROR)
     assert (metadata["raw_records"].value, metadata["aggregate_records"].value) == ("2", "1")
+
+
+def test_a_day_past_the_largest_sum_is_shown_as_at_least(acme: Engine, db_url: str, tmp_path: Path) -> None:
+    """12,000 records of the largest amount in a day: the sum is held at MONEY_CEILING (a plain
+    SUM overflowed on SQLite and failed the run), and the UI says "at least", not a total."""
+    rows = [f"h{i},acme-search,999999999.999999,2026-11-21T15:00:00Z" for i in range(12_000)]
+    ingest_file(acme, write_csv(tmp_path / "s.csv", rows))
+    with DagsterInstance.ephemeral() as instance:
+        result = materialize(
+            ASSETS,
+            selection=[daily_spend],
+            resources={"database": BudgetDatabase(url=db_url), "clock": Clock()},
+            instance=instance,
+            partition_key="2026-11-21",
+        )
+        assert result.success
+        [record] = instance.fetch_materializations(AssetKey("daily_spend"), limit=1).records
+    shown = record.asset_materialization.metadata["spend"].value  # type: ignore[union-attr]
+    assert shown == f"at least {MONEY_CEILING} USD"
+    [within] = [e for e in result.get_asset_check_evaluations() if e.check_name == "daily_spend_within_budget"]
+    assert within.description == (
+        f"1 brand(s) at or over the daily budget: Acme at least {MONEY_CEILING} / 100.00 USD, +{MONEY_CEILING - 100}"
+    )
+    [reconciled] = [e for e in result.get_asset_check_evaluations() if e.check_name == "daily_spend_reconciles"]
+    assert reconciled.passed
