@@ -19,7 +19,7 @@ from dagster import AssetCheckEvaluation, AssetCheckSeverity, AssetCheckSpec, As
 from budget_pipeline.defs.dagster_compat import TargetMaterialization
 from budget_pipeline.defs.markdown import md_table
 from budget_pipeline.defs.partitions import daily_partitions, monthly_partitions
-from budget_pipeline.rules.money import money_text, spend_text
+from budget_pipeline.rules.money import at_least, money_text, spend_text
 from budget_pipeline.rules.reasons import budget_reached
 from budget_pipeline.store.aggregates import BrandUse, DayTotals, PeriodTotals, PeriodUse, overspend_first
 
@@ -110,12 +110,19 @@ class CheckOutcome:
 
 def overspend_line(use: BrandUse) -> str:
     """ "Brand B 152.34 / 75.00 USD, +77.34": what a list of results shows without a click."""
-    return f"{use.brand} {spend_text(use.spend)} / {money_text(use.budget)} {use.currency}, +{money_text(use.over)}"
+    over = at_least(money_text(use.over), use.spend)
+    return f"{use.brand} {spend_text(use.spend)} / {money_text(use.budget)} {use.currency}, +{over}"
 
 
 def overspend_table(uses: Sequence[BrandUse]) -> str:
     table = [
-        [u.brand, *(f"{spend_text(amount)} {u.currency}" for amount in (u.budget, u.spend, u.over)), f"{u.share:.0%}"]
+        [
+            u.brand,
+            f"{money_text(u.budget)} {u.currency}",
+            f"{spend_text(u.spend)} {u.currency}",
+            f"{at_least(money_text(u.over), u.spend)} {u.currency}",
+            f"{u.share:.0%}",
+        ]
         for u in uses
     ]
     return md_table(["brand", "budget", "spend", "overspend", "used"], table)
@@ -162,8 +169,8 @@ def reconcile(day: dt.date, raw: DayTotals, built: PeriodTotals) -> CheckOutcome
     metadata: dict[str, Any] = {
         "raw_records": MetadataValue.text(str(raw_records)),
         "aggregate_records": MetadataValue.text(str(built.records)),
-        "raw_spend": MetadataValue.text(money_text(raw_spend)),
-        "aggregate_spend": MetadataValue.text(money_text(built.spend)),
+        "raw_spend": MetadataValue.text(spend_text(raw_spend)),
+        "aggregate_spend": MetadataValue.text(spend_text(built.spend)),
     }
     description = (
         "matches its raw records"

@@ -31,6 +31,11 @@ CENTS = Decimal("0.01")
 MONEY_CEILING = Decimal("9223372036854.775807")
 
 
+def held(amount: Decimal) -> Decimal:
+    """A sum of spend as the aggregates hold it: at most MONEY_CEILING."""
+    return min(amount, MONEY_CEILING)
+
+
 def at_least(text: str, amount: Decimal) -> str:
     """`text`, the shown form of `amount`, marked as a lower bound when the amount is a sum held
     at MONEY_CEILING. For people only: JSON keeps the decimal string."""

@@ -35,7 +35,7 @@ from sqlalchemy import (
     update,
 )
 
-from budget_pipeline.rules.money import money_text
+from budget_pipeline.rules.money import money_text, spend_text
 from budget_pipeline.rules.notifications import (
     DELIVERED,
     FAILED,
@@ -259,7 +259,8 @@ def _alert_payload(brand: str, alert: dict[str, Any]) -> tuple[str, str]:
         "as_of": alert["alert_at"].isoformat(),
         "run_id": alert["alert_run_id"],
     }
-    text = alert_text(brand, alert["period"], alert["period_start"], alert["percent"], spend, budget, alert["currency"])
+    shown = spend_text(alert["spend"])  # "at least …" for a sum held at the ceiling; the data keeps the decimal
+    text = alert_text(brand, alert["period"], alert["period_start"], alert["percent"], shown, budget, alert["currency"])
     return json.dumps(data), text
 
 

@@ -28,6 +28,7 @@ from sqlalchemy import (
 )
 
 from budget_pipeline.rules.calendar import local_date, month_start, next_month_start
+from budget_pipeline.rules.money import MONEY_CEILING, held
 from budget_pipeline.rules.pacing import RATE_WINDOW
 from budget_pipeline.rules.reasons import Reasons, cap_reasons, parse_reasons
 from budget_pipeline.store.schema import (
@@ -183,7 +184,30 @@ def _corrected(
             monthly += delta
             if dirty == day:
                 daily += delta
-    return daily, monthly
+    return held(daily), held(monthly)
+
+
+def _to_date_of_days(conn: Connection, dates: dict[Any, dt.date], *, per: str) -> dict[Any, Decimal]:
+    """Month-to-date of each brand or campaign of `dates` (its local date), summed from its day
+    rows: for the few whose month row is held at MONEY_CEILING, of which the spend of later days
+    cannot be taken off (a held month minus a held tomorrow is nothing, whatever was spent)."""
+    if not dates:
+        return {}
+    first, last = min(month_start(day) for day in dates.values()), max(dates.values())
+    if per == "brand":
+        rows = select(bd.c.brand_id, bd.c.day, bd.c.spend).where(bd.c.brand_id.in_(list(dates)))
+        rows = rows.where(bd.c.day.between(first, last))
+    else:  # a campaign's rows under its brand, as its month's row
+        rows = (
+            select(d.c.campaign_id, d.c.day, d.c.spend)
+            .select_from(d.join(c, and_(c.c.id == d.c.campaign_id, c.c.brand_id == d.c.brand_id)))
+            .where(d.c.campaign_id.in_(list(dates)), d.c.day.between(first, last))
+        )
+    to_date: dict[Any, Decimal] = dict.fromkeys(dates, ZERO)
+    for owner, day, spend in conn.execute(rows):
+        if month_start(dates[owner]) <= day <= dates[owner]:
+            to_date[owner] += spend
+    return {owner: held(spend) for owner, spend in to_date.items()}
 
 
 @dataclass(frozen=True)
@@ -235,12 +259,27 @@ def brand_spend(
     )
     later: dict[int, Decimal] = dict(conn.execute(later_query).all())
     correction = _unrefreshed_spend(conn, _unrefreshed_days(conn, as_of, zones), per="brand")
-    spend = {}
+    found = {}
     for brand_id, day, day_spend, month_spend in conn.execute(query).all():
-        if brand_id not in brand_rows:
-            continue
-        on_day = day_spend if day_spend is not None else ZERO
-        to_date = (month_spend if month_spend is not None else ZERO) - later.get(brand_id, ZERO)
+        if brand_id in brand_rows:
+            found[brand_id] = (day, day_spend or ZERO, month_spend or ZERO)
+    return _brand_spend_of(conn, found, later, correction)
+
+
+def _brand_spend_of(
+    conn: Connection,
+    found: dict[int, tuple[dt.date, Decimal, Decimal]],
+    later: dict[int, Decimal],
+    correction: Correction,
+) -> dict[int, BrandSpend]:
+    """BrandSpend of each brand `found` (its local date, that day's row and its month's row),
+    its month-to-date its month less its `later` days' spend (summed from its days instead when
+    the month is held), with the unrefreshed `correction`."""
+    held_months = {brand_id: day for brand_id, (day, _, month) in found.items() if month >= MONEY_CEILING}
+    summed = _to_date_of_days(conn, held_months, per="brand")
+    spend = {}
+    for brand_id, (day, on_day, month) in found.items():
+        to_date = summed[brand_id] if brand_id in summed else month - later.get(brand_id, ZERO)
         if correction:
             on_day, to_date = _corrected(correction, brand_id, day, on_day, to_date)
         spend[brand_id] = BrandSpend(day, on_day, to_date)
@@ -276,17 +315,12 @@ def _few_brands_spend(conn: Connection, as_of: dt.datetime, brand_rows: dict[int
     month_rows = select(bm.c.brand_id, bm.c.month, bm.c.spend).where(bm.c.month.in_(months), bm.c.brand_id.in_(ids))
     monthly = {(brand_id, month): spend for brand_id, month, spend in conn.execute(month_rows).all()}
     correction = _unrefreshed_spend(conn, _unrefreshed_days(conn, as_of, zones), per="brand")
-    spend = {}
+    found, later = {}, {}
     for brand_id, day in today.items():
         own, (month, end) = days.get(brand_id, {}), month_of[day]
-        on_day = own.get(day, ZERO)
-        to_date = monthly.get((brand_id, month), ZERO) - sum(
-            (spend for other, spend in own.items() if day < other < end), ZERO
-        )
-        if correction:
-            on_day, to_date = _corrected(correction, brand_id, day, on_day, to_date)
-        spend[brand_id] = BrandSpend(day, on_day, to_date)
-    return spend
+        found[brand_id] = (day, own.get(day, ZERO), monthly.get((brand_id, month), ZERO))
+        later[brand_id] = sum((spend for other, spend in own.items() if day < other < end), ZERO)
+    return _brand_spend_of(conn, found, later, correction)
 
 
 class CappedGroup(NamedTuple):
@@ -306,7 +340,8 @@ def capped_campaign_groups(
     """Every campaign with a cap of its own, grouped as CappedGroup: each one's spend compared with
     its caps in the database (as capped_campaigns_with_spend counts it and `_caps` compares it),
     so a full pass brings groups into Python, not 200k campaigns. None when a day in play is
-    not refreshed yet: its spend is then corrected campaign by campaign, there."""
+    not refreshed yet, or a campaign's month row is held at MONEY_CEILING: its spend is then
+    read campaign by campaign, there."""
     zones = {row.timezone for row in brand_rows.values()}
     zone_today = _zone_today(zones, as_of)
     if zone_today is None:
@@ -317,16 +352,20 @@ def capped_campaign_groups(
     own_monthly = func.coalesce(m.c.spend, 0) - func.coalesce(later.c.spend, 0)
     daily_capped = case((and_(c.c.daily_cap.is_not(None), func.coalesce(d.c.spend, 0) >= c.c.daily_cap), 1), else_=0)
     monthly_capped = case((and_(c.c.monthly_cap.is_not(None), own_monthly >= c.c.monthly_cap), 1), else_=0)
-    keys = (c.c.brand_id, c.c.enabled, c.c.pause_reasons, daily_capped, monthly_capped)
+    month_held = case((m.c.spend >= MONEY_CEILING, 1), else_=0)  # its month-to-date is not month - later
+    keys = (c.c.brand_id, c.c.enabled, c.c.pause_reasons, daily_capped, monthly_capped, month_held)
     query = (
         select(*keys, func.count())
         .select_from(_capped_with_spend(zone_today, as_of, zones).outerjoin(later, later.c.campaign_id == c.c.id))
         .where(or_(c.c.daily_cap.is_not(None), c.c.monthly_cap.is_not(None)))
         .group_by(*keys)
     )
+    rows = conn.execute(query).all()
+    if any(month_held for *_, month_held, _ in rows):
+        return None  # decided campaign by campaign, which sums such a month-to-date from its days
     return [
         CappedGroup(brand_id, enabled, parse_reasons(reasons), cap_reasons(bool(day), bool(month)), n)
-        for brand_id, enabled, reasons, day, month, n in conn.execute(query).all()
+        for brand_id, enabled, reasons, day, month, _, n in rows
     ]
 
 
@@ -376,15 +415,20 @@ def capped_campaigns_with_spend(
         spent = _few_capped_campaigns(conn, today, sorted(set(brand_ids) & today.keys()))
     else:
         spent = _every_capped_campaign(conn, as_of, zones)
+    spent = list(spent)
+    held_months = {row.id: today[row.brand_id] for row, _, month, _ in spent if month >= MONEY_CEILING}
+    summed = _to_date_of_days(conn, held_months, per="campaign")
     rows = []
-    for row, own_daily, own_monthly in spent:
+    for row, own_daily, month, later in spent:
+        own_monthly = summed[row.id] if row.id in summed else month - later
         if correction:
             own_daily, own_monthly = _corrected(correction, row.id, today[row.brand_id], own_daily, own_monthly)
         rows.append(row._replace(daily_spend=own_daily, monthly_spend=own_monthly))
     return rows
 
 
-Spent = Iterable[tuple[CampaignRow, Decimal, Decimal]]  # a campaign, its own spend on its day and month to date
+# A campaign, its own spend on its day, its month's row, and its spend on the later days of that month.
+Spent = Iterable[tuple[CampaignRow, Decimal, Decimal, Decimal]]
 
 
 def _every_capped_campaign(conn: Connection, as_of: dt.datetime, zones: set[str]) -> Spent:
@@ -402,7 +446,7 @@ def _every_capped_campaign(conn: Connection, as_of: dt.datetime, zones: set[str]
         cid: spend for cid, spend in conn.execute(_capped_later_spend(zone_today, as_of, zones))
     }
     return [
-        (_campaign_row(row), row[-2] or ZERO, (row[-1] or ZERO) - later.get(row[0], ZERO))
+        (_campaign_row(row), row[-2] or ZERO, row[-1] or ZERO, later.get(row[0], ZERO))
         for row in conn.execute(query).all()
     ]
 
@@ -438,7 +482,7 @@ def _few_capped_campaigns(conn: Connection, today: dict[int, dt.date], ids: list
         day = today[row.brand_id]
         end = next_month_start(day)
         after = sum((spend for other, spend in later.get(row.id, {}).items() if day < other < end), ZERO)
-        spent.append((row, on_day, month_to_end - after))
+        spent.append((row, on_day, month_to_end, after))
     return spent
 
 

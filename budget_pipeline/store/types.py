@@ -101,15 +101,24 @@ def _money_sum(element: money_sum, compiler: SQLCompiler, **kw: Any) -> str:
 
 @compiles(money_sum, "sqlite")
 def _money_sum_sqlite(element: money_sum, compiler: SQLCompiler, **kw: Any) -> str:
-    # Whole units and micro-units summed apart cannot overflow (that needs ~10^10 records); the
-    # total is built only when it fits. SQLite computes each distinct aggregate once.
+    # Whole units and micro-units summed apart cannot overflow (that needs ~10^10 records): the
+    # total is units * 10^6 + rest, `rest` of either sign (changes of spend may be negative).
+    # With k = units - the ceiling's units, a total with k > 1 is over the ceiling, one with
+    # k < -1 under it, and in between k * 10^6 + rest against the ceiling's rest tells, in small
+    # integers. The total is built only when it fits, units and rest of one sign first, so that
+    # no step of it passes the range. Totals below minus the ceiling are out of range (only
+    # changes are negative, each at most a held sum). SQLite computes each distinct sum once.
     (x,) = _arguments(element, compiler, **kw)
     units = f"(sum(({x}) / {MICROS}) + sum(({x}) % {MICROS}) / {MICROS})"
     rest = f"(sum(({x}) % {MICROS}) % {MICROS})"
     top_units, top_rest = divmod(MONEY_CEILING_MICROS, MICROS)
+    k = f"({units} - {top_units})"
     return (
-        f"CASE WHEN {units} > {top_units} OR ({units} = {top_units} AND {rest} > {top_rest})"
-        f" THEN {MONEY_CEILING_MICROS} ELSE {units} * {MICROS} + {rest} END"
+        f"CASE WHEN {k} > 1 OR ({k} >= -1 AND {k} * {MICROS} + {rest} > {top_rest})"
+        f" THEN {MONEY_CEILING_MICROS}"
+        f" WHEN {units} > 0 AND {rest} < 0 THEN ({units} - 1) * {MICROS} + ({rest} + {MICROS})"
+        f" WHEN {units} < 0 AND {rest} > 0 THEN ({units} + 1) * {MICROS} + ({rest} - {MICROS})"
+        f" ELSE {units} * {MICROS} + {rest} END"
     )
 
 

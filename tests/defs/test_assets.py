@@ -268,7 +268,9 @@ def test_a_day_past_the_largest_sum_is_shown_as_at_least(acme: Engine, db_url: s
     assert shown == f"at least {MONEY_CEILING} USD"
     [within] = [e for e in result.get_asset_check_evaluations() if e.check_name == "daily_spend_within_budget"]
     assert within.description == (
-        f"1 brand(s) at or over the daily budget: Acme at least {MONEY_CEILING} / 100.00 USD, +{MONEY_CEILING - 100}"
+        f"1 brand(s) at or over the daily budget: Acme at least {MONEY_CEILING} / 100.00 USD,"
+        f" +at least {MONEY_CEILING - 100}"
     )
     [reconciled] = [e for e in result.get_asset_check_evaluations() if e.check_name == "daily_spend_reconciles"]
     assert reconciled.passed
+    assert reconciled.metadata["aggregate_spend"].value == f"at least {MONEY_CEILING}"

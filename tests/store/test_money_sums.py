@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Column, Engine, Integer, MetaData, Table, insert, literal, select
 
@@ -43,10 +43,22 @@ def test_sums_are_exact_below_the_ceiling_and_held_at_it(engine: Engine) -> None
 
 
 @settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(values=st.lists(amounts, max_size=8))
-def test_any_sum_is_the_exact_sum_held_at_the_ceiling(engine: Engine, values: list[Decimal]) -> None:
+@given(values=st.lists(amounts, max_size=8), negative=st.lists(amounts, max_size=3))
+def test_any_sum_is_the_exact_sum_held_at_the_ceiling(
+    engine: Engine, values: list[Decimal], negative: list[Decimal]
+) -> None:
+    """Changes of spend summed (the monthly carry's) may be negative, down to minus a held sum."""
+    values = values + [-value for value in negative]
+    assume(sum(values, Decimal(0)) >= -MONEY_CEILING)
     expected = min(sum(values, Decimal(0)), MONEY_CEILING) if values else None
     assert _summed(engine, values) == expected
+
+
+def test_a_sum_of_both_signs_near_the_ceiling_is_exact(engine: Engine) -> None:
+    assert _summed(engine, [Decimal(9223372036854), Decimal(1), Decimal("-0.5")]) == Decimal("9223372036854.5")
+    assert _summed(engine, [MONEY_CEILING, MICRO, -MICRO]) == MONEY_CEILING
+    assert _summed(engine, [MONEY_CEILING, Decimal(2), Decimal("-1.000001")]) == MONEY_CEILING
+    assert _summed(engine, [MONEY_CEILING, Decimal(1), Decimal("-1.000001")]) == MONEY_CEILING - MICRO
 
 
 @settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
