@@ -174,15 +174,17 @@ class WebhookResource(ConfigurableResource):
 
     def webhook(self) -> Webhook:
         """The webhook to deliver to; a bad URL or secret is a one-line Failure that repeats
-        neither."""
+        neither. Both are taken without the blanks around them, as `tick` and the settings read
+        them (a value from a secret file ends in a line break)."""
+        url, secret = (self.url or "").strip() or None, (self.secret or "").strip() or None
         try:
-            if self.url:
-                settings.check_webhook_url(self.url)
-            if self.secret:
-                settings.check_webhook_secret(self.secret)
+            if url:
+                settings.check_webhook_url(url)
+            if secret:
+                settings.check_webhook_secret(secret)
         except settings.SettingError as exc:
             raise Failure(str(exc)) from None
-        return Webhook(self.url or None, self.secret or None, self.timeout_seconds)
+        return Webhook(url, secret, self.timeout_seconds)
 
 
 def from_settings() -> dict[str, ConfigurableResource]:

@@ -63,6 +63,19 @@ def test_each_notification_is_signed_and_keyed_by_its_id(acme: Engine, tmp_path:
     assert again.received == []
 
 
+def test_a_url_and_secret_read_from_files_are_taken_without_their_line_breaks(acme: Engine, tmp_path: Path) -> None:
+    """As `tick` and the settings take them: the run's resource refused the URL, and signed with
+    the line break, while `tick` said the settings were fine (a hostile-user pass)."""
+    _pause(acme, tmp_path)
+    with receiver() as hook:
+        webhook = WebhookResource(url=f"  {hook.url}\n", secret=f"{SECRET}\n").webhook()
+        assert deliver_due(acme, webhook, NOON).sent == 4
+    for got in hook.delivered:
+        expected = "sha256=" + hmac.new(SECRET.encode(), got.body, hashlib.sha256).hexdigest()
+        assert hmac.compare_digest(got.headers["X-Budget-Signature"], expected)
+    assert WebhookResource(url=" \n", secret=" ").webhook().url is None
+
+
 def test_unsigned_without_a_secret(acme: Engine, tmp_path: Path) -> None:
     _pause(acme, tmp_path)
     with receiver() as hook:
