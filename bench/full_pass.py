@@ -1,0 +1,101 @@
+"""Benchmark: the steady full enforcement pass (every brand, nothing changes), with this code and
+with another checkout of it, like for like, on PostgreSQL.
+
+    python bench/full_pass.py --vs /path/to/other/checkout [--pairs 2] [--brands 10000] [--records 2000000]
+
+The starting state is bench/control.py's, made by its own functions, as a template database. Each
+side runs in a process of its own, with its checkout first on `sys.path`, on its own copy of the
+template: it refreshes today's partitions, runs a first full pass (which writes), then times nine
+full passes that change nothing and prints their median (the first left out as a warm-up). The
+sides run in alternating order. The yardstick (bench/reference.py) is printed first and last.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.control import PostgresScratch, catalog, prepare, state_arguments, write_spend  # noqa: E402
+from bench.reference import describe  # noqa: E402
+from budget_pipeline.ingest.catalog import parse_catalog  # noqa: E402
+
+# One side, run as `python -c SIDE CHECKOUT URL`: its checkout's code on its own copy.
+SIDE = r"""
+import datetime as dt, json, statistics, sys, time
+sys.path.insert(0, sys.argv[1])
+import budget_pipeline
+assert budget_pipeline.__file__.startswith(sys.argv[1]), budget_pipeline.__file__
+from budget_pipeline.control import enforce_budgets
+from budget_pipeline.defs.reporting import build_days_and_months
+from budget_pipeline.store.db import make_engine
+from budget_pipeline.store.upkeep import days_to_refresh
+
+AS_OF = dt.datetime(2026, 11, 25, 14, tzinfo=dt.UTC)
+engine = make_engine(sys.argv[2])
+with engine.connect() as conn:
+    days = days_to_refresh(conn, AS_OF)
+build_days_and_months(engine, days, AS_OF)
+first = enforce_budgets(engine, AS_OF, "first", full=True)
+seconds = []
+for n in range(9):
+    started = time.perf_counter()
+    outcome = enforce_budgets(engine, AS_OF, f"steady-{n}", full=True)
+    seconds.append(time.perf_counter() - started)
+    assert not outcome.changes
+print(json.dumps({"first_changes": len(first.changes), "median": statistics.median(seconds[1:]), "all": seconds}))
+"""
+
+
+def load() -> str:
+    return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    state_arguments(parser, records=2_000_000)
+    parser.add_argument("--vs", type=Path, required=True, help="the other checkout of budget_pipeline")
+    parser.add_argument("--pairs", type=int, default=2)
+    args = parser.parse_args()
+    this, other = Path(__file__).resolve().parents[1], args.vs.resolve()
+    print(f"{describe()}; {load()}", flush=True)
+    data = catalog(args.brands, args.per_brand)
+    work = Path(tempfile.mkdtemp(prefix="budget-bench-full-pass-"))
+    scratch = PostgresScratch(args.pg_url)
+    medians: dict[str, list[float]] = {"this": [], "other": []}
+    try:
+        spend = work / "spend.csv"
+        write_spend(spend, [c["id"] for b in data["brands"] for c in b["campaigns"]], args.records)
+        prepare(scratch.create("prepared"), parse_catalog(data), spend, args.records)
+        for pair in range(args.pairs):
+            order = (("this", this), ("other", other)) if pair % 2 == 0 else (("other", other), ("this", this))
+            for name, checkout in order:
+                url = scratch.create(f"p{pair}_{name}", template="prepared")
+                done = subprocess.run(
+                    [sys.executable, "-c", SIDE, str(checkout), url], capture_output=True, text=True, check=True
+                )
+                got = json.loads(done.stdout.strip().splitlines()[-1])
+                medians[name].append(got["median"])
+                passes = ", ".join(f"{s * 1000:.0f}" for s in got["all"])
+                print(
+                    f"  pair {pair + 1} {name:5} ({checkout}): first pass {got['first_changes']} changes; "
+                    f"steady full pass median {got['median'] * 1000:.1f} ms ({passes}); {load()}",
+                    flush=True,
+                )
+        for name, values in medians.items():
+            print(f"  {name:5} medians: " + ", ".join(f"{v * 1000:.1f} ms" for v in values))
+    finally:
+        scratch.close()
+        shutil.rmtree(work, ignore_errors=True)
+    print(f"after: {describe()}; {load()}")
+
+
+if __name__ == "__main__":
+    main()
