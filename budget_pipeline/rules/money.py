@@ -36,6 +36,13 @@ def held(amount: Decimal) -> Decimal:
     return min(amount, MONEY_CEILING)
 
 
+def month_to_date(month: Decimal, later: Decimal) -> Decimal | None:
+    """A month-to-date as the month's total less the spend of its days after the date; None when
+    the month is held at MONEY_CEILING, whose true total is not known (a held month less a held
+    tomorrow is nothing, whatever was spent): it is then summed from its days to the date."""
+    return None if month >= MONEY_CEILING else month - later
+
+
 def at_least(text: str, amount: Decimal) -> str:
     """`text`, the shown form of `amount`, marked as a lower bound when the amount is a sum held
     at MONEY_CEILING. For people only: JSON keeps the decimal string."""

@@ -28,7 +28,7 @@ from sqlalchemy import (
 )
 
 from budget_pipeline.rules.calendar import local_date, month_start, next_month_start
-from budget_pipeline.rules.money import MONEY_CEILING, held
+from budget_pipeline.rules.money import MONEY_CEILING, held, month_to_date
 from budget_pipeline.rules.pacing import RATE_WINDOW
 from budget_pipeline.rules.reasons import Reasons, cap_reasons, parse_reasons
 from budget_pipeline.store.schema import (
@@ -275,11 +275,14 @@ def _brand_spend_of(
     """BrandSpend of each brand `found` (its local date, that day's row and its month's row),
     its month-to-date its month less its `later` days' spend (summed from its days instead when
     the month is held), with the unrefreshed `correction`."""
-    held_months = {brand_id: day for brand_id, (day, _, month) in found.items() if month >= MONEY_CEILING}
+    to_dates = {i: month_to_date(month, later.get(i, ZERO)) for i, (_, _, month) in found.items()}
+    held_months = {i: found[i][0] for i, to_date in to_dates.items() if to_date is None}
     summed = _to_date_of_days(conn, held_months, per="brand")
     spend = {}
-    for brand_id, (day, on_day, month) in found.items():
-        to_date = summed[brand_id] if brand_id in summed else month - later.get(brand_id, ZERO)
+    for brand_id, (day, on_day, _) in found.items():
+        to_date = to_dates[brand_id]
+        if to_date is None:
+            to_date = summed[brand_id]
         if correction:
             on_day, to_date = _corrected(correction, brand_id, day, on_day, to_date)
         spend[brand_id] = BrandSpend(day, on_day, to_date)
@@ -416,11 +419,14 @@ def capped_campaigns_with_spend(
     else:
         spent = _every_capped_campaign(conn, as_of, zones)
     spent = list(spent)
-    held_months = {row.id: today[row.brand_id] for row, _, month, _ in spent if month >= MONEY_CEILING}
+    to_dates = {row.id: month_to_date(month, later) for row, _, month, later in spent}
+    held_months = {row.id: today[row.brand_id] for row, *_ in spent if to_dates[row.id] is None}
     summed = _to_date_of_days(conn, held_months, per="campaign")
     rows = []
-    for row, own_daily, month, later in spent:
-        own_monthly = summed[row.id] if row.id in summed else month - later
+    for row, own_daily, _, _ in spent:
+        own_monthly = to_dates[row.id]
+        if own_monthly is None:
+            own_monthly = summed[row.id]
         if correction:
             own_daily, own_monthly = _corrected(correction, row.id, today[row.brand_id], own_daily, own_monthly)
         rows.append(row._replace(daily_spend=own_daily, monthly_spend=own_monthly))

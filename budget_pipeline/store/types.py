@@ -66,9 +66,7 @@ class Money(TypeDecorator[Decimal]):
         return None if value is None else from_micros(int(value))
 
 
-# rules.money.MONEY_CEILING: SQLite's largest integer, in micro-units.
-MONEY_CEILING_MICROS = 2**63 - 1
-assert from_micros(MONEY_CEILING_MICROS) == MONEY_CEILING
+MONEY_CEILING_MICROS = to_micros(MONEY_CEILING)  # SQLite's largest integer
 
 
 class money_sum(FunctionElement[Decimal]):  # noqa: N801 - a SQL function, named like func.sum
