@@ -21,12 +21,12 @@ from tests.conftest import apply_yaml, partition_range, write_csv
 ASSETS = [raw_spend_records, daily_spend, monthly_spend]
 
 
-def run(db_url: str, selection: list, **kwargs):  # type: ignore[no-untyped-def]
+def run(db_url: str, selection: list, instance: DagsterInstance | None = None, **kwargs):  # type: ignore[no-untyped-def]
     return materialize(
         ASSETS,
         selection=selection,
         resources={"database": BudgetDatabase(url=db_url), "clock": Clock()},
-        instance=DagsterInstance.ephemeral(),
+        instance=instance or DagsterInstance.ephemeral(),
         **kwargs,
     )
 
@@ -109,13 +109,7 @@ def test_a_range_backfill_reports_each_day_alone(acme: Engine, db_url: str, tmp_
     ingest_file(acme, write_csv(tmp_path / "s.csv", rows))
     tags = partition_range("2026-11-20", "2026-11-22")
     with DagsterInstance.ephemeral() as instance:
-        result = materialize(
-            ASSETS,
-            selection=[daily_spend],
-            resources={"database": BudgetDatabase(url=db_url), "clock": Clock()},
-            instance=instance,
-            tags=tags,
-        )
+        result = run(db_url, [daily_spend], instance, tags=tags)
         assert result.success
         stored = {
             record.asset_materialization.partition: record.asset_materialization  # type: ignore[union-attr]
@@ -255,13 +249,7 @@ def test_a_day_past_the_largest_sum_is_shown_as_at_least(acme: Engine, db_url: s
     rows = [f"h{i},acme-search,999999999.999999,2026-11-21T15:00:00Z" for i in range(12_000)]
     ingest_file(acme, write_csv(tmp_path / "s.csv", rows))
     with DagsterInstance.ephemeral() as instance:
-        result = materialize(
-            ASSETS,
-            selection=[daily_spend],
-            resources={"database": BudgetDatabase(url=db_url), "clock": Clock()},
-            instance=instance,
-            partition_key="2026-11-21",
-        )
+        result = run(db_url, [daily_spend], instance, partition_key="2026-11-21")
         assert result.success
         [record] = instance.fetch_materializations(AssetKey("daily_spend"), limit=1).records
     shown = record.asset_materialization.metadata["spend"].value  # type: ignore[union-attr]
