@@ -13,19 +13,16 @@ sides run in alternating order. The yardstick (bench/reference.py) is printed fi
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.control import PostgresScratch, catalog, prepare, state_arguments, write_spend  # noqa: E402
+from bench.control import PostgresScratch, state_arguments  # noqa: E402
 from bench.reference import describe  # noqa: E402
-from budget_pipeline.ingest.catalog import parse_catalog  # noqa: E402
+from bench.sides import TEMPLATE, alternating, load, prepare_template, run_side  # noqa: E402
 
 # One side, run as `python -c SIDE CHECKOUT URL`: its checkout's code on its own copy.
 SIDE = r"""
@@ -54,10 +51,6 @@ print(json.dumps({"first_changes": len(first.changes), "median": statistics.medi
 """
 
 
-def load() -> str:
-    return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     state_arguments(parser, records=2_000_000)
@@ -66,29 +59,20 @@ def main() -> None:
     args = parser.parse_args()
     this, other = Path(__file__).resolve().parents[1], args.vs.resolve()
     print(f"{describe()}; {load()}", flush=True)
-    data = catalog(args.brands, args.per_brand)
     work = Path(tempfile.mkdtemp(prefix="budget-bench-full-pass-"))
     scratch = PostgresScratch(args.pg_url)
     medians: dict[str, list[float]] = {"this": [], "other": []}
     try:
-        spend = work / "spend.csv"
-        write_spend(spend, [c["id"] for b in data["brands"] for c in b["campaigns"]], args.records)
-        prepare(scratch.create("prepared"), parse_catalog(data), spend, args.records)
-        for pair in range(args.pairs):
-            order = (("this", this), ("other", other)) if pair % 2 == 0 else (("other", other), ("this", this))
-            for name, checkout in order:
-                url = scratch.create(f"p{pair}_{name}", template="prepared")
-                done = subprocess.run(
-                    [sys.executable, "-c", SIDE, str(checkout), url], capture_output=True, text=True, check=True
-                )
-                got = json.loads(done.stdout.strip().splitlines()[-1])
-                medians[name].append(got["median"])
-                passes = ", ".join(f"{s * 1000:.0f}" for s in got["all"])
-                print(
-                    f"  pair {pair + 1} {name:5} ({checkout}): first pass {got['first_changes']} changes; "
-                    f"steady full pass median {got['median'] * 1000:.1f} ms ({passes}); {load()}",
-                    flush=True,
-                )
+        prepare_template(scratch, args, work)
+        for pair, name, checkout in alternating(this, other, args.pairs):
+            got = run_side(SIDE, checkout, scratch.create(f"p{pair}_{name}", template=TEMPLATE))
+            medians[name].append(got["median"])
+            passes = ", ".join(f"{s * 1000:.0f}" for s in got["all"])
+            print(
+                f"  pair {pair + 1} {name:5} ({checkout}): first pass {got['first_changes']} changes; "
+                f"steady full pass median {got['median'] * 1000:.1f} ms ({passes}); {load()}",
+                flush=True,
+            )
         for name, values in medians.items():
             print(f"  {name:5} medians: " + ", ".join(f"{v * 1000:.1f} ms" for v in values))
     finally:

@@ -54,7 +54,6 @@ import argparse
 import datetime as dt
 import functools
 import json
-import os
 import shutil
 import statistics
 import subprocess
@@ -84,6 +83,7 @@ from bench.control import (  # noqa: E402
     write_spend,
 )
 from bench.reference import describe  # noqa: E402
+from bench.sides import load  # noqa: E402
 from budget_pipeline import control  # noqa: E402
 from budget_pipeline.delivery import Webhook, deliver_due  # noqa: E402
 from budget_pipeline.ingest.catalog import parse_catalog  # noqa: E402
@@ -138,11 +138,6 @@ server.daemon_threads = True
 print(server.server_address[1], flush=True)
 server.serve_forever()
 """
-
-
-def load() -> str:
-    one, five, fifteen = os.getloadavg()
-    return f"load average {one:.2f} {five:.2f} {fifteen:.2f}"
 
 
 def count(engine: Engine, table: str, run_id: str | None = None) -> int:

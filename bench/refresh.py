@@ -20,20 +20,17 @@ records and spend after each refresh (the two checkouts must agree). The yardsti
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.control import PostgresScratch, catalog, prepare, state_arguments, write_spend  # noqa: E402
+from bench.control import PostgresScratch, state_arguments  # noqa: E402
 from bench.reference import describe  # noqa: E402
-from budget_pipeline.ingest.catalog import parse_catalog  # noqa: E402
+from bench.sides import TEMPLATE, alternating, load, prepare_template, run_side  # noqa: E402
 
 # One side, run as `python -c SIDE CHECKOUT URL`: its checkout's code on its own copy.
 SIDE = r"""
@@ -75,17 +72,6 @@ print(json.dumps({"first": first, "after_file": after}))
 """
 
 
-def load() -> str:
-    return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
-
-
-def side(checkout: Path, url: str, brands: int) -> dict:
-    out = subprocess.run(
-        [sys.executable, "-c", SIDE, str(checkout), url, str(brands)], capture_output=True, text=True, check=True
-    )
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     state_arguments(parser)
@@ -96,28 +82,23 @@ def main() -> None:
         parser.error("--brands must be at least 100 (the spend file touches 100 of them)")
     this, other = Path(__file__).resolve().parents[1], args.vs.resolve()
     print(f"{describe()}; {load()}", flush=True)
-    data = catalog(args.brands, args.per_brand)
     work = Path(tempfile.mkdtemp(prefix="budget-bench-refresh-"))
     scratch = PostgresScratch(args.pg_url)
     try:
-        spend = work / "spend.csv"
-        write_spend(spend, [c["id"] for b in data["brands"] for c in b["campaigns"]], args.records)
-        prepare(scratch.create("prepared"), parse_catalog(data), spend, args.records)
+        prepare_template(scratch, args, work)
         seconds: dict[str, dict[str, list[float]]] = {"this": {}, "other": {}}
-        for pair in range(args.pairs):
-            order = (("this", this), ("other", other)) if pair % 2 == 0 else (("other", other), ("this", this))
-            for name, checkout in order:
-                url = scratch.create(f"p{pair}_{name}", template="prepared")
-                got = side(checkout, url, args.brands)
-                for step in ("first", "after_file"):
-                    seconds[name].setdefault(step, []).append(got[step][0])
-                print(
-                    f"  pair {pair + 1} {name:5} ({checkout}): "
-                    f"refresh of {got['first'][1]} days {got['first'][0]:.3f} s, "
-                    f"after a 100-brand file {got['after_file'][0]:.3f} s; months {got['first'][2]} -> "
-                    f"{got['after_file'][2]}; {load()}",
-                    flush=True,
-                )
+        for pair, name, checkout in alternating(this, other, args.pairs):
+            url = scratch.create(f"p{pair}_{name}", template=TEMPLATE)
+            got = run_side(SIDE, checkout, url, str(args.brands))
+            for step in ("first", "after_file"):
+                seconds[name].setdefault(step, []).append(got[step][0])
+            print(
+                f"  pair {pair + 1} {name:5} ({checkout}): "
+                f"refresh of {got['first'][1]} days {got['first'][0]:.3f} s, "
+                f"after a 100-brand file {got['after_file'][0]:.3f} s; months {got['first'][2]} -> "
+                f"{got['after_file'][2]}; {load()}",
+                flush=True,
+            )
         for step in ("first", "after_file"):
             a, b = statistics.median(seconds["this"][step]), statistics.median(seconds["other"][step])
             print(f"  median {step:10} this {a:.3f} s, other {b:.3f} s: this / other = {a / b:.2f}")
