@@ -13,23 +13,18 @@ sides run in alternating order. The yardstick (bench/reference.py) is printed fi
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.control import PostgresScratch, state_arguments  # noqa: E402
+from bench.control import state_arguments  # noqa: E402
 from bench.reference import describe  # noqa: E402
-from bench.sides import TEMPLATE, alternating, load, prepare_template, run_side  # noqa: E402
+from bench.sides import TEMPLATE, alternating, load, run_side, template_state  # noqa: E402
 
-# One side, run as `python -c SIDE CHECKOUT URL`: its checkout's code on its own copy.
+# One side (bench/sides.py runs it): its checkout's code on its own copy of the template.
 SIDE = r"""
 import datetime as dt, json, statistics, sys, time
-sys.path.insert(0, sys.argv[1])
-import budget_pipeline
-assert budget_pipeline.__file__.startswith(sys.argv[1]), budget_pipeline.__file__
 from budget_pipeline.control import enforce_budgets
 from budget_pipeline.defs.reporting import build_days_and_months
 from budget_pipeline.store.db import make_engine
@@ -59,11 +54,8 @@ def main() -> None:
     args = parser.parse_args()
     this, other = Path(__file__).resolve().parents[1], args.vs.resolve()
     print(f"{describe()}; {load()}", flush=True)
-    work = Path(tempfile.mkdtemp(prefix="budget-bench-full-pass-"))
-    scratch = PostgresScratch(args.pg_url)
     medians: dict[str, list[float]] = {"this": [], "other": []}
-    try:
-        prepare_template(scratch, args, work)
+    with template_state(args) as scratch:
         for pair, name, checkout in alternating(this, other, args.pairs):
             got = run_side(SIDE, checkout, scratch.create(f"p{pair}_{name}", template=TEMPLATE))
             medians[name].append(got["median"])
@@ -73,11 +65,8 @@ def main() -> None:
                 f"steady full pass median {got['median'] * 1000:.1f} ms ({passes}); {load()}",
                 flush=True,
             )
-        for name, values in medians.items():
-            print(f"  {name:5} medians: " + ", ".join(f"{v * 1000:.1f} ms" for v in values))
-    finally:
-        scratch.close()
-        shutil.rmtree(work, ignore_errors=True)
+    for name, values in medians.items():
+        print(f"  {name:5} medians: " + ", ".join(f"{v * 1000:.1f} ms" for v in values))
     print(f"after: {describe()}; {load()}")
 
 

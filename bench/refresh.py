@@ -20,25 +20,20 @@ records and spend after each refresh (the two checkouts must agree). The yardsti
 from __future__ import annotations
 
 import argparse
-import shutil
 import statistics
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.control import PostgresScratch, state_arguments  # noqa: E402
+from bench.control import state_arguments  # noqa: E402
 from bench.reference import describe  # noqa: E402
-from bench.sides import TEMPLATE, alternating, load, prepare_template, run_side  # noqa: E402
+from bench.sides import TEMPLATE, alternating, load, run_side, template_state  # noqa: E402
 
-# One side, run as `python -c SIDE CHECKOUT URL`: its checkout's code on its own copy.
+# One side (bench/sides.py runs it): its checkout's code on its own copy of the template.
 SIDE = r"""
 import datetime as dt, json, sys, tempfile, time
 from pathlib import Path
-sys.path.insert(0, sys.argv[1])
-import budget_pipeline
-assert budget_pipeline.__file__.startswith(sys.argv[1]), budget_pipeline.__file__
 from budget_pipeline.defs.reporting import build_days_and_months
 from budget_pipeline.ingest.pipeline import ingest_file
 from budget_pipeline.store.db import make_engine
@@ -82,11 +77,8 @@ def main() -> None:
         parser.error("--brands must be at least 100 (the spend file touches 100 of them)")
     this, other = Path(__file__).resolve().parents[1], args.vs.resolve()
     print(f"{describe()}; {load()}", flush=True)
-    work = Path(tempfile.mkdtemp(prefix="budget-bench-refresh-"))
-    scratch = PostgresScratch(args.pg_url)
-    try:
-        prepare_template(scratch, args, work)
-        seconds: dict[str, dict[str, list[float]]] = {"this": {}, "other": {}}
+    seconds: dict[str, dict[str, list[float]]] = {"this": {}, "other": {}}
+    with template_state(args) as scratch:
         for pair, name, checkout in alternating(this, other, args.pairs):
             url = scratch.create(f"p{pair}_{name}", template=TEMPLATE)
             got = run_side(SIDE, checkout, url, str(args.brands))
@@ -99,12 +91,9 @@ def main() -> None:
                 f"{got['after_file'][2]}; {load()}",
                 flush=True,
             )
-        for step in ("first", "after_file"):
-            a, b = statistics.median(seconds["this"][step]), statistics.median(seconds["other"][step])
-            print(f"  median {step:10} this {a:.3f} s, other {b:.3f} s: this / other = {a / b:.2f}")
-    finally:
-        scratch.close()
-        shutil.rmtree(work, ignore_errors=True)
+    for step in ("first", "after_file"):
+        a, b = statistics.median(seconds["this"][step]), statistics.median(seconds["other"][step])
+        print(f"  median {step:10} this {a:.3f} s, other {b:.3f} s: this / other = {a / b:.2f}")
     print(f"after: {describe()}; {load()}")
 
 
